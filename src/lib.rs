@@ -1,0 +1,24 @@
+//! radotp: a RADIUS server that authenticates network devices with one-time
+//! passwords (TOTP, HOTP) over PAP, CHAP, MS-CHAP and MS-CHAP-V2.
+//!
+//! # Layout
+//!
+//! - [`secret`]: the `Secret` byte type (zeroed on drop, redacted in `Debug`,
+//!   constant-time comparison) that carries every seed, PIN and password.
+//! - [`clock`]: the injected clock; tests use a fixed one.
+//! - [`otp`]: pure HOTP/TOTP computation and the candidate search around a
+//!   token's drift, with replay protection and resync.
+//! - [`radius`]: the RADIUS wire format, strict decoding, response encoding
+//!   and the RADIUS cryptography; no I/O.
+//! - [`auth`]: PAP, CHAP, MS-CHAP and MS-CHAP-V2: credential extraction,
+//!   candidate matching and reply attributes (MPPE keys, MS-CHAP2-Success).
+//! - [`store`]: users and tokens behind the `TokenStore` trait; sled on disk
+//!   with seeds and PINs encrypted, or memory for tests.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod clock;
+pub mod otp;
+pub mod radius;
+pub mod secret;
+pub mod store;
