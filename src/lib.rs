@@ -17,8 +17,13 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cli;
 pub mod clock;
 pub mod otp;
 pub mod radius;
 pub mod secret;
 pub mod store;
+pub mod admin;
+pub mod config;
+pub mod server;
+pub mod verify;

@@ -1,1 +1,5 @@
-fn main(){}
+//! The `radotp` binary: parses the command line and dispatches (see `radotp::cli`).
+
+fn main() -> std::process::ExitCode {
+    radotp::cli::main()
+}

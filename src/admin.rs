@@ -1,0 +1,704 @@
+//! The administration service: every user and token operation of the CLI.
+//!
+//! An [`AdminRequest`] is executed by [`Admin::execute`] over a store, either
+//! in the CLI process (daemon stopped: the CLI opens the store itself) or in
+//! the daemon, which receives the same request as one JSON line on its
+//! control socket. Both paths run this code, so their behaviour cannot
+//! drift apart.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::otp::{self, Algorithm, Kind};
+use crate::secret::Secret;
+use crate::store::{StoreError, Token, TokenState, TokenStore, User};
+use crate::verify::{Options, Outcome, Verifier};
+
+/// One administrative operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum AdminRequest {
+    UserAdd {
+        name: String,
+        #[serde(default)]
+        pin: Option<String>,
+        #[serde(default)]
+        challenge: bool,
+    },
+    UserList,
+    UserShow {
+        name: String,
+    },
+    UserDelete {
+        name: String,
+    },
+    UserEnable {
+        name: String,
+    },
+    UserDisable {
+        name: String,
+    },
+    UserSetPin {
+        name: String,
+        pin: Option<String>,
+    },
+    UserSetChallenge {
+        name: String,
+        challenge: bool,
+    },
+    UserUnlock {
+        name: String,
+    },
+    TokenEnroll(EnrollSpec),
+    TokenActivate {
+        id: String,
+        code: String,
+    },
+    TokenList {
+        #[serde(default)]
+        user: Option<String>,
+    },
+    TokenShow {
+        id: String,
+    },
+    TokenEnable {
+        id: String,
+    },
+    TokenDisable {
+        id: String,
+    },
+    TokenDelete {
+        id: String,
+    },
+    TokenResync {
+        id: String,
+        code1: String,
+        code2: String,
+    },
+    TokenImport {
+        tokens: Vec<ImportToken>,
+        #[serde(default)]
+        create_users: bool,
+    },
+    OtpCheck {
+        user: String,
+        code: String,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    Stats,
+}
+
+impl AdminRequest {
+    /// A PIN or code travels in some requests: never log them.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminRequest::UserAdd { .. } => "user-add",
+            AdminRequest::UserList => "user-list",
+            AdminRequest::UserShow { .. } => "user-show",
+            AdminRequest::UserDelete { .. } => "user-delete",
+            AdminRequest::UserEnable { .. } => "user-enable",
+            AdminRequest::UserDisable { .. } => "user-disable",
+            AdminRequest::UserSetPin { .. } => "user-set-pin",
+            AdminRequest::UserSetChallenge { .. } => "user-set-challenge",
+            AdminRequest::UserUnlock { .. } => "user-unlock",
+            AdminRequest::TokenEnroll(_) => "token-enroll",
+            AdminRequest::TokenActivate { .. } => "token-activate",
+            AdminRequest::TokenList { .. } => "token-list",
+            AdminRequest::TokenShow { .. } => "token-show",
+            AdminRequest::TokenEnable { .. } => "token-enable",
+            AdminRequest::TokenDisable { .. } => "token-disable",
+            AdminRequest::TokenDelete { .. } => "token-delete",
+            AdminRequest::TokenResync { .. } => "token-resync",
+            AdminRequest::TokenImport { .. } => "token-import",
+            AdminRequest::OtpCheck { .. } => "otp-check",
+            AdminRequest::Stats => "stats",
+        }
+    }
+}
+
+/// What `token enroll` asks for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollSpec {
+    pub user: String,
+    pub kind: Kind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u32,
+    pub issuer: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub activate: bool,
+}
+
+/// One token of an import, already parsed and checked by the CLI.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ImportToken {
+    pub user: String,
+    /// Base32 seed.
+    pub secret: String,
+    pub kind: Kind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u32,
+    /// HOTP: the next counter the token will show.
+    #[serde(default)]
+    pub counter: Option<u64>,
+    #[serde(default)]
+    pub description: String,
+}
+
+impl std::fmt::Debug for ImportToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportToken")
+            .field("user", &self.user)
+            .field("secret", &"[redacted]")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user as shown to administrators (no PIN).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserInfo {
+    pub name: String,
+    pub has_pin: bool,
+    pub enabled: bool,
+    pub challenge: bool,
+    pub failures: u32,
+    pub locked_until: Option<u64>,
+    pub locked: bool,
+    pub created: u64,
+    pub last_success: Option<u64>,
+    pub tokens: usize,
+}
+
+/// A token as shown to administrators (no seed).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub owner: String,
+    pub kind: Kind,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period: u32,
+    pub state: TokenState,
+    pub last: Option<u64>,
+    pub drift: i64,
+    pub description: String,
+    pub created: u64,
+    pub last_used: Option<u64>,
+}
+
+impl From<&Token> for TokenInfo {
+    fn from(t: &Token) -> Self {
+        TokenInfo {
+            id: t.id.clone(),
+            owner: t.owner.clone(),
+            kind: t.kind,
+            algorithm: t.algorithm,
+            digits: t.digits,
+            period: t.period,
+            state: t.state,
+            last: t.last,
+            drift: t.drift,
+            description: t.description.clone(),
+            created: t.created,
+            last_used: t.last_used,
+        }
+    }
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
+pub enum AdminReply {
+    Done(String),
+    User(UserInfo),
+    Users(Vec<UserInfo>),
+    Token(TokenInfo),
+    Tokens(Vec<TokenInfo>),
+    /// A new token; `uri` carries the secret and is shown once.
+    Enrolled { token: TokenInfo, uri: String },
+    Check(CheckResult),
+    Imported { tokens: usize, users_created: usize },
+    Stats(serde_json::Value),
+}
+
+/// The result of `otp check` or `token activate`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckResult {
+    pub accepted: bool,
+    pub reason: Option<String>,
+    pub token: Option<String>,
+    pub counter: Option<u64>,
+    pub offset: Option<i64>,
+    pub dry_run: bool,
+}
+
+/// What went wrong, and how the CLI should exit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct AdminError {
+    /// `usage` (exit 2) or `failed` (exit 1).
+    pub kind: ErrorKind,
+    /// Human-readable.
+    pub message: String,
+}
+
+/// The kind of an [`AdminError`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// Bad arguments: exit 2.
+    Usage,
+    /// The operation failed (no such user, store error): exit 1.
+    Failed,
+}
+
+impl AdminError {
+    fn usage(m: impl Into<String>) -> Self {
+        AdminError {
+            kind: ErrorKind::Usage,
+            message: m.into(),
+        }
+    }
+    fn failed(m: impl Into<String>) -> Self {
+        AdminError {
+            kind: ErrorKind::Failed,
+            message: m.into(),
+        }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::failed(e.to_string())
+    }
+}
+
+/// The service: a verifier (store, clock, policy) and the config.
+pub struct Admin {
+    verifier: Arc<Verifier>,
+    config: Arc<Config>,
+    stats: Option<Arc<dyn Fn() -> serde_json::Value + Send + Sync>>,
+}
+
+impl Admin {
+    /// A service over the verifier's store and clock.
+    pub fn new(verifier: Arc<Verifier>, config: Arc<Config>) -> Self {
+        Admin {
+            verifier,
+            config,
+            stats: None,
+        }
+    }
+
+    /// Lets `stats` report the daemon's counters.
+    pub fn with_stats(mut self, f: Arc<dyn Fn() -> serde_json::Value + Send + Sync>) -> Self {
+        self.stats = Some(f);
+        self
+    }
+
+    fn store(&self) -> &Arc<dyn TokenStore> {
+        self.verifier.store()
+    }
+
+    /// Executes one request.
+    pub fn execute(&self, req: AdminRequest) -> Result<AdminReply, AdminError> {
+        let now = self.verifier.now();
+        let store = self.store();
+        match req {
+            AdminRequest::UserAdd {
+                name,
+                pin,
+                challenge,
+            } => {
+                check_user_name(&name)?;
+                let mut user = User::new(&name, now);
+                user.challenge = challenge;
+                match pin {
+                    Some(p) => {
+                        self.config.check_pin(&p).map_err(AdminError::usage)?;
+                        user.pin = Some(Secret::from(p));
+                    }
+                    None if self.config.pin.required => {
+                        return Err(AdminError::usage(
+                            "the config requires a PIN ([pin] required = true): give --pin",
+                        ))
+                    }
+                    None => {}
+                }
+                store.insert_user(&user)?;
+                store.sync()?;
+                Ok(AdminReply::User(self.user_info(&user)?))
+            }
+            AdminRequest::UserList => {
+                let users = store.users()?;
+                let tokens = store.tokens()?;
+                Ok(AdminReply::Users(
+                    users
+                        .iter()
+                        .map(|u| user_info(u, tokens.iter().filter(|t| t.owner == u.name).count(), now))
+                        .collect(),
+                ))
+            }
+            AdminRequest::UserShow { name } => {
+                let u = self.get_user(&name)?;
+                Ok(AdminReply::User(self.user_info(&u)?))
+            }
+            AdminRequest::UserDelete { name } => {
+                self.get_user(&name)?;
+                store.delete_user(&name)?;
+                store.sync()?;
+                Ok(AdminReply::Done(format!("user '{name}' and their tokens deleted")))
+            }
+            AdminRequest::UserEnable { name } => self.change_user(&name, |u| u.enabled = true),
+            AdminRequest::UserDisable { name } => self.change_user(&name, |u| u.enabled = false),
+            AdminRequest::UserSetPin { name, pin } => {
+                if let Some(p) = &pin {
+                    self.config.check_pin(p).map_err(AdminError::usage)?;
+                } else if self.config.pin.required {
+                    return Err(AdminError::usage(
+                        "the config requires a PIN ([pin] required = true)",
+                    ));
+                }
+                self.change_user(&name, |u| u.pin = pin.map(Secret::from))
+            }
+            AdminRequest::UserSetChallenge { name, challenge } => {
+                self.change_user(&name, |u| u.challenge = challenge)
+            }
+            AdminRequest::UserUnlock { name } => self.change_user(&name, |u| {
+                u.failures = 0;
+                u.locked_until = None;
+            }),
+            AdminRequest::TokenEnroll(spec) => self.enroll(spec, now),
+            AdminRequest::TokenActivate { id, code } => self.activate(&id, &code, now),
+            AdminRequest::TokenList { user } => {
+                let tokens = match user {
+                    Some(u) => {
+                        self.get_user(&u)?;
+                        store.tokens_of(&u)?
+                    }
+                    None => store.tokens()?,
+                };
+                Ok(AdminReply::Tokens(tokens.iter().map(TokenInfo::from).collect()))
+            }
+            AdminRequest::TokenShow { id } => Ok(AdminReply::Token(TokenInfo::from(&self.get_token(&id)?))),
+            AdminRequest::TokenEnable { id } => self.change_token(&id, |t| t.state = TokenState::Active),
+            AdminRequest::TokenDisable { id } => {
+                self.change_token(&id, |t| t.state = TokenState::Disabled)
+            }
+            AdminRequest::TokenDelete { id } => {
+                self.get_token(&id)?;
+                store.delete_token(&id)?;
+                store.sync()?;
+                Ok(AdminReply::Done(format!("token '{id}' deleted")))
+            }
+            AdminRequest::TokenResync { id, code1, code2 } => {
+                let mut t = self.get_token(&id)?;
+                for c in [&code1, &code2] {
+                    check_code_syntax(c, t.digits)?;
+                }
+                let m = otp::resync(&t.view(), now, &self.verifier.policy().window, &code1, &code2)
+                    .ok_or_else(|| {
+                        AdminError::failed(
+                            "the two codes were not found as consecutive codes in the resync window",
+                        )
+                    })?;
+                t.last = Some(m.counter);
+                t.drift = m.drift;
+                t.last_used = Some(now);
+                store.update_token(&t)?;
+                store.sync()?;
+                Ok(AdminReply::Token(TokenInfo::from(&t)))
+            }
+            AdminRequest::TokenImport {
+                tokens,
+                create_users,
+            } => self.import(tokens, create_users, now),
+            AdminRequest::OtpCheck {
+                user,
+                code,
+                dry_run,
+            } => {
+                let pw = code.into_bytes();
+                let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
+                let opts = Options {
+                    dry_run,
+                    ..Options::default()
+                };
+                let outcome = self.verifier.verify(&user, opts, Some(&pw), &m)?;
+                Ok(AdminReply::Check(check_result(outcome, dry_run)))
+            }
+            AdminRequest::Stats => {
+                let (users, tokens) = store.counts()?;
+                let mut v = serde_json::json!({ "users": users, "tokens": tokens });
+                if let Some(f) = &self.stats {
+                    v["server"] = f();
+                }
+                Ok(AdminReply::Stats(v))
+            }
+        }
+    }
+
+    fn get_user(&self, name: &str) -> Result<User, AdminError> {
+        self.store()
+            .user(name)?
+            .ok_or_else(|| AdminError::failed(format!("no user '{name}' (see `radotp user list`)")))
+    }
+
+    fn get_token(&self, id: &str) -> Result<Token, AdminError> {
+        self.store()
+            .token(id)?
+            .ok_or_else(|| AdminError::failed(format!("no token '{id}' (see `radotp token list`)")))
+    }
+
+    fn user_info(&self, u: &User) -> Result<UserInfo, AdminError> {
+        let n = self.store().tokens_of(&u.name)?.len();
+        Ok(user_info(u, n, self.verifier.now()))
+    }
+
+    fn change_user(&self, name: &str, f: impl FnOnce(&mut User)) -> Result<AdminReply, AdminError> {
+        let mut u = self.get_user(name)?;
+        f(&mut u);
+        self.store().update_user(&u)?;
+        self.store().sync()?;
+        Ok(AdminReply::User(self.user_info(&u)?))
+    }
+
+    fn change_token(&self, id: &str, f: impl FnOnce(&mut Token)) -> Result<AdminReply, AdminError> {
+        let mut t = self.get_token(id)?;
+        f(&mut t);
+        self.store().update_token(&t)?;
+        self.store().sync()?;
+        Ok(AdminReply::Token(TokenInfo::from(&t)))
+    }
+
+    fn enroll(&self, spec: EnrollSpec, now: u64) -> Result<AdminReply, AdminError> {
+        self.get_user(&spec.user)?;
+        check_token_params(spec.digits, spec.period)?;
+        let seed_len = match spec.algorithm {
+            Algorithm::Sha1 => 20,
+            Algorithm::Sha256 | Algorithm::Sm3 => 32,
+            Algorithm::Sha512 => 64,
+        };
+        let mut seed = vec![0u8; seed_len];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut seed);
+        let token = Token {
+            id: new_token_id(),
+            owner: spec.user.clone(),
+            kind: spec.kind,
+            algorithm: spec.algorithm,
+            digits: spec.digits,
+            period: spec.period,
+            seed: Secret::new(seed),
+            last: None,
+            drift: 0,
+            state: if spec.activate {
+                TokenState::Active
+            } else {
+                TokenState::Pending
+            },
+            description: spec.description,
+            created: now,
+            last_used: None,
+        };
+        let uri = otp::uri::KeyUri {
+            kind: token.kind,
+            issuer: Some(spec.issuer.clone()),
+            account: spec.user.clone(),
+            secret: token.seed.clone(),
+            algorithm: token.algorithm,
+            digits: token.digits,
+            period: token.period,
+            counter: 0,
+        }
+        .to_uri();
+        self.store().insert_token(&token)?;
+        self.store().sync()?;
+        Ok(AdminReply::Enrolled {
+            token: TokenInfo::from(&token),
+            uri,
+        })
+    }
+
+    fn activate(&self, id: &str, code: &str, now: u64) -> Result<AdminReply, AdminError> {
+        let t = self.get_token(id)?;
+        check_code_syntax(code, t.digits)?;
+        if t.state != TokenState::Pending {
+            return Err(AdminError::failed(format!(
+                "token '{id}' is {}, not pending",
+                t.state.as_str()
+            )));
+        }
+        let m = otp::find(&t.view(), now, &self.verifier.policy().window, |c| {
+            crate::secret::ct_eq(c.as_bytes(), code.as_bytes())
+        });
+        let result = match m {
+            Some(m) => {
+                let current = match t.kind {
+                    Kind::Totp => otp::step_at(now, t.period) as i64,
+                    Kind::Hotp => m.counter as i64,
+                };
+                if self
+                    .store()
+                    .commit_use(&t.id, t.last, m.counter, m.drift, now, true)?
+                {
+                    self.store().sync()?;
+                    CheckResult {
+                        accepted: true,
+                        reason: None,
+                        token: Some(t.id.clone()),
+                        counter: Some(m.counter),
+                        offset: Some(m.counter as i64 - current),
+                        dry_run: false,
+                    }
+                } else {
+                    rejected("replayed_code")
+                }
+            }
+            None => rejected("wrong_code"),
+        };
+        Ok(AdminReply::Check(result))
+    }
+
+    fn import(
+        &self,
+        items: Vec<ImportToken>,
+        create_users: bool,
+        now: u64,
+    ) -> Result<AdminReply, AdminError> {
+        let store = self.store();
+        let mut users = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut tokens = Vec::with_capacity(items.len());
+        for it in items {
+            check_token_params(it.digits, it.period)?;
+            let seed = otp::uri::parse_base32_secret(&it.secret)
+                .map_err(|e| AdminError::usage(format!("user '{}': {e}", it.user)))?;
+            if seen.insert(it.user.clone()) && store.user(&it.user)?.is_none() {
+                if !create_users {
+                    return Err(AdminError::failed(format!(
+                        "no user '{}': create it first or import with --create-users",
+                        it.user
+                    )));
+                }
+                check_user_name(&it.user)?;
+                users.push(User::new(&it.user, now));
+            }
+            tokens.push(Token {
+                id: new_token_id(),
+                owner: it.user,
+                kind: it.kind,
+                algorithm: it.algorithm,
+                digits: it.digits,
+                period: it.period,
+                seed: Secret::new(seed),
+                last: match (it.kind, it.counter) {
+                    (Kind::Hotp, Some(c)) if c > 0 => Some(c - 1),
+                    _ => None,
+                },
+                drift: 0,
+                state: TokenState::Active,
+                description: it.description,
+                created: now,
+                last_used: None,
+            });
+        }
+        store.import(&users, &tokens)?;
+        store.sync()?;
+        Ok(AdminReply::Imported {
+            tokens: tokens.len(),
+            users_created: users.len(),
+        })
+    }
+}
+
+fn rejected(reason: &str) -> CheckResult {
+    CheckResult {
+        accepted: false,
+        reason: Some(reason.to_string()),
+        token: None,
+        counter: None,
+        offset: None,
+        dry_run: false,
+    }
+}
+
+fn check_result(outcome: Outcome, dry_run: bool) -> CheckResult {
+    match outcome {
+        Outcome::Accept(a) => CheckResult {
+            accepted: true,
+            reason: None,
+            token: Some(a.token_id),
+            counter: Some(a.counter),
+            offset: Some(a.offset),
+            dry_run,
+        },
+        Outcome::Reject(r) => CheckResult {
+            dry_run,
+            ..rejected(r.as_str())
+        },
+    }
+}
+
+fn user_info(u: &User, tokens: usize, now: u64) -> UserInfo {
+    UserInfo {
+        name: u.name.clone(),
+        has_pin: u.pin.is_some(),
+        enabled: u.enabled,
+        challenge: u.challenge,
+        failures: u.failures,
+        locked_until: u.locked_until.filter(|&t| t > now),
+        locked: u.locked_at(now),
+        created: u.created,
+        last_success: u.last_success,
+        tokens,
+    }
+}
+
+/// A fresh token id: `t-` and 12 random hex digits.
+pub fn new_token_id() -> String {
+    let b: [u8; 6] = rand::random();
+    let mut s = String::from("t-");
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// User names: 1 to 253 bytes (a RADIUS attribute), no control characters.
+pub fn check_user_name(name: &str) -> Result<(), AdminError> {
+    if name.is_empty() || name.len() > 253 {
+        return Err(AdminError::usage("user name must be 1 to 253 bytes"));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(AdminError::usage("user name must not contain control characters"));
+    }
+    Ok(())
+}
+
+fn check_token_params(digits: u32, period: u32) -> Result<(), AdminError> {
+    if !otp::valid_digits(digits) {
+        return Err(AdminError::usage(format!("digits {digits}: expected 6, 7 or 8")));
+    }
+    if !otp::valid_period(period) {
+        return Err(AdminError::usage(format!(
+            "period {period}: expected 10 to 300 seconds"
+        )));
+    }
+    Ok(())
+}
+
+fn check_code_syntax(code: &str, digits: u32) -> Result<(), AdminError> {
+    if code.len() != digits as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AdminError::usage(format!(
+            "a code of this token is {digits} digits"
+        )));
+    }
+    Ok(())
+}

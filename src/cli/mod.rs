@@ -1,0 +1,353 @@
+//! The command line: clap definitions and dispatch, one file per command
+//! group. Admin commands build an [`AdminRequest`] and hand it to the
+//! running daemon over its control socket, or, with the daemon stopped,
+//! execute it on the store directly: the same service code either way.
+//!
+//! Exit codes: 0 ok, 1 check or operation failed, 2 usage or config error.
+
+pub mod configcmd;
+pub mod otpcmd;
+pub mod probe;
+pub mod serve;
+pub mod token;
+pub mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::admin::{Admin, AdminError, AdminReply, AdminRequest, ErrorKind, TokenInfo, UserInfo};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::server::control;
+use crate::store::{SledStore, StoreKey, TokenStore};
+use crate::verify::Verifier;
+
+/// radotp: a RADIUS server for one-time passwords (TOTP/HOTP) over PAP,
+/// CHAP, MS-CHAP and MS-CHAP-V2.
+#[derive(Debug, Parser)]
+#[command(name = "radotp", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (default: the embedded example, etc/radotp.toml).
+    #[arg(long, short = 'c', global = true, env = "RADOTP_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the RADIUS server in the foreground.
+    Serve(serve::ServeArgs),
+    /// Manage users.
+    #[command(subcommand)]
+    User(user::UserCmd),
+    /// Manage tokens: enroll, activate, import, resync.
+    #[command(subcommand)]
+    Token(token::TokenCmd),
+    /// Check a code offline, on the same path the server uses.
+    #[command(subcommand)]
+    Otp(otpcmd::OtpCmd),
+    /// Check a configuration file.
+    #[command(subcommand)]
+    Config(configcmd::ConfigCmd),
+    /// Send one Access-Request to a RADIUS server and show the reply.
+    Probe(probe::ProbeArgs),
+    /// Show the running daemon's counters.
+    Stats,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let (code, kind) = match e.downcast_ref::<AdminError>() {
+                Some(a) if a.kind == ErrorKind::Usage => (2, "usage"),
+                Some(_) => (1, "failed"),
+                None => match e.downcast_ref::<UsageError>() {
+                    Some(_) => (2, "usage"),
+                    None => (1, "failed"),
+                },
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "error": format!("{e:#}"), "kind": kind })
+                );
+            } else {
+                eprintln!("radotp: {e:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// A usage or configuration error (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Ctx {
+        config_path: cli.config.clone(),
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Serve(a) => serve::run(&ctx, a),
+        Command::User(c) => user::run(&ctx, c),
+        Command::Token(c) => token::run(&ctx, c),
+        Command::Otp(c) => otpcmd::run(&ctx, c),
+        Command::Config(c) => configcmd::run(&ctx, c),
+        Command::Probe(a) => probe::run(&ctx, a),
+        Command::Stats => {
+            let reply = ctx.admin(AdminRequest::Stats)?;
+            ctx.print_reply(&reply);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// What every command knows.
+pub struct Ctx {
+    /// `--config`.
+    pub config_path: Option<PathBuf>,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Loads the configuration (a config error is a usage error: exit 2).
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Config::load_or_default(self.config_path.as_deref())
+            .map_err(|e| UsageError(e.to_string()).into())
+    }
+
+    /// Executes an admin request: through the daemon when it runs, on the
+    /// store directly otherwise.
+    pub fn admin(&self, req: AdminRequest) -> anyhow::Result<AdminReply> {
+        let config = self.config()?;
+        let sock = &config.server.control_socket;
+        match control::request(sock, &req) {
+            Ok(Some(reply)) => return Ok(reply?),
+            Ok(None) => {}
+            Err(e) => {
+                anyhow::bail!(
+                    "control socket {}: {e} (is the daemon running as another user? check the socket's group)",
+                    sock.display()
+                )
+            }
+        }
+        let store = open_store(&config)?;
+        let verifier = Arc::new(Verifier::new(
+            store,
+            Arc::new(SystemClock),
+            crate::server::policy(&config),
+        ));
+        let admin = Admin::new(verifier, Arc::new(config));
+        Ok(admin.execute(req)?)
+    }
+
+    /// Prints a reply for humans or as JSON.
+    pub fn print_reply(&self, reply: &AdminReply) {
+        if self.json {
+            println!("{}", reply_json(reply));
+            return;
+        }
+        match reply {
+            AdminReply::Done(m) => println!("{m}"),
+            AdminReply::User(u) => print_user(u),
+            AdminReply::Users(us) => {
+                println!(
+                    "{:<24} {:>3} {:<8} {:<7} {:>8} {:>6}",
+                    "USER", "PIN", "STATE", "LOCKED", "FAILURES", "TOKENS"
+                );
+                for u in us {
+                    println!(
+                        "{:<24} {:>3} {:<8} {:<7} {:>8} {:>6}",
+                        u.name,
+                        if u.has_pin { "yes" } else { "no" },
+                        if u.enabled { "enabled" } else { "disabled" },
+                        if u.locked { "yes" } else { "no" },
+                        u.failures,
+                        u.tokens
+                    );
+                }
+                println!("{} user(s)", us.len());
+            }
+            AdminReply::Token(t) => print_token(t),
+            AdminReply::Tokens(ts) => {
+                println!(
+                    "{:<16} {:<20} {:<5} {:<7} {:>6} {:>6} {:<9} {:>6}",
+                    "TOKEN", "OWNER", "TYPE", "ALG", "DIGITS", "PERIOD", "STATE", "DRIFT"
+                );
+                for t in ts {
+                    println!(
+                        "{:<16} {:<20} {:<5} {:<7} {:>6} {:>6} {:<9} {:>6}",
+                        t.id,
+                        t.owner,
+                        t.kind.as_str(),
+                        t.algorithm.as_str(),
+                        t.digits,
+                        t.period,
+                        t.state.as_str(),
+                        t.drift
+                    );
+                }
+                println!("{} token(s)", ts.len());
+            }
+            AdminReply::Enrolled { token, uri } => {
+                print_token(token);
+                println!("uri:          {uri}");
+            }
+            AdminReply::Check(c) => {
+                if c.accepted {
+                    println!(
+                        "ACCEPT token {} step/counter {} offset {}{}",
+                        c.token.as_deref().unwrap_or("?"),
+                        c.counter.unwrap_or(0),
+                        c.offset.unwrap_or(0),
+                        if c.dry_run { " (dry run: nothing recorded)" } else { "" }
+                    );
+                } else {
+                    println!(
+                        "REJECT {}{}",
+                        c.reason.as_deref().unwrap_or("wrong_code"),
+                        if c.dry_run { " (dry run: nothing recorded)" } else { "" }
+                    );
+                }
+            }
+            AdminReply::Imported {
+                tokens,
+                users_created,
+            } => println!("imported {tokens} token(s), created {users_created} user(s)"),
+            AdminReply::Stats(v) => {
+                println!("{}", serde_json::to_string_pretty(v).unwrap_or_default())
+            }
+        }
+    }
+}
+
+/// Opens the store of a config directly (the daemon must not be running).
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TokenStore>> {
+    let key = StoreKey::load_or_create(&config.store.key_file)?;
+    let store = SledStore::open(&config.store.path, key, config.store.cache_mb * 1024 * 1024)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{e}\n(if a radotp daemon holds the store, its control socket {} should answer: is it running with another config?)",
+                config.server.control_socket.display()
+            )
+        })?;
+    Ok(Arc::new(store))
+}
+
+fn reply_json(reply: &AdminReply) -> serde_json::Value {
+    let inner = serde_json::to_value(reply).unwrap_or_default();
+    let mut v = serde_json::json!({ "ok": true });
+    if let Some(data) = inner.get("data") {
+        v["result"] = data.clone();
+    }
+    if let Some(kind) = inner.get("kind") {
+        v["kind"] = kind.clone();
+    }
+    v
+}
+
+fn time(t: Option<u64>) -> String {
+    match t {
+        None => "never".into(),
+        Some(t) => format_unix(t),
+    }
+}
+
+/// Formats a Unix time as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn format_unix(t: u64) -> String {
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Civil-from-days (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn print_user(u: &UserInfo) {
+    println!("user:         {}", u.name);
+    println!("enabled:      {}", u.enabled);
+    println!("pin:          {}", if u.has_pin { "set" } else { "none" });
+    println!("challenge:    {}", u.challenge);
+    println!("failures:     {}", u.failures);
+    println!(
+        "locked:       {}",
+        if u.locked {
+            format!("until {}", time(u.locked_until))
+        } else {
+            "no".into()
+        }
+    );
+    println!("tokens:       {}", u.tokens);
+    println!("created:      {}", time(Some(u.created)));
+    println!("last success: {}", time(u.last_success));
+}
+
+fn print_token(t: &TokenInfo) {
+    println!("token:        {}", t.id);
+    println!("owner:        {}", t.owner);
+    println!("type:         {}", t.kind);
+    println!("algorithm:    {}", t.algorithm);
+    println!("digits:       {}", t.digits);
+    if t.kind == crate::otp::Kind::Totp {
+        println!("period:       {} s", t.period);
+        println!("drift:        {} step(s)", t.drift);
+    }
+    println!("state:        {}", t.state.as_str());
+    if !t.description.is_empty() {
+        println!("description:  {}", t.description);
+    }
+    println!(
+        "last used:    {}",
+        match t.last {
+            Some(l) => format!("{} (step/counter {l})", time(t.last_used)),
+            None => "never".into(),
+        }
+    );
+    println!("created:      {}", time(Some(t.created)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_time_formatting() {
+        assert_eq!(format_unix(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(format_unix(1_111_111_109), "2005-03-18 01:58:29 UTC");
+        assert_eq!(format_unix(2_000_000_000), "2033-05-18 03:33:20 UTC");
+        assert_eq!(format_unix(951_782_400), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

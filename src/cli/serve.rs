@@ -1,0 +1,91 @@
+//! `radotp serve`: the daemon in the foreground, logging to stdout.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use tokio::sync::watch;
+
+use super::{open_store, Ctx};
+use crate::clock::SystemClock;
+use crate::server::Server;
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Plain lines; without timestamps under systemd (the journal adds them).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// Sets up logging: level from RUST_LOG, else the config.
+pub fn init_logging(level: &str, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout)
+        .with_target(false);
+    let _ = match (format, under_journal) {
+        (LogFormat::Json, _) => builder.json().flatten_event(true).try_init(),
+        (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
+        (LogFormat::Text, false) => builder.with_ansi(false).try_init(),
+    };
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
+pub fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = ctx.config()?;
+    init_logging(&config.server.log_level, args.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let store = open_store(&config)?;
+        let (users, tokens) = store.counts()?;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            config = %ctx.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| crate::config::DEFAULT_CONFIG_NAME.into()),
+            store = %config.store.path.display(),
+            users, tokens,
+            "radotp starting"
+        );
+        let server = Server::bind(
+            config,
+            ctx.config_path.clone(),
+            store,
+            Arc::new(SystemClock),
+            true,
+        )
+        .await?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (reload_tx, reload_rx) = watch::channel(0u64);
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            loop {
+                tokio::select! {
+                    _ = term.recv() => { tracing::info!("SIGTERM"); let _ = stop_tx.send(true); return; }
+                    _ = int.recv() => { tracing::info!("SIGINT"); let _ = stop_tx.send(true); return; }
+                    _ = hup.recv() => { n += 1; tracing::info!("SIGHUP: reloading"); let _ = reload_tx.send(n); }
+                }
+            }
+        });
+        server.run(stop_rx, reload_rx).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

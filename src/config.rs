@@ -1,0 +1,743 @@
+//! The TOML configuration: listeners, store, OTP policy, PIN policy,
+//! lockout, challenge flow and NAS clients.
+//!
+//! [`Config::from_toml`] parses text (no I/O) and validates it; every error
+//! names the file, line and column and says what was expected.
+//! [`Config::load`] reads a file. Without `--config`, radotp runs on
+//! [`DEFAULT_CONFIG`], the example `etc/radotp.toml` embedded in the binary.
+//! Relative paths are taken from the current directory.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::otp::{Algorithm, WindowPolicy};
+use crate::secret::Secret;
+
+/// The example configuration shipped in `etc/radotp.toml`, embedded so that
+/// `radotp serve` works from a fresh clone without arguments.
+pub const DEFAULT_CONFIG: &str = include_str!("../etc/radotp.toml");
+
+/// The name shown for the embedded configuration in messages.
+pub const DEFAULT_CONFIG_NAME: &str = "<embedded etc/radotp.toml>";
+
+/// A configuration error with its place.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub struct ConfigError {
+    /// The file (or `<embedded ...>`).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{}:{}: {}", self.file, l, c, self.message),
+            (Some(l), None) => write!(f, "{}:{}: {}", self.file, l, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listeners and daemon settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The token store.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// OTP window and defaults.
+    #[serde(default)]
+    pub otp: OtpConfig,
+    /// PIN rules.
+    #[serde(default)]
+    pub pin: PinConfig,
+    /// Lockout after consecutive failures.
+    #[serde(default)]
+    pub lockout: LockoutConfig,
+    /// The two-step (Access-Challenge) flow.
+    #[serde(default)]
+    pub challenge: ChallengeConfig,
+    /// NAS clients allowed to send requests.
+    #[serde(default, rename = "client")]
+    pub clients: Vec<Spanned<ClientConfig>>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Authentication listeners, `ADDR:PORT` (IPv6 as `[::1]:1812`).
+    #[serde(default = "default_listen")]
+    pub listen: Vec<Spanned<String>>,
+    /// Accounting listeners (empty: no accounting).
+    #[serde(default = "default_accounting_listen")]
+    pub accounting_listen: Vec<Spanned<String>>,
+    /// The admin control socket (Unix socket, mode 0660).
+    #[serde(default = "default_control_socket")]
+    pub control_socket: PathBuf,
+    /// How long a reply is kept to answer retransmissions (RFC 5080), seconds.
+    #[serde(default = "default_duplicate_secs")]
+    pub duplicate_cache_secs: u64,
+    /// Requests processed at once; more are dropped and counted.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Log level (`error`, `warn`, `info`, `debug`, `trace`); `RUST_LOG` overrides.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Prometheus metrics listener (loopback HTTP), off when absent.
+    #[serde(default)]
+    pub metrics_listen: Option<Spanned<String>>,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The sled database directory.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+    /// The 32-byte key file (mode 0600) that encrypts seeds and PINs.
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+    /// sled page cache, MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+}
+
+/// `[otp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtpConfig {
+    /// TOTP steps accepted on each side of the expected one.
+    #[serde(default = "default_totp_window")]
+    pub totp_window: u32,
+    /// HOTP counters accepted beyond the next expected one.
+    #[serde(default = "default_hotp_lookahead")]
+    pub hotp_lookahead: u32,
+    /// Largest remembered TOTP drift, in steps.
+    #[serde(default = "default_max_drift")]
+    pub max_drift: u32,
+    /// TOTP resync window, steps on each side of now.
+    #[serde(default = "default_resync_totp")]
+    pub resync_totp_steps: u32,
+    /// HOTP resync window, counters.
+    #[serde(default = "default_resync_hotp")]
+    pub resync_hotp: u32,
+    /// Default digits for new tokens.
+    #[serde(default = "default_digits")]
+    pub digits: u32,
+    /// Default TOTP period for new tokens, seconds.
+    #[serde(default = "default_period")]
+    pub period: u32,
+    /// Default algorithm for new tokens.
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// Issuer shown in authenticator apps.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+}
+
+/// `[pin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinConfig {
+    /// Every user must have a PIN.
+    #[serde(default)]
+    pub required: bool,
+    /// Shortest PIN.
+    #[serde(default = "default_pin_min")]
+    pub min_length: usize,
+    /// Longest PIN.
+    #[serde(default = "default_pin_max")]
+    pub max_length: usize,
+    /// Only digits allowed.
+    #[serde(default)]
+    pub digits_only: bool,
+}
+
+/// `[lockout]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutConfig {
+    /// Consecutive failures that lock a user (0: never).
+    #[serde(default = "default_lock_threshold")]
+    pub threshold: u32,
+    /// How long the lock lasts, seconds.
+    #[serde(default = "default_lock_secs")]
+    pub duration_secs: u64,
+}
+
+/// `[challenge]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeConfig {
+    /// How long an issued State stays valid, seconds.
+    #[serde(default = "default_challenge_secs")]
+    pub timeout_secs: u64,
+    /// Reply-Message of the Access-Challenge.
+    #[serde(default = "default_challenge_prompt")]
+    pub prompt: String,
+}
+
+/// `[[client]]`: one NAS or a network of them.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// A name for logs and metrics.
+    pub name: String,
+    /// Source address or CIDR.
+    #[serde(deserialize_with = "de_ipnet")]
+    pub address: IpNet,
+    /// The shared secret (or use `secret_file`).
+    #[serde(default, deserialize_with = "de_secret_opt")]
+    pub secret: Option<Secret>,
+    /// A file holding the shared secret (first line).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Drop Access-Requests without a Message-Authenticator (BlastRADIUS).
+    #[serde(default = "default_true")]
+    pub require_message_authenticator: bool,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("secret_file", &self.secret_file)
+            .field(
+                "require_message_authenticator",
+                &self.require_message_authenticator,
+            )
+            .finish()
+    }
+}
+
+fn de_ipnet<'de, D: serde::Deserializer<'de>>(d: D) -> Result<IpNet, D::Error> {
+    let s = String::deserialize(d)?;
+    if let Ok(net) = s.parse::<IpNet>() {
+        return Ok(net);
+    }
+    s.parse::<IpAddr>().map(IpNet::from).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "'{s}' is not an IP address or CIDR: expected e.g. \"192.0.2.10\", \"10.0.0.0/8\" or \"::1\""
+        ))
+    })
+}
+
+fn de_secret_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(Some(Secret::from(s)))
+}
+
+fn default_listen() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "127.0.0.1:1812".to_string())]
+}
+fn default_accounting_listen() -> Vec<Spanned<String>> {
+    Vec::new()
+}
+fn default_control_socket() -> PathBuf {
+    PathBuf::from("var/radotp.sock")
+}
+fn default_duplicate_secs() -> u64 {
+    30
+}
+fn default_max_in_flight() -> usize {
+    1024
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_store_path() -> PathBuf {
+    PathBuf::from("var/radotp.db")
+}
+fn default_key_file() -> PathBuf {
+    PathBuf::from("var/radotp.key")
+}
+fn default_cache_mb() -> u64 {
+    16
+}
+fn default_totp_window() -> u32 {
+    1
+}
+fn default_hotp_lookahead() -> u32 {
+    10
+}
+fn default_max_drift() -> u32 {
+    10
+}
+fn default_resync_totp() -> u32 {
+    20
+}
+fn default_resync_hotp() -> u32 {
+    1000
+}
+fn default_digits() -> u32 {
+    6
+}
+fn default_period() -> u32 {
+    30
+}
+fn default_issuer() -> String {
+    "radotp".into()
+}
+fn default_pin_min() -> usize {
+    4
+}
+fn default_pin_max() -> usize {
+    32
+}
+fn default_lock_threshold() -> u32 {
+    10
+}
+fn default_lock_secs() -> u64 {
+    300
+}
+fn default_challenge_secs() -> u64 {
+    60
+}
+fn default_challenge_prompt() -> String {
+    "Enter your one-time code".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+macro_rules! default_from_serde {
+    ($($t:ty),*) => {$(
+        impl Default for $t {
+            fn default() -> Self {
+                toml::from_str("").expect("all fields have defaults")
+            }
+        }
+    )*};
+}
+default_from_serde!(
+    ServerConfig,
+    StoreConfig,
+    OtpConfig,
+    PinConfig,
+    LockoutConfig,
+    ChallengeConfig
+);
+
+/// A NAS client ready for use: the secret resolved.
+#[derive(Clone)]
+pub struct Client {
+    /// Name for logs.
+    pub name: String,
+    /// Address or network.
+    pub address: IpNet,
+    /// Shared secret.
+    pub secret: Secret,
+    /// See [`ClientConfig::require_message_authenticator`].
+    pub require_message_authenticator: bool,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("name", &self.name)
+            .field("address", &self.address)
+            .field("secret", &"[redacted]")
+            .field(
+                "require_message_authenticator",
+                &self.require_message_authenticator,
+            )
+            .finish()
+    }
+}
+
+impl Config {
+    /// Parses and validates TOML `text`; `file` names it in errors.
+    /// Secret files are not read here (see [`Config::clients`]).
+    pub fn from_toml(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.validate(text, file)?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: name.clone(),
+            line: None,
+            column: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::from_toml(&text, &name)
+    }
+
+    /// The file given, or the embedded default.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            Some(p) => Config::load(p),
+            None => Config::from_toml(DEFAULT_CONFIG, DEFAULT_CONFIG_NAME),
+        }
+    }
+
+    fn validate(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let err = |span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = span
+                .filter(|s| !(s.start == 0 && s.end == 0))
+                .map(|s| line_col(text, s.start))
+                .map_or((None, None), |(l, c)| (Some(l), Some(c)));
+            ConfigError {
+                file: file.to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        for l in self
+            .server
+            .listen
+            .iter()
+            .chain(&self.server.accounting_listen)
+            .chain(&self.server.metrics_listen)
+        {
+            if l.get_ref().parse::<SocketAddr>().is_err() {
+                return Err(err(
+                    Some(l.span()),
+                    format!(
+                        "'{}' is not a socket address: expected \"ADDRESS:PORT\", e.g. \"0.0.0.0:1812\" or \"[::]:1812\"",
+                        l.get_ref()
+                    ),
+                ));
+            }
+        }
+        if self.server.listen.is_empty() {
+            return Err(err(
+                None,
+                "[server] listen is empty: expected at least one \"ADDRESS:PORT\"".into(),
+            ));
+        }
+        if self.server.max_in_flight == 0 {
+            return Err(err(None, "[server] max_in_flight must be at least 1".into()));
+        }
+        if tracing_level_ok(&self.server.log_level).is_none() {
+            return Err(err(
+                None,
+                format!(
+                    "[server] log_level '{}': expected error, warn, info, debug or trace",
+                    self.server.log_level
+                ),
+            ));
+        }
+        let o = &self.otp;
+        if !crate::otp::valid_digits(o.digits) {
+            return Err(err(None, format!("[otp] digits = {}: expected 6, 7 or 8", o.digits)));
+        }
+        if !crate::otp::valid_period(o.period) {
+            return Err(err(
+                None,
+                format!("[otp] period = {}: expected 10 to 300 seconds", o.period),
+            ));
+        }
+        if o.totp_window > 10 || o.hotp_lookahead > 100 {
+            return Err(err(
+                None,
+                "[otp] totp_window must be at most 10 and hotp_lookahead at most 100: wider windows make guessing easier".into(),
+            ));
+        }
+        if self.pin.min_length > self.pin.max_length || self.pin.max_length > 64 {
+            return Err(err(
+                None,
+                "[pin] expected min_length <= max_length <= 64".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        let mut nets = HashSet::new();
+        for c in &self.clients {
+            let span = Some(c.span());
+            let cl = c.get_ref();
+            if cl.name.trim().is_empty() {
+                return Err(err(span, "[[client]] name is empty".into()));
+            }
+            match (&cl.secret, &cl.secret_file) {
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        span,
+                        format!("client '{}': give secret or secret_file, not both", cl.name),
+                    ))
+                }
+                (None, None) => {
+                    return Err(err(
+                        span,
+                        format!("client '{}': expected secret = \"...\" or secret_file = \"PATH\"", cl.name),
+                    ))
+                }
+                (Some(s), None) if s.is_empty() => {
+                    return Err(err(span, format!("client '{}': secret is empty", cl.name)))
+                }
+                _ => {}
+            }
+            if !names.insert(cl.name.clone()) {
+                return Err(err(span, format!("client name '{}' appears twice", cl.name)));
+            }
+            if !nets.insert(cl.address.trunc()) {
+                return Err(err(
+                    span,
+                    format!("client address {} appears twice", cl.address),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The clients with their secrets resolved (reads `secret_file`s).
+    pub fn clients(&self) -> Result<Vec<Client>, ConfigError> {
+        self.clients
+            .iter()
+            .map(|c| {
+                let c = c.get_ref();
+                let secret = match (&c.secret, &c.secret_file) {
+                    (Some(s), _) => s.clone(),
+                    (None, Some(path)) => read_secret_file(path).map_err(|message| ConfigError {
+                        file: path.display().to_string(),
+                        line: None,
+                        column: None,
+                        message: format!("secret_file of client '{}': {message}", c.name),
+                    })?,
+                    (None, None) => unreachable_secret(),
+                };
+                Ok(Client {
+                    name: c.name.clone(),
+                    address: c.address.trunc(),
+                    secret,
+                    require_message_authenticator: c.require_message_authenticator,
+                })
+            })
+            .collect()
+    }
+
+    /// The OTP search policy.
+    pub fn window(&self) -> WindowPolicy {
+        WindowPolicy {
+            totp_window: self.otp.totp_window,
+            hotp_lookahead: self.otp.hotp_lookahead,
+            max_drift: self.otp.max_drift,
+            resync_totp_steps: self.otp.resync_totp_steps,
+            resync_hotp: self.otp.resync_hotp,
+        }
+    }
+
+    /// The parsed authentication listeners.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.server.listen)
+    }
+
+    /// The parsed accounting listeners.
+    pub fn accounting_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.server.accounting_listen)
+    }
+
+    /// The parsed metrics listener.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.server
+            .metrics_listen
+            .as_ref()
+            .and_then(|s| s.get_ref().parse().ok())
+    }
+
+    /// Checks a PIN against `[pin]`; the error says what is expected.
+    pub fn check_pin(&self, pin: &str) -> Result<(), String> {
+        let n = pin.chars().count();
+        if n < self.pin.min_length || n > self.pin.max_length {
+            return Err(format!(
+                "PIN must be {} to {} characters",
+                self.pin.min_length, self.pin.max_length
+            ));
+        }
+        if self.pin.digits_only && !pin.chars().all(|c| c.is_ascii_digit()) {
+            return Err("PIN must be digits only".into());
+        }
+        if pin.chars().any(|c| c.is_control()) {
+            return Err("PIN must not contain control characters".into());
+        }
+        Ok(())
+    }
+}
+
+// Validation guarantees a secret or a secret_file; keep the type total anyway.
+fn unreachable_secret() -> Secret {
+    Secret::default()
+}
+
+fn parse_addrs(list: &[Spanned<String>]) -> Vec<SocketAddr> {
+    list.iter()
+        .filter_map(|s| s.get_ref().parse().ok())
+        .collect()
+}
+
+fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        return Err("the first line is empty: expected the shared secret".into());
+    }
+    Ok(Secret::from(line.to_string()))
+}
+
+/// The tracing level for a config name.
+pub fn tracing_level_ok(level: &str) -> Option<tracing::Level> {
+    level.parse().ok()
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |l| l.chars().count())
+        + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_config_is_valid() {
+        let c = Config::from_toml(DEFAULT_CONFIG, DEFAULT_CONFIG_NAME).unwrap();
+        assert!(!c.listen_addrs().is_empty());
+        assert!(!c.clients().unwrap().is_empty());
+    }
+
+    #[test]
+    fn empty_config_takes_defaults() {
+        let c = Config::from_toml("", "x.toml").unwrap();
+        assert_eq!(c.otp.totp_window, 1);
+        assert_eq!(c.otp.hotp_lookahead, 10);
+        assert_eq!(c.lockout.threshold, 10);
+        assert_eq!(c.lockout.duration_secs, 300);
+        assert_eq!(c.challenge.timeout_secs, 60);
+        assert!(c.clients.is_empty());
+    }
+
+    #[test]
+    fn typo_in_key_names_file_line_and_column() {
+        let text = "[server]\nlisten = [\"127.0.0.1:1812\"]\n\n[otp]\ntotp_windwo = 2\n";
+        let e = Config::from_toml(text, "etc/x.toml").unwrap_err();
+        assert_eq!(e.file, "etc/x.toml");
+        assert_eq!(e.line, Some(5), "{e}");
+        assert_eq!(e.column, Some(1), "{e}");
+        assert!(e.message.contains("totp_windwo"), "{e}");
+        assert!(e.message.contains("expected"), "{e}");
+        assert!(e.to_string().starts_with("etc/x.toml:5:1: "), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_column() {
+        let text = "[lockout]\nthreshold = \"ten\"\n";
+        let e = Config::from_toml(text, "c.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert_eq!(e.column, Some(13), "{e}");
+        assert!(e.message.contains("integer"), "{e}");
+    }
+
+    #[test]
+    fn bad_client_address_names_its_line() {
+        let text = "[[client]]\nname = \"sw1\"\naddress = \"10.0.0.300\"\nsecret = \"s\"\n";
+        let e = Config::from_toml(text, "c.toml").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("10.0.0.300"), "{e}");
+    }
+
+    #[test]
+    fn bad_listen_address_names_its_line() {
+        let text = "[server]\nlisten = [\n  \"127.0.0.1:1812\",\n  \"localhost\",\n]\n";
+        let e = Config::from_toml(text, "c.toml").unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("ADDRESS:PORT"), "{e}");
+    }
+
+    #[test]
+    fn client_needs_exactly_one_secret_source() {
+        let none = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\n";
+        let e = Config::from_toml(none, "c.toml").unwrap_err();
+        assert!(e.message.contains("secret"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        let both = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"x\"\nsecret_file = \"/f\"\n";
+        let e = Config::from_toml(both, "c.toml").unwrap_err();
+        assert!(e.message.contains("not both"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_client_addresses_are_refused() {
+        let text = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"x\"\n\n[[client]]\nname = \"b\"\naddress = \"10.0.0.1/32\"\nsecret = \"y\"\n";
+        let e = Config::from_toml(text, "c.toml").unwrap_err();
+        assert!(e.message.contains("twice"), "{e}");
+        assert_eq!(e.line, Some(7), "{e}");
+    }
+
+    #[test]
+    fn secret_file_is_read_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "from-file\nignored\n").unwrap();
+        let text = format!(
+            "[[client]]\nname = \"a\"\naddress = \"10.0.0.0/8\"\nsecret_file = \"{}\"\n",
+            p.display()
+        );
+        let c = Config::from_toml(&text, "c.toml").unwrap();
+        let clients = c.clients().unwrap();
+        assert!(clients[0].secret.ct_eq(b"from-file"));
+        assert!(clients[0].require_message_authenticator);
+    }
+
+    #[test]
+    fn debug_output_hides_client_secrets() {
+        let text = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"topsecret99\"\n";
+        let c = Config::from_toml(text, "c.toml").unwrap();
+        assert!(!format!("{c:?}").contains("topsecret99"));
+        assert!(!format!("{:?}", c.clients().unwrap()).contains("topsecret99"));
+    }
+
+    #[test]
+    fn pin_policy() {
+        let c = Config::from_toml("[pin]\nmin_length = 4\ndigits_only = true\n", "c").unwrap();
+        assert!(c.check_pin("1234").is_ok());
+        assert!(c.check_pin("123").is_err());
+        assert!(c.check_pin("12a4").is_err());
+    }
+}

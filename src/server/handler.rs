@@ -1,0 +1,440 @@
+//! Request handling, without sockets: one datagram in, at most one reply out.
+//!
+//! [`Handler::handle`] runs the whole pipeline of the design brief: client
+//! lookup by source address, strict decoding, authenticity
+//! (Message-Authenticator, accounting authenticator), the duplicate cache,
+//! credential extraction, the challenge flow, the OTP verification and the
+//! reply. `None` means "drop silently"; every drop is counted with its
+//! reason. Store calls block, so the server runs this on blocking threads.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::auth::{Credential, Method, MsChapErrorCode};
+use crate::config::{Client, Config};
+use crate::radius::attribute::types;
+use crate::radius::crypto::{self, MessageAuthenticator};
+use crate::radius::{Attribute, Code, Packet};
+use crate::verify::{Options, Outcome, Reason, Verifier};
+
+use super::challenge::ChallengeTable;
+use super::clients::ClientTable;
+use super::dedup::{DedupCache, Seen};
+use super::stats::{DropReason, Stats};
+
+/// Which listener a datagram arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// Authentication (1812).
+    Auth,
+    /// Accounting (1813).
+    Accounting,
+}
+
+/// What a reload may change: clients, secrets and policy.
+pub struct Settings {
+    /// NAS clients.
+    pub clients: ClientTable,
+    /// The verifier with the current policy.
+    pub verifier: Arc<Verifier>,
+    /// Reply-Message of an Access-Challenge.
+    pub challenge_prompt: String,
+}
+
+impl Settings {
+    /// Settings from a config and a verifier.
+    pub fn new(
+        config: &Config,
+        verifier: Arc<Verifier>,
+    ) -> Result<Settings, crate::config::ConfigError> {
+        Ok(Settings {
+            clients: ClientTable::new(config.clients()?),
+            verifier,
+            challenge_prompt: config.challenge.prompt.clone(),
+        })
+    }
+}
+
+/// The request pipeline and its shared state.
+pub struct Handler {
+    settings: RwLock<Arc<Settings>>,
+    dedup: DedupCache,
+    challenges: ChallengeTable,
+    stats: Arc<Stats>,
+    warned: Mutex<HashMap<(IpAddr, u8), Instant>>,
+}
+
+/// Escapes a user name for a log line (control characters, quotes), cut at 64 chars.
+pub struct LogName<'a>(pub &'a [u8]);
+
+impl fmt::Display for LogName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = String::from_utf8_lossy(self.0);
+        let mut n = 0;
+        for c in s.chars() {
+            if n >= 64 {
+                return f.write_str("...");
+            }
+            n += 1;
+            for e in c.escape_debug() {
+                fmt::Write::write_char(f, e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler {
+    /// A handler; `dedup_ttl` and `challenge_ttl` from the config.
+    pub fn new(
+        settings: Settings,
+        stats: Arc<Stats>,
+        dedup_ttl: Duration,
+        challenge_ttl: Duration,
+    ) -> Self {
+        Handler {
+            settings: RwLock::new(Arc::new(settings)),
+            dedup: DedupCache::new(dedup_ttl, 200_000),
+            challenges: ChallengeTable::new(challenge_ttl, 100_000),
+            stats,
+            warned: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Swaps in new settings (reload); requests in flight finish on the old ones.
+    pub fn replace_settings(&self, settings: Settings) {
+        let mut g = self.settings.write().unwrap_or_else(|e| e.into_inner());
+        *g = Arc::new(settings);
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    /// Handles one datagram from `src`; the reply to send, if any.
+    pub fn handle(&self, src: SocketAddr, datagram: &[u8], port: Port) -> Option<Vec<u8>> {
+        let started = Instant::now();
+        self.stats
+            .received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let settings = self.settings();
+        let Some(client) = settings.clients.lookup(src.ip()).cloned() else {
+            self.stats.count_drop(DropReason::UnknownClient);
+            if self.first_warning(src.ip(), 0, started) {
+                tracing::warn!(source = %src.ip(), "datagram from unknown client dropped (add a [[client]] for this address); further ones from it are not logged for a minute");
+            }
+            return None;
+        };
+        let packet = match Packet::decode(datagram) {
+            Ok(p) => p,
+            Err(e) => {
+                self.stats.count_drop(DropReason::Malformed);
+                if self.first_warning(src.ip(), 1, started) {
+                    tracing::warn!(client = %client.name, source = %src, error = %e, "malformed packet dropped");
+                }
+                return None;
+            }
+        };
+        let expected = match port {
+            Port::Auth => matches!(packet.code, Code::AccessRequest | Code::StatusServer),
+            Port::Accounting => {
+                matches!(packet.code, Code::AccountingRequest | Code::StatusServer)
+            }
+        };
+        if !expected {
+            self.stats.count_drop(DropReason::UnexpectedCode);
+            if self.first_warning(src.ip(), 2, started) {
+                tracing::warn!(client = %client.name, code = packet.code.to_u8(), ?port, "packet with a code this port does not take dropped");
+            }
+            return None;
+        }
+        if !self.authentic(&client, &packet, datagram, src, started) {
+            return None;
+        }
+        let key = (src, packet.identifier, packet.authenticator);
+        match self.dedup.check(key, started) {
+            Seen::New => {}
+            Seen::Answered(bytes) => {
+                self.stats
+                    .duplicates_answered
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(client = %client.name, id = packet.identifier, "retransmission answered from the duplicate cache");
+                return Some(bytes);
+            }
+            Seen::InProgress => {
+                self.stats.count_drop(DropReason::DuplicateInProgress);
+                return None;
+            }
+            Seen::Dropped => return None,
+        }
+        let reply = match packet.code {
+            Code::StatusServer => {
+                self.stats
+                    .status_server
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let code = match port {
+                    Port::Auth => Code::AccessAccept,
+                    Port::Accounting => Code::AccountingResponse,
+                };
+                self.encode(code, &packet, Vec::new(), &client)
+            }
+            Code::AccountingRequest => self.accounting(&client, &packet),
+            _ => match self.access(&settings, &client, &packet) {
+                Ok(reply) => reply,
+                Err(e) => {
+                    // No answer rather than a wrong one; the NAS will retry.
+                    self.stats.count_drop(DropReason::StoreError);
+                    tracing::error!(client = %client.name, error = %e, "store failure; request dropped");
+                    self.dedup.forget(key);
+                    return None;
+                }
+            },
+        };
+        self.dedup.finish(key, reply.clone());
+        self.stats.latency(started.elapsed().as_micros() as u64);
+        reply
+    }
+
+    fn authentic(
+        &self,
+        client: &Client,
+        packet: &Packet,
+        raw: &[u8],
+        src: SocketAddr,
+        now: Instant,
+    ) -> bool {
+        let secret = client.secret.expose();
+        if packet.code == Code::AccountingRequest && !crypto::verify_accounting_request(raw, secret)
+        {
+            self.stats.count_drop(DropReason::BadAuthenticator);
+            if self.first_warning(src.ip(), 3, now) {
+                tracing::warn!(client = %client.name, "Accounting-Request with a wrong authenticator dropped: is the shared secret the same on both sides?");
+            }
+            return false;
+        }
+        match crypto::check_message_authenticator(raw, packet, secret, None) {
+            MessageAuthenticator::Valid => true,
+            MessageAuthenticator::Invalid => {
+                self.stats.count_drop(DropReason::BadAuthenticator);
+                if self.first_warning(src.ip(), 3, now) {
+                    tracing::warn!(client = %client.name, "request with a wrong Message-Authenticator dropped: is the shared secret the same on both sides?");
+                }
+                false
+            }
+            MessageAuthenticator::Absent => {
+                let required = match packet.code {
+                    Code::AccessRequest => client.require_message_authenticator,
+                    Code::StatusServer => true,
+                    _ => false,
+                };
+                if required {
+                    self.stats.count_drop(DropReason::MissingMessageAuthenticator);
+                    if self.first_warning(src.ip(), 4, now) {
+                        tracing::warn!(client = %client.name, "request without Message-Authenticator dropped: configure the NAS to send it, or set require_message_authenticator = false for this client (weaker: BlastRADIUS, CVE-2024-3596)");
+                    }
+                }
+                !required
+            }
+        }
+    }
+
+    fn access(
+        &self,
+        settings: &Settings,
+        client: &Client,
+        packet: &Packet,
+    ) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+        let user_bytes = packet.user_name().unwrap_or_default();
+        let log_user = LogName(user_bytes);
+        let cred = match Credential::from_packet(packet, client.secret.expose()) {
+            Ok(Some(c)) => c,
+            Ok(None) => {
+                return Ok(self.reject_early(client, packet, &log_user, "no_supported_credential"));
+            }
+            Err(e) => {
+                tracing::info!(client = %client.name, user = %log_user, result = "reject", reason = "malformed_credential", error = %e, "access");
+                self.stats
+                    .rejected_no_method
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(self.encode(Code::AccessReject, packet, Vec::new(), client));
+            }
+        };
+        let method = cred.method();
+        let Ok(user) = std::str::from_utf8(user_bytes) else {
+            return Ok(self.finish(client, packet, &cred, &log_user, Outcome::Reject(Reason::UnknownUser), None));
+        };
+        if user.is_empty() {
+            return Ok(self.reject_early(client, packet, &log_user, "no_user_name"));
+        }
+        let verifier = &settings.verifier;
+        let mut opts = Options::default();
+        let now = Instant::now();
+        if let Some(state) = packet.attr(types::STATE) {
+            // Second step of the challenge flow: the code alone.
+            let pending = self.challenges.take(state, now);
+            let valid = pending
+                .as_ref()
+                .is_some_and(|p| p.user == user && p.client == client.name)
+                && method == Method::Pap;
+            if !valid {
+                tracing::info!(client = %client.name, user = %log_user, method = %method, result = "reject", reason = "unknown_state", "access");
+                self.stats.result(method, 1);
+                let attrs = cred.reject_attributes(MsChapErrorCode::AuthenticationFailure);
+                return Ok(self.encode(Code::AccessReject, packet, attrs, client));
+            }
+            opts.with_pin = false;
+        } else if let Credential::Pap(pap) = &cred {
+            // First step: a PAP password that is the PIN alone.
+            if let Some(u) = verifier.store().user(user)? {
+                let pin_only = match &u.pin {
+                    Some(pin) => pin.ct_eq(pap.password.expose()),
+                    None => u.challenge && pap.password.is_empty(),
+                };
+                if pin_only && u.enabled && !u.locked_at(verifier.now()) {
+                    return Ok(self.challenge(client, packet, user, &settings.challenge_prompt, now));
+                }
+            }
+        }
+        let pap_pw = match &cred {
+            Credential::Pap(p) => Some(p.password.expose()),
+            _ => None,
+        };
+        let outcome = verifier.verify(user, opts, pap_pw, &|c| cred.matches(c))?;
+        Ok(self.finish(client, packet, &cred, &log_user, outcome, Some(method)))
+    }
+
+    fn finish(
+        &self,
+        client: &Client,
+        packet: &Packet,
+        cred: &Credential,
+        log_user: &LogName<'_>,
+        outcome: Outcome,
+        _method: Option<Method>,
+    ) -> Option<Vec<u8>> {
+        let method = cred.method();
+        match outcome {
+            Outcome::Accept(a) => {
+                tracing::info!(client = %client.name, user = %log_user, method = %method, result = "accept", token = %a.token_id, drift = a.offset, "access");
+                self.stats.result(method, 0);
+                let attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
+                self.encode(Code::AccessAccept, packet, attrs, client)
+            }
+            Outcome::Reject(reason) => {
+                tracing::info!(client = %client.name, user = %log_user, method = %method, result = "reject", reason = %reason, "access");
+                self.stats.result(method, 1);
+                let code = match reason {
+                    Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
+                    _ => MsChapErrorCode::AuthenticationFailure,
+                };
+                self.encode(Code::AccessReject, packet, cred.reject_attributes(code), client)
+            }
+        }
+    }
+
+    fn reject_early(
+        &self,
+        client: &Client,
+        packet: &Packet,
+        log_user: &LogName<'_>,
+        reason: &str,
+    ) -> Option<Vec<u8>> {
+        tracing::info!(client = %client.name, user = %log_user, result = "reject", reason, "access");
+        self.stats
+            .rejected_no_method
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.encode(Code::AccessReject, packet, Vec::new(), client)
+    }
+
+    fn challenge(
+        &self,
+        client: &Client,
+        packet: &Packet,
+        user: &str,
+        prompt: &str,
+        now: Instant,
+    ) -> Option<Vec<u8>> {
+        let log_user = LogName(user.as_bytes());
+        let Some(state) = self.challenges.issue(user, &client.name, now) else {
+            tracing::warn!(client = %client.name, user = %log_user, result = "reject", reason = "too_many_challenges", "access");
+            self.stats.result(Method::Pap, 1);
+            return self.encode(Code::AccessReject, packet, Vec::new(), client);
+        };
+        tracing::info!(client = %client.name, user = %log_user, method = "pap", result = "challenge", "access");
+        self.stats.result(Method::Pap, 2);
+        let mut attrs = vec![Attribute::new(types::STATE, state.to_vec())];
+        for chunk in prompt.as_bytes().chunks(253) {
+            attrs.push(Attribute::new(types::REPLY_MESSAGE, chunk.to_vec()));
+        }
+        self.encode(Code::AccessChallenge, packet, attrs, client)
+    }
+
+    fn accounting(&self, client: &Client, packet: &Packet) -> Option<Vec<u8>> {
+        self.stats
+            .accounting
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let status = packet
+            .attr(types::ACCT_STATUS_TYPE)
+            .and_then(|v| <[u8; 4]>::try_from(v).ok())
+            .map(u32::from_be_bytes);
+        let status = match status {
+            Some(1) => "start",
+            Some(2) => "stop",
+            Some(3) => "interim-update",
+            Some(7) => "accounting-on",
+            Some(8) => "accounting-off",
+            Some(_) => "other",
+            None => "missing",
+        };
+        let user = LogName(packet.user_name().unwrap_or_default());
+        let session = LogName(packet.attr(types::ACCT_SESSION_ID).unwrap_or_default());
+        tracing::info!(client = %client.name, user = %user, status, session = %session, "accounting");
+        self.encode(Code::AccountingResponse, packet, Vec::new(), client)
+    }
+
+    fn encode(
+        &self,
+        code: Code,
+        request: &Packet,
+        attrs: Vec<Attribute>,
+        client: &Client,
+    ) -> Option<Vec<u8>> {
+        match crypto::encode_response(code, request, attrs, client.secret.expose()) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                tracing::error!(client = %client.name, error = %e, "reply cannot be encoded; dropped");
+                None
+            }
+        }
+    }
+
+    /// Rate-limits warnings: true at most once a minute per (address, kind).
+    fn first_warning(&self, ip: IpAddr, kind: u8, now: Instant) -> bool {
+        let mut g = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if g.len() > 10_000 {
+            g.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));
+            if g.len() > 10_000 {
+                return false;
+            }
+        }
+        match g.get(&(ip, kind)) {
+            Some(t) if now.duration_since(*t) < Duration::from_secs(60) => false,
+            _ => {
+                g.insert((ip, kind), now);
+                true
+            }
+        }
+    }
+}

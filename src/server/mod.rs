@@ -1,0 +1,349 @@
+//! The daemon: UDP listeners (authentication and accounting, IPv4 and
+//! IPv6), the control socket, the metrics listener, reload on SIGHUP and a
+//! bounded graceful shutdown.
+//!
+//! Only this module touches sockets. Each datagram is handled by
+//! [`handler::Handler`] on a blocking thread (the store may block on a
+//! flush), bounded by `max_in_flight`: a burst beyond it is dropped and
+//! counted, so memory never grows without limit.
+
+pub mod challenge;
+pub mod clients;
+pub mod control;
+pub mod dedup;
+pub mod handler;
+pub mod metrics;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{watch, Semaphore};
+
+use crate::admin::Admin;
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::store::TokenStore;
+use crate::verify::{Policy, Verifier};
+
+use self::handler::{Handler, Port, Settings};
+use self::stats::{DropReason, Stats};
+
+/// Why the daemon cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: {source}")]
+    Control {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+}
+
+/// The verification policy of a config.
+pub fn policy(config: &Config) -> Policy {
+    Policy {
+        window: config.window(),
+        lockout_threshold: config.lockout.threshold,
+        lockout_secs: config.lockout.duration_secs,
+    }
+}
+
+/// A bound, not yet running, daemon.
+pub struct Server {
+    handler: Arc<Handler>,
+    auth: Vec<Arc<UdpSocket>>,
+    acct: Vec<Arc<UdpSocket>>,
+    control: Option<tokio::net::UnixListener>,
+    metrics: Option<tokio::net::TcpListener>,
+    admin: Arc<Admin>,
+    store: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+    max_in_flight: usize,
+    config_path: Option<PathBuf>,
+    control_path: Option<PathBuf>,
+}
+
+impl Server {
+    /// Binds every listener of `config`. `config_path` is re-read on reload
+    /// (`None`: the embedded default, which does not change). With
+    /// `control = false` no control socket is bound (tests).
+    pub async fn bind(
+        config: Config,
+        config_path: Option<PathBuf>,
+        store: Arc<dyn TokenStore>,
+        clock: Arc<dyn Clock>,
+        control: bool,
+    ) -> Result<Server, ServerError> {
+        let config = Arc::new(config);
+        let verifier = Arc::new(Verifier::new(store.clone(), clock.clone(), policy(&config)));
+        let stats = Arc::new(Stats::default());
+        let handler = Arc::new(Handler::new(
+            Settings::new(&config, verifier.clone())?,
+            stats.clone(),
+            Duration::from_secs(config.server.duplicate_cache_secs),
+            Duration::from_secs(config.challenge.timeout_secs),
+        ));
+        let auth = bind_all(&config.listen_addrs()).await?;
+        let acct = bind_all(&config.accounting_addrs()).await?;
+        let metrics = match config.metrics_addr() {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let (control, control_path) = if control {
+            let path = config.server.control_socket.clone();
+            let l = control::bind(&path).map_err(|source| ServerError::Control {
+                path: path.display().to_string(),
+                source,
+            })?;
+            (Some(l), Some(path))
+        } else {
+            (None, None)
+        };
+        let stats_fn = {
+            let stats = stats.clone();
+            Arc::new(move || stats.to_json()) as Arc<dyn Fn() -> serde_json::Value + Send + Sync>
+        };
+        let admin = Arc::new(Admin::new(verifier, config.clone()).with_stats(stats_fn));
+        Ok(Server {
+            handler,
+            auth,
+            acct,
+            control,
+            metrics,
+            admin,
+            store,
+            clock,
+            max_in_flight: config.server.max_in_flight,
+            config_path,
+            control_path,
+        })
+    }
+
+    /// The bound authentication addresses (useful with port 0).
+    pub fn auth_addrs(&self) -> Vec<SocketAddr> {
+        self.auth.iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+
+    /// The bound accounting addresses.
+    pub fn accounting_addrs(&self) -> Vec<SocketAddr> {
+        self.acct.iter().filter_map(|s| s.local_addr().ok()).collect()
+    }
+
+    /// The bound metrics address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.handler.stats().clone()
+    }
+
+    /// The handler (tests drive it directly).
+    pub fn handler(&self) -> Arc<Handler> {
+        self.handler.clone()
+    }
+
+    /// Runs until `shutdown` turns true; then stops taking requests,
+    /// finishes those in flight (at most 10 s), flushes the store and
+    /// returns. A `reload` tick re-reads the config file.
+    pub async fn run(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+        mut reload: watch::Receiver<u64>,
+    ) -> Result<(), ServerError> {
+        let sem = Arc::new(Semaphore::new(self.max_in_flight));
+        let mut tasks = Vec::new();
+        for (sock, port) in self
+            .auth
+            .iter()
+            .map(|s| (s.clone(), Port::Auth))
+            .chain(self.acct.iter().map(|s| (s.clone(), Port::Accounting)))
+        {
+            tasks.push(tokio::spawn(recv_loop(
+                sock,
+                port,
+                self.handler.clone(),
+                sem.clone(),
+                shutdown.clone(),
+            )));
+        }
+        let mut this = self;
+        let control = this
+            .control
+            .take()
+            .map(|l| tokio::spawn(control::serve(l, this.admin.clone())));
+        let metrics = this.metrics.take().map(|l| {
+            tokio::spawn(metrics::serve(l, this.handler.stats().clone(), this.store.clone()))
+        });
+        let this = this;
+        for a in this.auth.iter().chain(&this.acct) {
+            if let Ok(addr) = a.local_addr() {
+                tracing::info!(%addr, "listening");
+            }
+        }
+        notify_systemd("READY=1");
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => {
+                    if *shutdown.borrow() { break; }
+                }
+                r = reload.changed() => {
+                    if r.is_err() { continue; }
+                    this.reload();
+                }
+            }
+        }
+        notify_systemd("STOPPING=1");
+        tracing::info!("shutting down: finishing requests in flight");
+        for t in tasks {
+            let _ = t.await;
+        }
+        let drained = tokio::time::timeout(
+            Duration::from_secs(10),
+            sem.acquire_many(this.max_in_flight as u32),
+        )
+        .await;
+        if drained.is_err() {
+            tracing::warn!("requests still in flight after 10 s; stopping anyway");
+        }
+        if let Some(c) = control {
+            c.abort();
+        }
+        if let Some(m) = metrics {
+            m.abort();
+        }
+        if let Some(p) = &this.control_path {
+            let _ = std::fs::remove_file(p);
+        }
+        let store = this.store.clone();
+        match tokio::task::spawn_blocking(move || store.sync()).await {
+            Ok(Ok(())) => tracing::info!("store flushed; bye"),
+            Ok(Err(e)) => tracing::error!(error = %e, "final store flush failed"),
+            Err(e) => tracing::error!(error = %e, "final store flush failed"),
+        }
+        Ok(())
+    }
+
+    fn reload(&self) {
+        notify_systemd("RELOADING=1");
+        let Some(path) = &self.config_path else {
+            tracing::info!("reload: running on the embedded default config; nothing to re-read");
+            notify_systemd("READY=1");
+            return;
+        };
+        let result = Config::load(path).and_then(|c| {
+            let verifier = Arc::new(Verifier::new(
+                self.store.clone(),
+                self.clock.clone(),
+                policy(&c),
+            ));
+            Settings::new(&c, verifier).map(|s| (c, s))
+        });
+        match result {
+            Ok((c, settings)) => {
+                let n = settings.clients.len();
+                self.handler.replace_settings(settings);
+                let old: Vec<_> = self.auth_addrs();
+                if c.listen_addrs().iter().any(|a| !old.contains(a) && a.port() != 0) {
+                    tracing::warn!("reload: listener changes take effect only after a restart");
+                }
+                tracing::info!(clients = n, "configuration reloaded");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reload refused; the previous configuration stays in force");
+            }
+        }
+        notify_systemd("READY=1");
+    }
+}
+
+async fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<Arc<UdpSocket>>, ServerError> {
+    let mut out = Vec::new();
+    for &addr in addrs {
+        let s = UdpSocket::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        out.push(Arc::new(s));
+    }
+    Ok(out)
+}
+
+async fn recv_loop(
+    sock: Arc<UdpSocket>,
+    port: Port,
+    handler: Arc<Handler>,
+    sem: Arc<Semaphore>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 4097];
+    loop {
+        let (n, src) = tokio::select! {
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "recv error");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { return; }
+                continue;
+            }
+        };
+        let Ok(permit) = sem.clone().try_acquire_owned() else {
+            handler.stats().count_drop(DropReason::Overload);
+            continue;
+        };
+        // A datagram of 4097 bytes is over the limit: pass it on whole so
+        // the decoder rejects it.
+        let data = buf[..n].to_vec();
+        let handler = handler.clone();
+        let sock = sock.clone();
+        tokio::spawn(async move {
+            let reply = tokio::task::spawn_blocking(move || handler.handle(src, &data, port)).await;
+            if let Ok(Some(bytes)) = reply {
+                if let Err(e) = sock.send_to(&bytes, src).await {
+                    tracing::debug!(error = %e, %src, "send failed");
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Tells systemd (Type=notify) about the daemon's state, without libsystemd.
+pub fn notify_systemd(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    let result = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|a| sock.send_to_addr(state.as_bytes(), &a))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}

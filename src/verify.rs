@@ -1,0 +1,510 @@
+//! The one verification path, shared by the daemon and `radotp otp check`.
+//!
+//! [`Verifier::verify`] looks the user up, applies the policy (disabled,
+//! locked), searches every active token's candidates (PIN followed by the
+//! code) with a caller-supplied matcher — a PAP comparison, a CHAP hash, an
+//! MS-CHAP NT-Response — commits the matched step/counter by
+//! compare-and-swap, makes it durable, and counts failures towards lockout.
+//! It returns an [`Outcome`] with a precise [`Reason`] for the logs; a RADIUS
+//! client only ever sees Accept or Reject.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::otp::{self, Algorithm, Kind, TokenView, WindowPolicy};
+use crate::secret::Secret;
+use crate::store::{StoreError, Token, TokenState, TokenStore, User};
+
+/// The policy the verifier applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// The OTP search window.
+    pub window: WindowPolicy,
+    /// Consecutive failures that lock a user (0: never).
+    pub lockout_threshold: u32,
+    /// Lock duration, seconds.
+    pub lockout_secs: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            window: WindowPolicy::default(),
+            lockout_threshold: 10,
+            lockout_secs: 300,
+        }
+    }
+}
+
+/// Why a request was rejected (for logs and metrics, never for the NAS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No such user.
+    UnknownUser,
+    /// The user is disabled.
+    UserDisabled,
+    /// Too many failures; locked for a while.
+    Locked,
+    /// The user has no active token.
+    NoActiveToken,
+    /// PAP: the password does not start with the user's PIN.
+    WrongPin,
+    /// No candidate matched.
+    WrongCode,
+    /// The code was valid but already used.
+    ReplayedCode,
+    /// The store failed.
+    StoreError,
+}
+
+impl Reason {
+    /// Short snake_case name for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::UnknownUser => "unknown_user",
+            Reason::UserDisabled => "user_disabled",
+            Reason::Locked => "locked",
+            Reason::NoActiveToken => "no_active_token",
+            Reason::WrongPin => "wrong_pin",
+            Reason::WrongCode => "wrong_code",
+            Reason::ReplayedCode => "replayed_code",
+            Reason::StoreError => "store_error",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A candidate matched and its step/counter is committed.
+    Accept(Accepted),
+    /// Nothing matched, or the policy refused.
+    Reject(Reason),
+}
+
+/// What an Accept knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The token that matched.
+    pub token_id: String,
+    /// The TOTP step or HOTP counter that matched.
+    pub counter: u64,
+    /// TOTP: matched step − current step.
+    pub offset: i64,
+    /// The matching cleartext (PIN + code), for MS-CHAP key derivation.
+    pub password: Secret,
+}
+
+/// Options of one verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Put the user's PIN in front of each code (false in the second step of
+    /// the challenge flow, where the PIN was checked in the first step).
+    pub with_pin: bool,
+    /// Look but do not touch: no commit, no failure counted.
+    pub dry_run: bool,
+    /// Also try pending tokens and activate the one that matches.
+    pub activate_pending: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            with_pin: true,
+            dry_run: false,
+            activate_pending: false,
+        }
+    }
+}
+
+/// The verifier: store, clock and policy.
+pub struct Verifier {
+    store: Arc<dyn TokenStore>,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    decoy_seed: [u8; 20],
+}
+
+impl Verifier {
+    /// A verifier over a store and a clock.
+    pub fn new(store: Arc<dyn TokenStore>, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+        Verifier {
+            store,
+            clock,
+            policy,
+            decoy_seed: rand::random(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// The clock's time.
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Replaces the policy (config reload).
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// Verifies `user` with `matches(candidate)`; `pap_password` (PAP only)
+    /// lets a wrong PIN be told apart from a wrong code in the logs.
+    pub fn verify(
+        &self,
+        user_name: &str,
+        opts: Options,
+        pap_password: Option<&[u8]>,
+        matches: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Outcome, StoreError> {
+        let now = self.clock.now();
+        let Some(user) = self.store.user(user_name)? else {
+            self.decoy(now, matches);
+            return Ok(Outcome::Reject(Reason::UnknownUser));
+        };
+        if !user.enabled {
+            self.decoy(now, matches);
+            return Ok(Outcome::Reject(Reason::UserDisabled));
+        }
+        if user.locked_at(now) {
+            self.decoy(now, matches);
+            return Ok(Outcome::Reject(Reason::Locked));
+        }
+        let tokens: Vec<Token> = self
+            .store
+            .tokens_of(user_name)?
+            .into_iter()
+            .filter(|t| {
+                t.state == TokenState::Active
+                    || (opts.activate_pending && t.state == TokenState::Pending)
+            })
+            .collect();
+        if tokens.is_empty() {
+            self.decoy(now, matches);
+            self.fail(&user, now, opts)?;
+            return Ok(Outcome::Reject(Reason::NoActiveToken));
+        }
+        let pin: &[u8] = match (&user.pin, opts.with_pin) {
+            (Some(p), true) => p.expose(),
+            _ => &[],
+        };
+        let mut buf = Vec::with_capacity(pin.len() + 8);
+        for token in tokens {
+            if let Some(accepted) = self.try_token(token, pin, now, opts, &mut buf, matches)? {
+                if !opts.dry_run {
+                    self.store.record_success(user_name, now)?;
+                    self.store.sync()?;
+                }
+                return Ok(Outcome::Accept(accepted));
+            }
+        }
+        // Nothing matched: tell a replay from a wrong code, and a wrong PIN.
+        let reason = if self.was_replayed(user_name, pin, now, opts, &mut buf, matches)? {
+            Reason::ReplayedCode
+        } else if let (Some(pw), Some(p), true) = (pap_password, &user.pin, opts.with_pin) {
+            if pw.len() >= p.len() && crate::secret::ct_eq(&pw[..p.len()], p.expose()) {
+                Reason::WrongCode
+            } else {
+                Reason::WrongPin
+            }
+        } else {
+            Reason::WrongCode
+        };
+        self.fail(&user, now, opts)?;
+        Ok(Outcome::Reject(reason))
+    }
+
+    fn try_token(
+        &self,
+        mut token: Token,
+        pin: &[u8],
+        now: u64,
+        opts: Options,
+        buf: &mut Vec<u8>,
+        matches: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<Option<Accepted>, StoreError> {
+        // A lost compare-and-swap means a concurrent request committed this
+        // token first; search again from its new state (bounded).
+        for _ in 0..4 {
+            let found = otp::find(&token.view(), now, &self.policy.window, |code| {
+                candidate(buf, pin, code.as_bytes());
+                matches(buf)
+            });
+            let Some(m) = found else {
+                return Ok(None);
+            };
+            let current = current_counter(&token, now);
+            let activate = token.state == TokenState::Pending;
+            if opts.dry_run
+                || self
+                    .store
+                    .commit_use(&token.id, token.last, m.counter, m.drift, now, activate)?
+            {
+                candidate(buf, pin, &[]);
+                let password = {
+                    let mut p = buf.clone();
+                    let code = otp_code_at(&token, m.counter);
+                    p.extend_from_slice(code.as_bytes());
+                    Secret::new(p)
+                };
+                return Ok(Some(Accepted {
+                    token_id: token.id.clone(),
+                    counter: m.counter,
+                    offset: m.counter as i64 - current as i64,
+                    password,
+                }));
+            }
+            match self.store.token(&token.id)? {
+                Some(t) => token = t,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Would a candidate have matched if replays were allowed?
+    fn was_replayed(
+        &self,
+        user_name: &str,
+        pin: &[u8],
+        now: u64,
+        opts: Options,
+        buf: &mut Vec<u8>,
+        matches: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<bool, StoreError> {
+        for token in self.store.tokens_of(user_name)? {
+            if token.state != TokenState::Active
+                && !(opts.activate_pending && token.state == TokenState::Pending)
+            {
+                continue;
+            }
+            let Some(last) = token.last else { continue };
+            let mut view = token.view();
+            // Look back over the already-used steps only.
+            view.last = match token.kind {
+                Kind::Totp => None,
+                Kind::Hotp => Some(last.saturating_sub(self.policy.window.hotp_lookahead as u64 + 2)),
+            };
+            let hit = otp::find(&view, now, &self.policy.window, |code| {
+                candidate(buf, pin, code.as_bytes());
+                matches(buf)
+            });
+            if hit.is_some_and(|m| m.counter <= last) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn fail(&self, user: &User, now: u64, opts: Options) -> Result<(), StoreError> {
+        if opts.dry_run {
+            return Ok(());
+        }
+        self.store.record_failure(
+            &user.name,
+            now,
+            self.policy.lockout_threshold,
+            self.policy.lockout_secs,
+        )?;
+        Ok(())
+    }
+
+    /// Does the work of one token search, so that an unknown, disabled or
+    /// locked user takes about as long as a known one with a wrong code.
+    fn decoy(&self, now: u64, matches: &dyn Fn(&[u8]) -> bool) {
+        let view = TokenView {
+            kind: Kind::Totp,
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            seed: &self.decoy_seed,
+            last: None,
+            drift: 0,
+        };
+        let mut buf = Vec::with_capacity(16);
+        let hit = otp::find(&view, now, &self.policy.window, |code| {
+            candidate(&mut buf, b"\x00decoy\x00", code.as_bytes());
+            matches(&buf)
+        });
+        std::hint::black_box(hit);
+    }
+}
+
+fn candidate(buf: &mut Vec<u8>, pin: &[u8], code: &[u8]) {
+    buf.clear();
+    buf.extend_from_slice(pin);
+    buf.extend_from_slice(code);
+}
+
+fn current_counter(token: &Token, now: u64) -> u64 {
+    match token.kind {
+        Kind::Totp => otp::step_at(now, token.period),
+        Kind::Hotp => token.last.map_or(0, |l| l + 1),
+    }
+}
+
+fn otp_code_at(token: &Token, counter: u64) -> otp::OtpCode {
+    let v = otp::hotp(token.algorithm, token.seed.expose(), counter, token.digits);
+    otp::OtpCode::new(v, token.digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::MemoryStore;
+
+    const SEED: &[u8] = b"12345678901234567890";
+    const T0: u64 = 1_700_000_010; // inside a step, 10 s after its start
+
+    fn setup(pin: Option<&str>) -> (Verifier, Arc<MemoryStore>, Arc<FixedClock>) {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(FixedClock::new(T0));
+        let mut u = User::new("alice", T0);
+        u.pin = pin.map(Secret::from);
+        store.insert_user(&u).unwrap();
+        store
+            .insert_token(&Token {
+                id: "t-1".into(),
+                owner: "alice".into(),
+                kind: Kind::Totp,
+                algorithm: Algorithm::Sha1,
+                digits: 6,
+                period: 30,
+                seed: Secret::new(SEED.to_vec()),
+                last: None,
+                drift: 0,
+                state: TokenState::Active,
+                description: String::new(),
+                created: T0,
+                last_used: None,
+            })
+            .unwrap();
+        let v = Verifier::new(store.clone(), clock.clone(), Policy::default());
+        (v, store, clock)
+    }
+
+    fn code_at(unix: u64) -> String {
+        otp::OtpCode::new(otp::totp(Algorithm::Sha1, SEED, unix, 30, 6), 6)
+            .as_str()
+            .to_string()
+    }
+
+    fn pap(v: &Verifier, user: &str, pw: &str) -> Outcome {
+        let pw = pw.as_bytes().to_vec();
+        let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
+        v.verify(user, Options::default(), Some(&pw), &m).unwrap()
+    }
+
+    #[test]
+    fn right_code_accepted_once_then_replay_rejected() {
+        let (v, store, _) = setup(None);
+        let code = code_at(T0);
+        assert!(matches!(pap(&v, "alice", &code), Outcome::Accept(_)));
+        assert_eq!(pap(&v, "alice", &code), Outcome::Reject(Reason::ReplayedCode));
+        assert!(store.token("t-1").unwrap().unwrap().last.is_some());
+    }
+
+    #[test]
+    fn pin_then_code() {
+        let (v, _, _) = setup(Some("4711"));
+        let code = code_at(T0);
+        assert_eq!(pap(&v, "alice", &code), Outcome::Reject(Reason::WrongPin));
+        assert_eq!(
+            pap(&v, "alice", &format!("9999{code}")),
+            Outcome::Reject(Reason::WrongPin)
+        );
+        match pap(&v, "alice", &format!("4711{code}")) {
+            Outcome::Accept(a) => assert_eq!(a.password.expose(), format!("4711{code}").as_bytes()),
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn window_and_drift_default_one_step() {
+        let (v, _, _) = setup(None);
+        assert!(matches!(pap(&v, "alice", &code_at(T0 - 30)), Outcome::Accept(_)));
+        let (v, _, _) = setup(None);
+        assert_eq!(
+            pap(&v, "alice", &code_at(T0 + 60)),
+            Outcome::Reject(Reason::WrongCode)
+        );
+    }
+
+    #[test]
+    fn unknown_user_and_disabled_user() {
+        let (v, store, _) = setup(None);
+        assert_eq!(pap(&v, "bob", "123456"), Outcome::Reject(Reason::UnknownUser));
+        let mut u = store.user("alice").unwrap().unwrap();
+        u.enabled = false;
+        store.update_user(&u).unwrap();
+        assert_eq!(
+            pap(&v, "alice", &code_at(T0)),
+            Outcome::Reject(Reason::UserDisabled)
+        );
+    }
+
+    #[test]
+    fn lockout_after_threshold_and_expiry() {
+        let (v, _, clock) = setup(None);
+        for _ in 0..10 {
+            assert_eq!(pap(&v, "alice", "000000x"), Outcome::Reject(Reason::WrongCode));
+        }
+        assert_eq!(pap(&v, "alice", &code_at(T0)), Outcome::Reject(Reason::Locked));
+        clock.advance(301);
+        let now = T0 + 301;
+        assert!(matches!(pap(&v, "alice", &code_at(now)), Outcome::Accept(_)));
+    }
+
+    #[test]
+    fn dry_run_commits_nothing() {
+        let (v, store, _) = setup(None);
+        let code = code_at(T0);
+        let pw = code.as_bytes().to_vec();
+        let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
+        let opts = Options {
+            dry_run: true,
+            ..Options::default()
+        };
+        assert!(matches!(v.verify("alice", opts, None, &m).unwrap(), Outcome::Accept(_)));
+        assert_eq!(store.token("t-1").unwrap().unwrap().last, None);
+        assert!(matches!(pap(&v, "alice", &code), Outcome::Accept(_)));
+    }
+
+    #[test]
+    fn pending_token_is_not_usable_until_activated() {
+        let (v, store, _) = setup(None);
+        let mut t = store.token("t-1").unwrap().unwrap();
+        t.state = TokenState::Pending;
+        store.update_token(&t).unwrap();
+        assert_eq!(
+            pap(&v, "alice", &code_at(T0)),
+            Outcome::Reject(Reason::NoActiveToken)
+        );
+        let code = code_at(T0);
+        let pw = code.as_bytes().to_vec();
+        let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
+        let opts = Options {
+            activate_pending: true,
+            ..Options::default()
+        };
+        assert!(matches!(v.verify("alice", opts, None, &m).unwrap(), Outcome::Accept(_)));
+        assert_eq!(store.token("t-1").unwrap().unwrap().state, TokenState::Active);
+    }
+}
