@@ -8,6 +8,8 @@
 //! - [`clock`]: the injected clock; tests use a fixed one.
 //! - [`otp`]: pure HOTP/TOTP computation and the candidate search around a
 //!   token's drift, with replay protection and resync.
+//! - [`qr`]: enrolment QR codes (terminal half blocks, SVG, PNG) for
+//!   `otpauth://` URIs.
 //! - [`radius`]: the RADIUS wire format, strict decoding, response encoding
 //!   and the RADIUS cryptography; no I/O.
 //! - [`auth`]: PAP, CHAP, MS-CHAP and MS-CHAP-V2: credential extraction,
@@ -20,6 +22,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod otp;
+pub mod qr;
 pub mod radius;
 pub mod secret;
 pub mod store;

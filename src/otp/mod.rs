@@ -3,10 +3,12 @@
 //! Pure functions over a seed, a counter or a time, and a window policy; no
 //! I/O. [`hotp`] and [`totp`] compute codes for HMAC-SHA-1/256/512 and
 //! HMAC-SM3; [`window`] yields the candidate steps around a token's
-//! remembered drift, finds matches, and resynchronises drifted tokens.
+//! remembered drift, finds matches, and resynchronises drifted tokens;
+//! [`uri`] reads and writes the `otpauth://` key URIs that apps scan.
 
 pub mod hotp;
 pub mod totp;
+pub mod uri;
 pub mod window;
 
 use std::fmt;
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use hotp::{hotp, OtpCode};
 pub use totp::{step_at, totp};
+pub use uri::{encode_base32_secret, parse_base32_secret, KeyUri, UriError};
 pub use window::{candidates, find, resync, Candidate, Match, TokenView, WindowPolicy};
 
 /// The HMAC hash a token uses.
