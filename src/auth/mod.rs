@@ -218,9 +218,10 @@ impl Credential {
 
         if let Some(value) = chap {
             let (ident, response) = match value.split_first() {
-                Some((&ident, rest)) if value.len() == 17 => {
-                    (ident, fixed::<16>(rest).ok_or(AuthError::BadChapPassword(value.len()))?)
-                }
+                Some((&ident, rest)) if value.len() == 17 => (
+                    ident,
+                    fixed::<16>(rest).ok_or(AuthError::BadChapPassword(value.len()))?,
+                ),
                 _ => return Err(AuthError::BadChapPassword(value.len())),
             };
             let challenge = match packet.attr(types::CHAP_CHALLENGE) {
@@ -269,8 +270,7 @@ impl Credential {
                 expected: 16,
                 got: challenge.len(),
             })?;
-            let response =
-                fixed::<50>(value).ok_or(AuthError::BadMsChap2Response(value.len()))?;
+            let response = fixed::<50>(value).ok_or(AuthError::BadMsChap2Response(value.len()))?;
             // ident, flags, 16 octets Peer-Challenge, 8 reserved, 24 NT-Response.
             if response[1] != 0 || response[18..26].iter().any(|&b| b != 0) {
                 return Err(AuthError::BadMsChap2Reserved);
@@ -339,8 +339,10 @@ impl Credential {
                 success.extend_from_slice(c.authenticator_response(password).as_bytes());
                 let (send, recv) = c.mppe_keys(password);
                 let (send_salt, recv_salt) = two_salts();
-                let send = crypto::mppe_encrypt_key(&send, secret, &request.authenticator, send_salt);
-                let recv = crypto::mppe_encrypt_key(&recv, secret, &request.authenticator, recv_salt);
+                let send =
+                    crypto::mppe_encrypt_key(&send, secret, &request.authenticator, send_salt);
+                let recv =
+                    crypto::mppe_encrypt_key(&recv, secret, &request.authenticator, recv_salt);
                 let mut out = vec![
                     ms_attr(ms::MS_CHAP2_SUCCESS, &success),
                     ms_attr(ms::MS_MPPE_RECV_KEY, &recv),
@@ -417,8 +419,16 @@ mod tests {
     fn rfc2759_request(user: &[u8]) -> Packet {
         let mut p = Packet::new(Code::AccessRequest, 9, AUTHENTICATOR);
         p.push(types::USER_NAME, user.to_vec());
-        p.push_vendor(ms::VENDOR_ID, ms::MS_CHAP_CHALLENGE, &h::<16>(AUTH_CHALLENGE));
-        p.push_vendor(ms::VENDOR_ID, ms::MS_CHAP2_RESPONSE, &v2_response(0x33, 0, [0; 8]));
+        p.push_vendor(
+            ms::VENDOR_ID,
+            ms::MS_CHAP_CHALLENGE,
+            &h::<16>(AUTH_CHALLENGE),
+        );
+        p.push_vendor(
+            ms::VENDOR_ID,
+            ms::MS_CHAP2_RESPONSE,
+            &v2_response(0x33, 0, [0; 8]),
+        );
         p
     }
 
@@ -452,19 +462,36 @@ mod tests {
             ms::MS_CHAP2_RESPONSE,
             &v2_response(1, 0, [0, 0, 0, 0, 0, 0, 0, 1]),
         );
-        assert_eq!(parse(&bad_reserved).unwrap_err(), AuthError::BadMsChap2Reserved);
+        assert_eq!(
+            parse(&bad_reserved).unwrap_err(),
+            AuthError::BadMsChap2Reserved
+        );
         let mut bad_flags = p.clone();
-        bad_flags.push_vendor(ms::VENDOR_ID, ms::MS_CHAP2_RESPONSE, &v2_response(1, 1, [0; 8]));
-        assert_eq!(parse(&bad_flags).unwrap_err(), AuthError::BadMsChap2Reserved);
+        bad_flags.push_vendor(
+            ms::VENDOR_ID,
+            ms::MS_CHAP2_RESPONSE,
+            &v2_response(1, 1, [0; 8]),
+        );
+        assert_eq!(
+            parse(&bad_flags).unwrap_err(),
+            AuthError::BadMsChap2Reserved
+        );
         let mut short = p.clone();
         short.push_vendor(ms::VENDOR_ID, ms::MS_CHAP2_RESPONSE, &[0u8; 49]);
-        assert_eq!(parse(&short).unwrap_err(), AuthError::BadMsChap2Response(49));
+        assert_eq!(
+            parse(&short).unwrap_err(),
+            AuthError::BadMsChap2Response(49)
+        );
     }
 
     #[test]
     fn ms_chap2_challenge_must_be_16_bytes_and_present() {
         let mut p = request();
-        p.push_vendor(ms::VENDOR_ID, ms::MS_CHAP2_RESPONSE, &v2_response(1, 0, [0; 8]));
+        p.push_vendor(
+            ms::VENDOR_ID,
+            ms::MS_CHAP2_RESPONSE,
+            &v2_response(1, 0, [0; 8]),
+        );
         assert_eq!(parse(&p).unwrap_err(), AuthError::MissingMsChapChallenge);
         p.push_vendor(ms::VENDOR_ID, ms::MS_CHAP_CHALLENGE, &[1u8; 8]);
         assert_eq!(
@@ -503,7 +530,10 @@ mod tests {
 
     #[test]
     fn rfc2548_2_1_3_ms_chap_response_with_lm_only_is_refused() {
-        assert_eq!(parse(&v1_request(0)).unwrap_err(), AuthError::LmResponseOnly);
+        assert_eq!(
+            parse(&v1_request(0)).unwrap_err(),
+            AuthError::LmResponseOnly
+        );
     }
 
     #[test]
@@ -536,7 +566,10 @@ mod tests {
     #[test]
     fn rfc2865_2_2_chap_uses_chap_challenge_or_the_request_authenticator() {
         let mut p = request();
-        p.push(types::CHAP_PASSWORD, chap_password(3, b"123456", &AUTHENTICATOR));
+        p.push(
+            types::CHAP_PASSWORD,
+            chap_password(3, b"123456", &AUTHENTICATOR),
+        );
         let cred = parse(&p).unwrap().unwrap();
         assert_eq!(cred.method(), Method::Chap);
         assert!(cred.matches(b"123456"));
@@ -544,7 +577,10 @@ mod tests {
 
         let challenge = [7u8; 20];
         let mut p = request();
-        p.push(types::CHAP_PASSWORD, chap_password(3, b"123456", &challenge));
+        p.push(
+            types::CHAP_PASSWORD,
+            chap_password(3, b"123456", &challenge),
+        );
         p.push(types::CHAP_CHALLENGE, challenge.to_vec());
         let cred = parse(&p).unwrap().unwrap();
         assert!(cred.matches(b"123456"));
@@ -634,7 +670,10 @@ mod tests {
     #[test]
     fn pap_and_chap_have_no_reply_attributes() {
         let mut p = request();
-        p.push(types::CHAP_PASSWORD, chap_password(3, b"123456", &AUTHENTICATOR));
+        p.push(
+            types::CHAP_PASSWORD,
+            chap_password(3, b"123456", &AUTHENTICATOR),
+        );
         let cred = parse(&p).unwrap().unwrap();
         assert!(cred
             .reject_attributes(MsChapErrorCode::AuthenticationFailure)
@@ -673,7 +712,10 @@ mod tests {
         let send = crypto::mppe_decrypt_key(&send, SECRET, &p.authenticator).unwrap();
         let recv = crypto::mppe_decrypt_key(&recv, SECRET, &p.authenticator).unwrap();
         // RFC 3079 §3.5.3 SendStartKey128 is the server's send key.
-        assert_eq!(send, h::<16>("8B 7C DC 14 9B 99 3A 1B A1 18 CB 15 3F 56 DC CB"));
+        assert_eq!(
+            send,
+            h::<16>("8B 7C DC 14 9B 99 3A 1B A1 18 CB 15 3F 56 DC CB")
+        );
         let master = h::<16>("FD EC E3 71 7A 8C 83 8C B3 88 E5 27 AE 3C DD 31");
         assert_eq!(recv, mschap::get_asymmetric_start_key(&master, false, true));
     }

@@ -165,7 +165,11 @@ pub fn hash_nt_password_hash(password_hash: &[u8; 16]) -> [u8; 16] {
 /// ChallengeHash (RFC 2759 §8.2): the first 8 octets of
 /// SHA-1(peer challenge || authenticator challenge || user name). `user`
 /// must already be stripped of any domain (see [`strip_domain`]).
-pub fn challenge_hash(peer_challenge: &[u8; 16], auth_challenge: &[u8; 16], user: &[u8]) -> [u8; 8] {
+pub fn challenge_hash(
+    peer_challenge: &[u8; 16],
+    auth_challenge: &[u8; 16],
+    user: &[u8],
+) -> [u8; 8] {
     let digest = Sha1::new()
         .chain_update(peer_challenge)
         .chain_update(auth_challenge)
@@ -366,7 +370,10 @@ pub fn get_new_key_from_sha(start_key: &[u8; 16], session_key: &[u8; 16]) -> [u8
 /// The server-side 128-bit MPPE start keys `(send, receive)` after an
 /// MS-CHAP-V2 authentication with `password` and `nt_response`
 /// (RFC 3079 §3): these are the MS-MPPE-Send-Key and MS-MPPE-Recv-Key values.
-pub fn ms_chap_v2_server_mppe_keys(password: &[u8], nt_response: &[u8; 24]) -> ([u8; 16], [u8; 16]) {
+pub fn ms_chap_v2_server_mppe_keys(
+    password: &[u8],
+    nt_response: &[u8; 24],
+) -> ([u8; 16], [u8; 16]) {
     let hash_hash = hash_nt_password_hash(&nt_password_hash(password));
     let master = get_master_key(&hash_hash, nt_response);
     (
@@ -507,9 +514,8 @@ mod tests {
     #[test]
     fn rfc2433_b_2_nt_challenge_response() {
         let challenge = a::<8>("10 2D B5 DF 08 5D 30 41");
-        let expected = a::<24>(
-            "4E 9D 3C 8F 9C FD 38 5D 5B F4 D3 24 67 91 95 6C A4 C3 51 AB 40 9A 3D 61",
-        );
+        let expected =
+            a::<24>("4E 9D 3C 8F 9C FD 38 5D 5B F4 D3 24 67 91 95 6C A4 C3 51 AB 40 9A 3D 61");
         assert_eq!(nt_challenge_response(&challenge, b"MyPw"), expected);
         let cred = MsChap {
             ident: 1,
