@@ -101,10 +101,7 @@ pub fn find(
     policy: &WindowPolicy,
     matches: impl FnMut(&OtpCode) -> bool,
 ) -> Option<Match> {
-    todo!(
-        "{token:?} {now} {policy:?} {}",
-        std::any::type_name_of_val(&matches)
-    )
+    todo!("{token:?} {now} {policy:?} {}", std::any::type_name_of_val(&matches))
 }
 
 /// Resync: finds two consecutive steps/counters showing `code1` then `code2`

@@ -97,8 +97,7 @@ impl Attribute {
         if self.typ != types::VENDOR_SPECIFIC || self.value.len() < 4 {
             return None;
         }
-        let vendor =
-            u32::from_be_bytes([self.value[0], self.value[1], self.value[2], self.value[3]]);
+        let vendor = u32::from_be_bytes([self.value[0], self.value[1], self.value[2], self.value[3]]);
         let mut rest = &self.value[4..];
         let mut subs = Vec::new();
         while !rest.is_empty() {

@@ -28,12 +28,7 @@ pub enum PasswordError {
 /// RFC 2865 §5.2 (client side): hides `password` (padded with NULs to a
 /// multiple of 16, at most 128 bytes) under `secret` and the Request Authenticator.
 pub fn hide_password(password: &[u8], secret: &[u8], authenticator: &[u8; 16]) -> Vec<u8> {
-    todo!(
-        "{} {} {}",
-        password.len(),
-        secret.len(),
-        authenticator.len()
-    )
+    todo!("{} {} {}", password.len(), secret.len(), authenticator.len())
 }
 
 /// RFC 2865 §5.2 (server side): recovers the password and strips trailing NULs.
@@ -99,7 +94,11 @@ pub fn encode_request(
     secret: &[u8],
     message_authenticator: bool,
 ) -> Result<Vec<u8>, EncodeError> {
-    todo!("{:?} {} {message_authenticator}", packet.code, secret.len())
+    todo!(
+        "{:?} {} {message_authenticator}",
+        packet.code,
+        secret.len()
+    )
 }
 
 /// Client side: checks the Response Authenticator of reply `raw` to a
