@@ -67,6 +67,9 @@ pub mod ms {
     pub const MS_CHAP2_CPW: u8 = 27;
 }
 
+/// Vendor sub-attributes `(vendor type, value)` in wire order.
+pub type VendorSubs<'a> = Vec<(u8, &'a [u8])>;
+
 impl Attribute {
     /// An attribute; the caller keeps `value` ≤ 253 bytes.
     pub fn new(typ: u8, value: impl Into<Vec<u8>>) -> Self {
@@ -93,11 +96,12 @@ impl Attribute {
     /// For a Vendor-Specific attribute: the vendor id and its sub-attributes
     /// `(vendor type, value)`; `None` when this is not type 26 or the
     /// sub-attribute lengths do not add up exactly.
-    pub fn vendor(&self) -> Option<(u32, Vec<(u8, &[u8])>)> {
+    pub fn vendor(&self) -> Option<(u32, VendorSubs<'_>)> {
         if self.typ != types::VENDOR_SPECIFIC || self.value.len() < 4 {
             return None;
         }
-        let vendor = u32::from_be_bytes([self.value[0], self.value[1], self.value[2], self.value[3]]);
+        let vendor =
+            u32::from_be_bytes([self.value[0], self.value[1], self.value[2], self.value[3]]);
         let mut rest = &self.value[4..];
         let mut subs = Vec::new();
         while !rest.is_empty() {

@@ -2,9 +2,27 @@
 //! Response Authenticators (RFC 2865 §3, RFC 2866 §3), Message-Authenticator
 //! (RFC 2869 §5.14, RFC 3579 §3.2) and the RFC 2548 MPPE key encryption.
 
-use super::attribute::Attribute;
-use super::packet::{Code, EncodeError, Packet};
-use crate::secret::Secret;
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use zeroize::Zeroize;
+
+use super::attribute::{types, Attribute};
+use super::packet::{
+    encoded_len, write_attribute, write_header, AttrIter, Code, EncodeError, Packet, MAX_LEN,
+    MIN_LEN,
+};
+use crate::secret::{ct_eq, Secret};
+
+type HmacMd5 = Hmac<Md5>;
+
+/// Longest hidden User-Password (RFC 2865 §5.2).
+pub const MAX_PASSWORD_LEN: usize = 128;
+
+/// Offset of the Request/Response Authenticator in the header.
+const AUTH_RANGE: std::ops::Range<usize> = 4..20;
+
+/// Length of a Message-Authenticator attribute on the wire.
+const MA_ATTR_LEN: usize = 18;
 
 /// What a Message-Authenticator check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,8 +45,18 @@ pub enum PasswordError {
 
 /// RFC 2865 §5.2 (client side): hides `password` (padded with NULs to a
 /// multiple of 16, at most 128 bytes) under `secret` and the Request Authenticator.
+///
+/// A password longer than 128 bytes is cut at 128; an empty one becomes one
+/// block of 16 NULs.
 pub fn hide_password(password: &[u8], secret: &[u8], authenticator: &[u8; 16]) -> Vec<u8> {
-    todo!("{} {} {}", password.len(), secret.len(), authenticator.len())
+    let n = password.len().min(MAX_PASSWORD_LEN);
+    let padded = n.div_ceil(16).max(1) * 16;
+    let mut out = vec![0u8; padded];
+    if let (Some(dst), Some(src)) = (out.get_mut(..n), password.get(..n)) {
+        dst.copy_from_slice(src);
+    }
+    chain_encrypt(&mut out, secret, &[authenticator]);
+    out
 }
 
 /// RFC 2865 §5.2 (server side): recovers the password and strips trailing NULs.
@@ -37,7 +65,119 @@ pub fn unhide_password(
     secret: &[u8],
     authenticator: &[u8; 16],
 ) -> Result<Secret, PasswordError> {
-    todo!("{} {} {}", hidden.len(), secret.len(), authenticator.len())
+    let n = hidden.len();
+    if n == 0 || n % 16 != 0 || n > MAX_PASSWORD_LEN {
+        return Err(PasswordError::BadLength(n));
+    }
+    let mut plain = hidden.to_vec();
+    chain_decrypt(&mut plain, secret, &[authenticator]);
+    let end = plain.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    // Zero the stripped padding before shrinking (it is all NULs anyway).
+    plain.truncate(end);
+    Ok(Secret::new(plain))
+}
+
+/// `MD5(secret ‖ parts…)` as 16 bytes.
+fn md5_keyed(secret: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    h.update(secret);
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// The RFC 2865 §5.2 / RFC 2548 §2.4.2 cipher, in place: block 1 is XORed
+/// with `MD5(secret ‖ first…)`, block i with `MD5(secret ‖ c(i-1))`.
+/// `buf` is a multiple of 16 bytes (a short last block is XORed partially).
+fn chain_encrypt(buf: &mut [u8], secret: &[u8], first: &[&[u8]]) {
+    let mut b = md5_keyed(secret, first);
+    for block in buf.chunks_mut(16) {
+        xor_into(block, &b);
+        b.zeroize();
+        b = md5_keyed(secret, &[block]);
+    }
+    b.zeroize();
+}
+
+/// The inverse of [`chain_encrypt`].
+fn chain_decrypt(buf: &mut [u8], secret: &[u8], first: &[&[u8]]) {
+    let mut b = md5_keyed(secret, first);
+    for block in buf.chunks_mut(16) {
+        let next = md5_keyed(secret, &[block]);
+        xor_into(block, &b);
+        b.zeroize();
+        b = next;
+    }
+    b.zeroize();
+}
+
+fn xor_into(block: &mut [u8], key: &[u8; 16]) {
+    for (x, k) in block.iter_mut().zip(key) {
+        *x ^= k;
+    }
+}
+
+/// Codes whose Request Authenticator is an MD5 over the packet with a
+/// zeroed authenticator field (RFC 2866 §3 Accounting-Request, RFC 5176
+/// Disconnect-Request 40 and CoA-Request 43); their Message-Authenticator
+/// is computed with that field zeroed too (RFC 3579 §3.2, RFC 5176 §3.3).
+fn zeroed_authenticator(code: Code) -> bool {
+    matches!(
+        code,
+        Code::AccountingRequest | Code::Unknown(40) | Code::Unknown(43)
+    )
+}
+
+/// Where the single Message-Authenticator value sits in `raw`.
+enum MaPlace {
+    Absent,
+    /// Offset of the 16-byte value.
+    At(usize),
+    /// Malformed attributes, wrong length, or more than one.
+    Bad,
+}
+
+fn find_message_authenticator(raw: &[u8]) -> MaPlace {
+    let mut place = MaPlace::Absent;
+    for item in AttrIter::new(raw) {
+        let (offset, typ, value) = match item {
+            Ok(x) => x,
+            Err(_) => return MaPlace::Bad,
+        };
+        if typ != types::MESSAGE_AUTHENTICATOR {
+            continue;
+        }
+        if value.len() != 16 || !matches!(place, MaPlace::Absent) {
+            return MaPlace::Bad;
+        }
+        place = MaPlace::At(offset + 2);
+    }
+    place
+}
+
+/// HMAC-MD5 over `raw` with `authenticator` in the authenticator field and
+/// the 16 bytes at `ma_value` zeroed, without copying the packet.
+fn message_authenticator_over(
+    raw: &[u8],
+    authenticator: &[u8; 16],
+    ma_value: usize,
+    secret: &[u8],
+) -> Option<[u8; 16]> {
+    let mut mac = <HmacMd5 as Mac>::new_from_slice(secret).ok()?;
+    mac.update(raw.get(..AUTH_RANGE.start)?);
+    mac.update(authenticator);
+    mac.update(raw.get(AUTH_RANGE.end..ma_value)?);
+    mac.update(&[0u8; 16]);
+    mac.update(raw.get(ma_value + 16..)?);
+    Some(mac.finalize().into_bytes().into())
+}
+
+/// HMAC-MD5 over a whole buffer (already prepared).
+fn hmac_md5(buf: &[u8], secret: &[u8]) -> Option<[u8; 16]> {
+    let mut mac = <HmacMd5 as Mac>::new_from_slice(secret).ok()?;
+    mac.update(buf);
+    Some(mac.finalize().into_bytes().into())
 }
 
 /// Checks the Message-Authenticator of a received datagram `raw` (already
@@ -46,42 +186,111 @@ pub fn unhide_password(
 /// Accounting-Request with the authenticator field zeroed (RFC 3579 §3.2);
 /// for responses (client side) pass the request's authenticator as
 /// `request_authenticator`.
+///
+/// The code is taken from `packet`; the bytes hashed are `raw`'s. The MAC is
+/// compared in constant time.
 pub fn check_message_authenticator(
     raw: &[u8],
     packet: &Packet,
     secret: &[u8],
     request_authenticator: Option<&[u8; 16]>,
 ) -> MessageAuthenticator {
-    todo!(
-        "{} {:?} {} {:?}",
-        raw.len(),
-        packet.code,
-        secret.len(),
-        request_authenticator
-    )
+    if raw.len() < MIN_LEN {
+        return MessageAuthenticator::Invalid;
+    }
+    let ma_value = match find_message_authenticator(raw) {
+        MaPlace::Absent => return MessageAuthenticator::Absent,
+        MaPlace::Bad => return MessageAuthenticator::Invalid,
+        MaPlace::At(v) => v,
+    };
+    let authenticator = match request_authenticator {
+        Some(r) => *r,
+        None if zeroed_authenticator(packet.code) => [0u8; 16],
+        None => packet.authenticator,
+    };
+    let (Some(expected), Some(got)) = (
+        message_authenticator_over(raw, &authenticator, ma_value, secret),
+        raw.get(ma_value..ma_value + 16),
+    ) else {
+        return MessageAuthenticator::Invalid;
+    };
+    if ct_eq(&expected, got) {
+        MessageAuthenticator::Valid
+    } else {
+        MessageAuthenticator::Invalid
+    }
 }
 
 /// RFC 2866 §3: is the Accounting-Request authenticator of `raw` right?
+///
+/// `MD5(Code ‖ Identifier ‖ Length ‖ 16 zero octets ‖ Attributes ‖ secret)`,
+/// compared in constant time.
 pub fn verify_accounting_request(raw: &[u8], secret: &[u8]) -> bool {
-    todo!("{} {}", raw.len(), secret.len())
+    let (Some(head), Some(got), Some(attrs)) = (
+        raw.get(..AUTH_RANGE.start),
+        raw.get(AUTH_RANGE),
+        raw.get(AUTH_RANGE.end..),
+    ) else {
+        return false;
+    };
+    let expected = md5_keyed(&[], &[head, &[0u8; 16], attrs, secret]);
+    ct_eq(&expected, got)
 }
 
 /// Builds a response to `request` (server side): identifier from the
 /// request; a Message-Authenticator placed first; `attributes`; the
 /// request's Proxy-State attributes copied last in order; then the
 /// Message-Authenticator and the Response Authenticator computed over it.
+///
+/// Placing the Message-Authenticator first follows the BlastRADIUS
+/// (CVE-2024-3596) advice. The Response Authenticator is
+/// `MD5(Code ‖ ID ‖ Length ‖ Request Authenticator ‖ Attributes ‖ secret)`
+/// (RFC 2865 §3), taken after the Message-Authenticator is filled in
+/// (RFC 3579 §3.2). Any Message-Authenticator in `attributes` is dropped.
 pub fn encode_response(
     code: Code,
     request: &Packet,
     attributes: Vec<Attribute>,
     secret: &[u8],
 ) -> Result<Vec<u8>, EncodeError> {
-    todo!(
-        "{code:?} {} {} {}",
+    let body = || {
+        attributes
+            .iter()
+            .filter(|a| a.typ != types::MESSAGE_AUTHENTICATOR)
+            .chain(
+                request
+                    .attributes
+                    .iter()
+                    .filter(|a| a.typ == types::PROXY_STATE),
+            )
+    };
+    let len = encoded_len(MIN_LEN + MA_ATTR_LEN, body())?;
+    let mut out = Vec::with_capacity(len);
+    write_header(
+        &mut out,
+        code,
         request.identifier,
-        attributes.len(),
-        secret.len()
-    )
+        len,
+        &request.authenticator,
+    );
+    write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
+    for a in body() {
+        write_attribute(&mut out, a.typ, &a.value);
+    }
+    sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
+    let ra = md5_keyed(&[], &[&out, secret]);
+    if let Some(field) = out.get_mut(AUTH_RANGE) {
+        field.copy_from_slice(&ra);
+    }
+    Ok(out)
+}
+
+/// Fills the zeroed Message-Authenticator value at `at` with the HMAC-MD5
+/// of `out` as it stands.
+fn sign_message_authenticator(out: &mut [u8], at: usize, secret: &[u8]) {
+    if let (Some(mac), Some(field)) = (hmac_md5(out, secret), out.get_mut(at..at + 16)) {
+        field.copy_from_slice(&mac);
+    }
 }
 
 /// Builds a request (client side, for `radotp probe` and `radotp bench`):
@@ -89,74 +298,377 @@ pub fn encode_response(
 /// Access-Request and Status-Server; for Accounting-Request it is computed
 /// (RFC 2866). With `message_authenticator`, one is placed first and
 /// computed.
+///
+/// With `message_authenticator`, any Message-Authenticator already in
+/// `packet.attributes` is dropped; without it, the attributes are written as
+/// they are. Disconnect-Request (40) and CoA-Request (43) are treated like
+/// Accounting-Request (RFC 5176 §3.3).
 pub fn encode_request(
     packet: &Packet,
     secret: &[u8],
     message_authenticator: bool,
 ) -> Result<Vec<u8>, EncodeError> {
-    todo!(
-        "{:?} {} {message_authenticator}",
+    let body = || {
+        packet
+            .attributes
+            .iter()
+            .filter(move |a| !(message_authenticator && a.typ == types::MESSAGE_AUTHENTICATOR))
+    };
+    let start = MIN_LEN
+        + if message_authenticator {
+            MA_ATTR_LEN
+        } else {
+            0
+        };
+    let len = encoded_len(start, body())?;
+    let zeroed = zeroed_authenticator(packet.code);
+    let authenticator = if zeroed {
+        [0u8; 16]
+    } else {
+        packet.authenticator
+    };
+    let mut out = Vec::with_capacity(len);
+    write_header(
+        &mut out,
         packet.code,
-        secret.len()
-    )
+        packet.identifier,
+        len,
+        &authenticator,
+    );
+    if message_authenticator {
+        write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
+    }
+    for a in body() {
+        write_attribute(&mut out, a.typ, &a.value);
+    }
+    if message_authenticator {
+        sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
+    }
+    if zeroed {
+        let ra = md5_keyed(&[], &[&out, secret]);
+        if let Some(field) = out.get_mut(AUTH_RANGE) {
+            field.copy_from_slice(&ra);
+        }
+    }
+    Ok(out)
 }
 
 /// Client side: checks the Response Authenticator of reply `raw` to a
 /// request that had `request_authenticator`, and its Message-Authenticator
 /// when present. True only when everything present is right.
+///
+/// `raw` must also be well formed: 20..=4096 bytes, its Length field equal
+/// to its size, attributes that add up, at most one 16-byte
+/// Message-Authenticator.
 pub fn verify_response(raw: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
-    todo!(
-        "{} {} {}",
-        raw.len(),
-        request_authenticator.len(),
-        secret.len()
-    )
+    if raw.len() < MIN_LEN || raw.len() > MAX_LEN {
+        return false;
+    }
+    let (Some(head), Some(got), Some(attrs)) = (
+        raw.get(..AUTH_RANGE.start),
+        raw.get(AUTH_RANGE),
+        raw.get(AUTH_RANGE.end..),
+    ) else {
+        return false;
+    };
+    if let [_, _, hi, lo] = *head {
+        if usize::from(u16::from_be_bytes([hi, lo])) != raw.len() {
+            return false;
+        }
+    }
+    let expected = md5_keyed(&[], &[head, request_authenticator, attrs, secret]);
+    let response_ok = ct_eq(&expected, got);
+    let ma_ok = match find_message_authenticator(raw) {
+        MaPlace::Absent => true,
+        MaPlace::Bad => false,
+        MaPlace::At(at) => {
+            match (
+                message_authenticator_over(raw, request_authenticator, at, secret),
+                raw.get(at..at + 16),
+            ) {
+                (Some(mac), Some(got)) => ct_eq(&mac, got),
+                _ => false,
+            }
+        }
+    };
+    response_ok & ma_ok
 }
 
 /// RFC 2548 §2.4.2/2.4.3: encrypts an MS-MPPE-Send-Key/Recv-Key value
 /// (`key` is the 16-byte session key; the key length octet and padding are
 /// added here) with `salt` (high bit set by this function).
+///
+/// The result is `Salt (2) ‖ C`, where the plaintext `len(key) ‖ key`,
+/// padded with NULs to a multiple of 16, is XORed block by block with
+/// `b(1) = MD5(secret ‖ Request Authenticator ‖ Salt)` and
+/// `b(i) = MD5(secret ‖ c(i-1))`. Each salt must be unique per key sent
+/// under one Request Authenticator. Keys longer than 255 bytes are cut.
 pub fn mppe_encrypt_key(
     key: &[u8],
     secret: &[u8],
     request_authenticator: &[u8; 16],
     salt: u16,
 ) -> Vec<u8> {
-    todo!(
-        "{} {} {} {salt}",
-        key.len(),
-        secret.len(),
-        request_authenticator.len()
-    )
+    let salt = (salt | 0x8000).to_be_bytes();
+    let key = key.get(..key.len().min(255)).unwrap_or_default();
+    let plain_len = (1 + key.len()).div_ceil(16) * 16;
+    let mut out = Vec::with_capacity(2 + plain_len);
+    out.extend_from_slice(&salt);
+    out.push(key.len() as u8);
+    out.extend_from_slice(key);
+    out.resize(2 + plain_len, 0);
+    if let Some(body) = out.get_mut(2..) {
+        chain_encrypt(body, secret, &[request_authenticator, &salt]);
+    }
+    out
 }
 
 /// The inverse of [`mppe_encrypt_key`] (client side, for tests and probe).
+///
+/// `None` when the value is shorter than salt plus one block, not a whole
+/// number of blocks, the salt's high bit is clear, or the key length octet
+/// points past the plaintext.
 pub fn mppe_decrypt_key(
     value: &[u8],
     secret: &[u8],
     request_authenticator: &[u8; 16],
 ) -> Option<Vec<u8>> {
-    todo!(
-        "{} {} {}",
-        value.len(),
-        secret.len(),
-        request_authenticator.len()
-    )
+    let (salt, cipher) = value.split_first_chunk::<2>()?;
+    if salt[0] & 0x80 == 0 || cipher.is_empty() || cipher.len() % 16 != 0 {
+        return None;
+    }
+    let mut plain = cipher.to_vec();
+    chain_decrypt(&mut plain, secret, &[request_authenticator, salt]);
+    let key = match plain.split_first() {
+        Some((&len, rest)) => rest.get(..usize::from(len)).map(<[u8]>::to_vec),
+        None => None,
+    };
+    plain.zeroize();
+    key
 }
 
 /// RFC 2548 §2.4.1: the MS-CHAP-MPPE-Keys value (8-byte LM key, 16-byte NT
 /// key, 8 zero bytes) encrypted like User-Password.
+///
+/// The 32-byte plaintext is hidden with [`hide_password`] under the
+/// Access-Request's authenticator, so the value is 32 bytes.
 pub fn ms_chap_mppe_keys(
     lm_key: &[u8; 8],
     nt_key: &[u8; 16],
     secret: &[u8],
     request_authenticator: &[u8; 16],
 ) -> Vec<u8> {
-    todo!(
-        "{} {} {} {}",
-        lm_key.len(),
-        nt_key.len(),
-        secret.len(),
-        request_authenticator.len()
-    )
+    let mut plain = [0u8; 32];
+    plain[..8].copy_from_slice(lm_key);
+    plain[8..24].copy_from_slice(nt_key);
+    let out = hide_password(&plain, secret, request_authenticator);
+    plain.zeroize();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 2865 §7.1 Access-Request (secret "xyzzy5461", password "arctangent").
+    const RFC2865_7_1_REQUEST: &str = "01 00 00 38 0f 40 3f 94 73 97 80 57 bd 83 d5 cb
+        98 f4 22 7a 01 06 6e 65 6d 6f 02 12 0d be 70 8d
+        93 d4 13 ce 31 96 e4 3f 78 2a 0a ee 04 06 c0 a8
+        01 10 05 06 00 00 00 03";
+    /// RFC 2865 §7.1 Access-Accept answering it.
+    const RFC2865_7_1_ACCEPT: &str = "02 00 00 26 86 fe 22 0e 76 24 ba 2a 10 05 f6 bf
+        9b 55 e0 b2 06 06 00 00 00 01 0f 06 00 00 00 00
+        0e 06 c0 a8 01 03";
+    const RFC_SECRET: &[u8] = b"xyzzy5461";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        hex::decode(s).unwrap()
+    }
+
+    fn rfc_request() -> (Vec<u8>, Packet) {
+        let raw = unhex(RFC2865_7_1_REQUEST);
+        let p = Packet::decode(&raw).unwrap();
+        (raw, p)
+    }
+
+    #[test]
+    fn rfc2865_7_1_unhide_password_gives_arctangent() {
+        let (_, p) = rfc_request();
+        let hidden = p.attr(types::USER_PASSWORD).unwrap();
+        let pw = unhide_password(hidden, RFC_SECRET, &p.authenticator).unwrap();
+        assert_eq!(pw.expose(), b"arctangent");
+        let wrong = unhide_password(hidden, b"xyzzy5462", &p.authenticator).unwrap();
+        assert_ne!(wrong.expose(), b"arctangent");
+    }
+
+    #[test]
+    fn rfc2865_7_1_hide_password_matches_the_rfc_bytes() {
+        let (_, p) = rfc_request();
+        let hidden = hide_password(b"arctangent", RFC_SECRET, &p.authenticator);
+        assert_eq!(hidden.as_slice(), p.attr(types::USER_PASSWORD).unwrap());
+    }
+
+    #[test]
+    fn rfc2865_7_1_response_authenticator_of_the_accept() {
+        let (_, req) = rfc_request();
+        let accept = unhex(RFC2865_7_1_ACCEPT);
+        assert!(verify_response(&accept, &req.authenticator, RFC_SECRET));
+        assert!(!verify_response(&accept, &req.authenticator, b"xyzzy5460"));
+        let mut other = req.authenticator;
+        other[0] ^= 1;
+        assert!(!verify_response(&accept, &other, RFC_SECRET));
+        let mut tampered = accept.clone();
+        tampered[37] ^= 1;
+        assert!(!verify_response(&tampered, &req.authenticator, RFC_SECRET));
+    }
+
+    #[test]
+    fn rfc2865_5_2_password_lengths() {
+        let auth = [7u8; 16];
+        for n in [0usize, 1, 15, 16, 17, 31, 32, 100, 127, 128] {
+            let pw: Vec<u8> = (1..=n).map(|i| i as u8).collect();
+            let hidden = hide_password(&pw, b"s", &auth);
+            assert_eq!(hidden.len(), n.div_ceil(16).max(1) * 16, "n={n}");
+            assert_eq!(
+                unhide_password(&hidden, b"s", &auth).unwrap().expose(),
+                &pw[..]
+            );
+        }
+        // Longer than 128 is cut at 128.
+        let long = [b'x'; 200];
+        let hidden = hide_password(&long, b"s", &auth);
+        assert_eq!(hidden.len(), 128);
+        assert_eq!(
+            unhide_password(&hidden, b"s", &auth).unwrap().expose(),
+            &long[..128]
+        );
+    }
+
+    #[test]
+    fn rfc2865_5_2_unhide_rejects_bad_lengths() {
+        let auth = [0u8; 16];
+        for n in [0usize, 1, 15, 17, 129, 144] {
+            assert_eq!(
+                unhide_password(&vec![1u8; n], b"s", &auth).unwrap_err(),
+                PasswordError::BadLength(n)
+            );
+        }
+    }
+
+    #[test]
+    fn rfc3579_3_2_response_has_message_authenticator_first_and_proxy_state_last() {
+        let (_, mut req) = rfc_request();
+        req.push(types::PROXY_STATE, b"one".to_vec());
+        req.push(types::PROXY_STATE, b"two".to_vec());
+        let raw = encode_response(
+            Code::AccessAccept,
+            &req,
+            vec![Attribute::new(types::REPLY_MESSAGE, b"hi".to_vec())],
+            RFC_SECRET,
+        )
+        .unwrap();
+        let p = Packet::decode(&raw).unwrap();
+        assert_eq!(p.code, Code::AccessAccept);
+        assert_eq!(p.identifier, req.identifier);
+        let typs: Vec<u8> = p.attributes.iter().map(|a| a.typ).collect();
+        assert_eq!(
+            typs,
+            [
+                types::MESSAGE_AUTHENTICATOR,
+                types::REPLY_MESSAGE,
+                types::PROXY_STATE,
+                types::PROXY_STATE
+            ]
+        );
+        let proxies: Vec<&[u8]> = p.attrs(types::PROXY_STATE).collect();
+        assert_eq!(proxies, [&b"one"[..], &b"two"[..]]);
+        assert!(verify_response(&raw, &req.authenticator, RFC_SECRET));
+        assert!(!verify_response(&raw, &req.authenticator, b"other"));
+        assert_eq!(
+            check_message_authenticator(&raw, &p, RFC_SECRET, Some(&req.authenticator)),
+            MessageAuthenticator::Valid
+        );
+        assert_eq!(
+            check_message_authenticator(&raw, &p, b"other", Some(&req.authenticator)),
+            MessageAuthenticator::Invalid
+        );
+    }
+
+    #[test]
+    fn rfc3579_3_2_request_message_authenticator_round_trip() {
+        let (_, mut req) = rfc_request();
+        req.push(types::MESSAGE_AUTHENTICATOR, vec![0u8; 16]);
+        let raw = encode_request(&req, b"k", true).unwrap();
+        let p = Packet::decode(&raw).unwrap();
+        assert_eq!(p.attributes[0].typ, types::MESSAGE_AUTHENTICATOR);
+        assert_eq!(p.attrs(types::MESSAGE_AUTHENTICATOR).count(), 1);
+        assert_eq!(p.authenticator, req.authenticator);
+        assert_eq!(
+            check_message_authenticator(&raw, &p, b"k", None),
+            MessageAuthenticator::Valid
+        );
+        assert_eq!(
+            check_message_authenticator(&raw, &p, b"K", None),
+            MessageAuthenticator::Invalid
+        );
+        let (raw0, p0) = rfc_request();
+        assert_eq!(
+            check_message_authenticator(&raw0, &p0, b"k", None),
+            MessageAuthenticator::Absent
+        );
+    }
+
+    #[test]
+    fn rfc2866_3_accounting_request_authenticator_round_trip() {
+        let mut p = Packet::new(Code::AccountingRequest, 9, [0xaa; 16]);
+        p.push(types::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec());
+        p.push(types::USER_NAME, b"bob".to_vec());
+        for ma in [false, true] {
+            let raw = encode_request(&p, b"acct", ma).unwrap();
+            assert!(verify_accounting_request(&raw, b"acct"));
+            assert!(!verify_accounting_request(&raw, b"acct2"));
+            let d = Packet::decode(&raw).unwrap();
+            let want = if ma {
+                MessageAuthenticator::Valid
+            } else {
+                MessageAuthenticator::Absent
+            };
+            assert_eq!(check_message_authenticator(&raw, &d, b"acct", None), want);
+        }
+    }
+
+    #[test]
+    fn rfc2548_2_4_2_mppe_key_round_trip() {
+        let auth = [0x5a; 16];
+        let key: Vec<u8> = (0..16).collect();
+        let v = mppe_encrypt_key(&key, b"sec", &auth, 0x0123);
+        assert_eq!(v.len(), 2 + 32);
+        assert_eq!(&v[..2], &[0x81, 0x23]);
+        assert_eq!(mppe_decrypt_key(&v, b"sec", &auth).unwrap(), key);
+        assert_ne!(mppe_decrypt_key(&v, b"sed", &auth), Some(key.clone()));
+        // A different salt gives a different ciphertext.
+        assert_ne!(mppe_encrypt_key(&key, b"sec", &auth, 0x0124)[2..], v[2..]);
+        // Malformed values.
+        assert_eq!(mppe_decrypt_key(&v[..33], b"sec", &auth), None);
+        assert_eq!(mppe_decrypt_key(&v[..2], b"sec", &auth), None);
+        let mut low = v.clone();
+        low[0] &= 0x7f;
+        assert_eq!(mppe_decrypt_key(&low, b"sec", &auth), None);
+    }
+
+    #[test]
+    fn rfc2548_2_4_1_ms_chap_mppe_keys_is_hidden_like_user_password() {
+        let auth = [3u8; 16];
+        let lm = [1u8; 8];
+        let nt = [2u8; 16];
+        let v = ms_chap_mppe_keys(&lm, &nt, b"s", &auth);
+        assert_eq!(v.len(), 32);
+        let mut plain = [0u8; 32];
+        plain[..8].copy_from_slice(&lm);
+        plain[8..24].copy_from_slice(&nt);
+        let mut dec = v.clone();
+        chain_decrypt(&mut dec, b"s", &[&auth]);
+        assert_eq!(dec, plain);
+    }
 }

@@ -14,8 +14,34 @@
 //! |  Attributes ...
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-
 //! ```
+//!
+//! # Decoding rules
+//!
+//! [`Packet::decode`] is strict. It never panics and never reads past the
+//! datagram; it rejects:
+//!
+//! - datagrams shorter than 20 or longer than 4096 bytes
+//!   ([`DecodeError::TooShort`], [`DecodeError::TooLong`]);
+//! - a Length field that differs from the datagram length in either
+//!   direction ([`DecodeError::LengthMismatch`]). RFC 2865 §3 lets a receiver
+//!   ignore octets past the Length field; radotp deliberately treats them as
+//!   an error instead, so that a packet has exactly one reading and nothing
+//!   can be smuggled after the signed part;
+//! - an attribute whose length octet is below 2 or runs past the end
+//!   ([`DecodeError::BadAttributeLength`]);
+//! - a second Message-Authenticator in any packet, or, in an
+//!   Access-Request, a second User-Name, User-Password, CHAP-Password,
+//!   CHAP-Challenge, State, NAS-IP-Address, NAS-Identifier, Service-Type or
+//!   NAS-Port (RFC 2865 §5.44, RFC 2869 §5.19, RFC 3579 §3.3)
+//!   ([`DecodeError::Duplicate`]);
+//! - a Message-Authenticator that is not 16 bytes, a Vendor-Specific
+//!   attribute without its 4-byte vendor id, or a Microsoft (311)
+//!   Vendor-Specific whose sub-attribute lengths do not add up exactly
+//!   ([`DecodeError::BadValue`]). Other vendors' content is kept as is.
+//!
+//! Unknown codes ([`Code::Unknown`]) and unknown attributes are kept.
 
-use super::attribute::{types, Attribute};
+use super::attribute::{ms, types, Attribute};
 
 /// Smallest legal packet (the header).
 pub const MIN_LEN: usize = 20;
@@ -156,14 +182,224 @@ impl Packet {
 
     /// Decodes one datagram (strict: see the module docs).
     pub fn decode(buf: &[u8]) -> Result<Packet, DecodeError> {
-        todo!("{}", buf.len())
+        let actual = buf.len();
+        if actual < MIN_LEN {
+            return Err(DecodeError::TooShort(actual));
+        }
+        if actual > MAX_LEN {
+            return Err(DecodeError::TooLong(actual));
+        }
+        let header: &[u8; MIN_LEN] = match buf.first_chunk() {
+            Some(h) => h,
+            None => return Err(DecodeError::TooShort(actual)),
+        };
+        let field = usize::from(u16::from_be_bytes([header[2], header[3]]));
+        if field != actual {
+            return Err(DecodeError::LengthMismatch { field, actual });
+        }
+        let code = Code::from_u8(header[0]);
+        let identifier = header[1];
+        let mut authenticator = [0u8; 16];
+        authenticator.copy_from_slice(&header[4..]);
+
+        let mut attributes = Vec::new();
+        // Bit i set: once-only attribute number i (< 128) already seen.
+        let mut seen: u128 = 0;
+        for item in AttrIter::new(buf) {
+            let (_offset, typ, value) = item?;
+            if let Some(bit) = once_only_bit(code, typ) {
+                if seen & bit != 0 {
+                    return Err(DecodeError::Duplicate { typ });
+                }
+                seen |= bit;
+            }
+            check_value(typ, value)?;
+            attributes.push(Attribute::new(typ, value));
+        }
+        Ok(Packet {
+            code,
+            identifier,
+            authenticator,
+            attributes,
+        })
     }
 
     /// Encodes the packet as it stands (authenticator as given, attributes in
     /// order). Fails when it would exceed 4096 bytes or an attribute value
     /// exceeds 253 bytes.
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
-        todo!()
+        let len = encoded_len(MIN_LEN, &self.attributes)?;
+        let mut out = Vec::with_capacity(len);
+        write_header(
+            &mut out,
+            self.code,
+            self.identifier,
+            len,
+            &self.authenticator,
+        );
+        for a in &self.attributes {
+            write_attribute(&mut out, a.typ, &a.value);
+        }
+        Ok(out)
+    }
+}
+
+/// Largest attribute value (255 minus the type and length octets).
+pub const MAX_VALUE_LEN: usize = 253;
+
+/// The encoded length of a packet whose first `start` bytes are already
+/// accounted for, followed by `attributes`; checks every limit.
+pub(crate) fn encoded_len<'a>(
+    start: usize,
+    attributes: impl IntoIterator<Item = &'a Attribute>,
+) -> Result<usize, EncodeError> {
+    let mut len = start;
+    for a in attributes {
+        if a.value.len() > MAX_VALUE_LEN {
+            return Err(EncodeError::AttributeTooLong {
+                typ: a.typ,
+                len: a.value.len(),
+            });
+        }
+        len += 2 + a.value.len();
+    }
+    if len > MAX_LEN {
+        return Err(EncodeError::TooLong(len));
+    }
+    Ok(len)
+}
+
+/// Writes the 20-byte header; `len` has been checked to fit in 4096.
+pub(crate) fn write_header(
+    out: &mut Vec<u8>,
+    code: Code,
+    identifier: u8,
+    len: usize,
+    authenticator: &[u8; 16],
+) {
+    out.push(code.to_u8());
+    out.push(identifier);
+    out.extend_from_slice(&(len.min(MAX_LEN) as u16).to_be_bytes());
+    out.extend_from_slice(authenticator);
+}
+
+/// Writes one attribute; `value` has been checked to be at most 253 bytes.
+pub(crate) fn write_attribute(out: &mut Vec<u8>, typ: u8, value: &[u8]) {
+    out.push(typ);
+    out.push((value.len().min(MAX_VALUE_LEN) + 2) as u8);
+    out.extend_from_slice(value);
+}
+
+/// Walks the attributes of a datagram whose header has been checked,
+/// yielding `(offset, type, value)` or the first length error.
+pub(crate) struct AttrIter<'a> {
+    buf: &'a [u8],
+    offset: usize,
+    failed: bool,
+}
+
+impl<'a> AttrIter<'a> {
+    /// Iterates over the attributes of `buf` (a whole datagram).
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        AttrIter {
+            buf,
+            offset: MIN_LEN,
+            failed: false,
+        }
+    }
+}
+
+impl<'a> Iterator for AttrIter<'a> {
+    type Item = Result<(usize, u8, &'a [u8]), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let offset = self.offset;
+        let rest = self.buf.get(offset..)?;
+        if rest.is_empty() {
+            return None;
+        }
+        let (typ, len) = match rest {
+            [t, l, ..] => (*t, usize::from(*l)),
+            _ => {
+                self.failed = true;
+                return Some(Err(DecodeError::BadAttributeLength { offset, len: 0 }));
+            }
+        };
+        match rest.get(2..len) {
+            Some(value) if len >= 2 => {
+                self.offset = offset + len;
+                Some(Ok((offset, typ, value)))
+            }
+            _ => {
+                self.failed = true;
+                Some(Err(DecodeError::BadAttributeLength { offset, len }))
+            }
+        }
+    }
+}
+
+/// The bit recording an attribute that may appear at most once in this
+/// packet, or `None` when repeats are allowed.
+///
+/// Message-Authenticator may appear at most once in any packet (RFC 3579
+/// §3.3 table); the others at most once in an Access-Request (RFC 2865 §5.44,
+/// RFC 2869 §5.19).
+fn once_only_bit(code: Code, typ: u8) -> Option<u128> {
+    let once = match typ {
+        types::MESSAGE_AUTHENTICATOR => true,
+        types::USER_NAME
+        | types::USER_PASSWORD
+        | types::CHAP_PASSWORD
+        | types::CHAP_CHALLENGE
+        | types::STATE
+        | types::NAS_IP_ADDRESS
+        | types::NAS_IDENTIFIER
+        | types::SERVICE_TYPE
+        | types::NAS_PORT => code == Code::AccessRequest,
+        _ => false,
+    };
+    // Every once-only type is below 128.
+    once.then(|| 1u128 << (typ & 0x7f))
+}
+
+/// Per-attribute value rules checked by the decoder.
+fn check_value(typ: u8, value: &[u8]) -> Result<(), DecodeError> {
+    match typ {
+        types::MESSAGE_AUTHENTICATOR if value.len() != 16 => Err(DecodeError::BadValue {
+            typ,
+            why: "Message-Authenticator must be 16 bytes",
+        }),
+        types::VENDOR_SPECIFIC => {
+            let (vendor, mut rest) = match value.split_first_chunk::<4>() {
+                Some((v, rest)) => (u32::from_be_bytes(*v), rest),
+                None => {
+                    return Err(DecodeError::BadValue {
+                        typ,
+                        why: "Vendor-Specific shorter than its vendor id",
+                    })
+                }
+            };
+            if vendor == ms::VENDOR_ID {
+                while let [_, l, ..] = rest {
+                    let l = usize::from(*l);
+                    if l < 2 || l > rest.len() {
+                        break;
+                    }
+                    rest = rest.get(l..).unwrap_or_default();
+                }
+                if !rest.is_empty() {
+                    return Err(DecodeError::BadValue {
+                        typ,
+                        why: "Microsoft sub-attribute lengths do not add up",
+                    });
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -175,4 +411,226 @@ pub enum EncodeError {
     AttributeTooLong { typ: u8, len: usize },
     #[error("packet of {0} bytes exceeds 4096")]
     TooLong(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        hex::decode(s).unwrap()
+    }
+
+    /// RFC 2865 §7.1 Access-Request.
+    const RFC2865_7_1_REQUEST: &str = "01 00 00 38 0f 40 3f 94 73 97 80 57 bd 83 d5 cb
+        98 f4 22 7a 01 06 6e 65 6d 6f 02 12 0d be 70 8d
+        93 d4 13 ce 31 96 e4 3f 78 2a 0a ee 04 06 c0 a8
+        01 10 05 06 00 00 00 03";
+    /// RFC 2865 §7.2 Access-Request with CHAP.
+    const RFC2865_7_2_CHAP_REQUEST: &str = "01 01 00 47 2a ee 86 f0 8d 0d 55 96 9c a5 97 8e
+        0d 33 67 a2 01 08 66 6c 6f 70 73 79 03 13 16 e9
+        75 57 c3 16 18 58 95 f2 93 ff 63 44 07 72 75 04
+        06 c0 a8 01 10 05 06 00 00 00 14 06 06 00 00 00
+        02 07 06 00 00 00 01";
+
+    #[test]
+    fn rfc2865_7_1_request_decodes_and_reencodes() {
+        let raw = unhex(RFC2865_7_1_REQUEST);
+        let p = Packet::decode(&raw).unwrap();
+        assert_eq!(p.code, Code::AccessRequest);
+        assert_eq!(p.identifier, 0);
+        assert_eq!(p.user_name(), Some(&b"nemo"[..]));
+        assert_eq!(p.attr(types::NAS_IP_ADDRESS), Some(&[192, 168, 1, 16][..]));
+        assert_eq!(p.attr(types::NAS_PORT), Some(&[0, 0, 0, 3][..]));
+        assert_eq!(p.attributes.len(), 4);
+        assert_eq!(p.encode().unwrap(), raw);
+    }
+
+    #[test]
+    fn rfc2865_7_2_chap_request_decodes_and_reencodes() {
+        let raw = unhex(RFC2865_7_2_CHAP_REQUEST);
+        let p = Packet::decode(&raw).unwrap();
+        assert_eq!(p.identifier, 1);
+        assert_eq!(p.user_name(), Some(&b"flopsy"[..]));
+        assert_eq!(p.attr(types::CHAP_PASSWORD).map(<[u8]>::len), Some(17));
+        assert_eq!(p.attr(types::SERVICE_TYPE), Some(&[0, 0, 0, 2][..]));
+        assert_eq!(p.encode().unwrap(), raw);
+    }
+
+    #[test]
+    fn rfc2865_3_too_short_and_too_long() {
+        assert_eq!(Packet::decode(&[]), Err(DecodeError::TooShort(0)));
+        assert_eq!(Packet::decode(&[1; 19]), Err(DecodeError::TooShort(19)));
+        let mut big = vec![0u8; 4097];
+        big[0] = 1;
+        big[2] = 0x10;
+        big[3] = 0x01;
+        assert_eq!(Packet::decode(&big), Err(DecodeError::TooLong(4097)));
+    }
+
+    #[test]
+    fn rfc2865_3_length_field_must_match_exactly() {
+        let mut raw = unhex(RFC2865_7_1_REQUEST);
+        raw.push(0);
+        assert_eq!(
+            Packet::decode(&raw),
+            Err(DecodeError::LengthMismatch {
+                field: 56,
+                actual: 57
+            })
+        );
+        raw.truncate(55);
+        assert_eq!(
+            Packet::decode(&raw),
+            Err(DecodeError::LengthMismatch {
+                field: 56,
+                actual: 55
+            })
+        );
+    }
+
+    #[test]
+    fn rfc2865_5_bad_attribute_lengths() {
+        let header = |len: u16| {
+            let mut v = vec![1u8, 0];
+            v.extend_from_slice(&len.to_be_bytes());
+            v.extend_from_slice(&[0u8; 16]);
+            v
+        };
+        // Length octet 0, 1, past the end, and a lone type octet.
+        for (attrs, offset, len) in [
+            (&[1u8, 0, 0][..], 20, 0),
+            (&[1, 1, 0][..], 20, 1),
+            (&[1, 3, b'a', 1, 9, b'b'][..], 23, 9),
+            (&[1, 3, b'a', 7][..], 23, 0),
+        ] {
+            let mut raw = header((20 + attrs.len()) as u16);
+            raw.extend_from_slice(attrs);
+            assert_eq!(
+                Packet::decode(&raw),
+                Err(DecodeError::BadAttributeLength { offset, len }),
+                "{attrs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc2865_5_44_once_only_attributes_in_access_request() {
+        for typ in [
+            types::USER_NAME,
+            types::USER_PASSWORD,
+            types::CHAP_PASSWORD,
+            types::CHAP_CHALLENGE,
+            types::MESSAGE_AUTHENTICATOR,
+            types::STATE,
+            types::NAS_IP_ADDRESS,
+            types::NAS_IDENTIFIER,
+            types::SERVICE_TYPE,
+            types::NAS_PORT,
+        ] {
+            let mut p = Packet::new(Code::AccessRequest, 1, [0; 16]);
+            p.push(typ, vec![0u8; 16]);
+            p.push(types::CLASS, b"c".to_vec());
+            p.push(typ, vec![0u8; 16]);
+            let raw = p.encode().unwrap();
+            assert_eq!(Packet::decode(&raw), Err(DecodeError::Duplicate { typ }));
+        }
+        // Repeats of other attributes are fine, and so are repeats of
+        // User-Name or State outside an Access-Request.
+        let mut p = Packet::new(Code::AccessAccept, 1, [0; 16]);
+        p.push(types::CLASS, b"a".to_vec());
+        p.push(types::CLASS, b"b".to_vec());
+        p.push(types::STATE, b"s".to_vec());
+        p.push(types::STATE, b"t".to_vec());
+        assert_eq!(Packet::decode(&p.encode().unwrap()), Ok(p));
+    }
+
+    #[test]
+    fn rfc3579_3_2_message_authenticator_must_be_16_bytes() {
+        for n in [0usize, 15, 17] {
+            let mut p = Packet::new(Code::AccessRequest, 1, [0; 16]);
+            p.push(types::MESSAGE_AUTHENTICATOR, vec![0u8; n]);
+            assert!(matches!(
+                Packet::decode(&p.encode().unwrap()),
+                Err(DecodeError::BadValue {
+                    typ: types::MESSAGE_AUTHENTICATOR,
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn rfc2865_5_26_vendor_specific_rules() {
+        // Shorter than the vendor id.
+        let mut p = Packet::new(Code::AccessRequest, 1, [0; 16]);
+        p.push(types::VENDOR_SPECIFIC, vec![0, 0, 1]);
+        assert!(matches!(
+            Packet::decode(&p.encode().unwrap()),
+            Err(DecodeError::BadValue { typ: 26, .. })
+        ));
+        // Microsoft sub-attributes that do not add up: too long, too short,
+        // trailing octet, zero length.
+        for bad in [
+            &[11u8, 9, 1, 2][..],
+            &[11, 4, 1, 2, 3][..],
+            &[11, 2, 0][..],
+            &[11, 0][..],
+        ] {
+            let mut v = ms::VENDOR_ID.to_be_bytes().to_vec();
+            v.extend_from_slice(bad);
+            let mut p = Packet::new(Code::AccessRequest, 1, [0; 16]);
+            p.push(types::VENDOR_SPECIFIC, v);
+            assert!(
+                matches!(
+                    Packet::decode(&p.encode().unwrap()),
+                    Err(DecodeError::BadValue { typ: 26, .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        // Other vendors' content is kept as is, even if not TLV-shaped.
+        let mut p = Packet::new(Code::AccessRequest, 1, [0; 16]);
+        p.push(types::VENDOR_SPECIFIC, vec![0, 0, 0x0c, 0x04, 0xff]);
+        p.push_vendor(ms::VENDOR_ID, ms::MS_CHAP_CHALLENGE, &[9; 16]);
+        p.push(types::VENDOR_SPECIFIC, ms::VENDOR_ID.to_be_bytes().to_vec());
+        let d = Packet::decode(&p.encode().unwrap()).unwrap();
+        assert_eq!(d, p);
+        assert_eq!(
+            d.vendor_attr(ms::VENDOR_ID, ms::MS_CHAP_CHALLENGE),
+            Some(&[9u8; 16][..])
+        );
+    }
+
+    #[test]
+    fn unknown_codes_and_attributes_are_kept() {
+        let mut p = Packet::new(Code::Unknown(250), 7, [1; 16]);
+        p.push(200, b"x".to_vec());
+        p.push(0, Vec::new());
+        let d = Packet::decode(&p.encode().unwrap()).unwrap();
+        assert_eq!(d.code, Code::Unknown(250));
+        assert_eq!(d, p);
+    }
+
+    #[test]
+    fn encode_rejects_long_values_and_packets() {
+        let mut p = Packet::new(Code::AccessAccept, 1, [0; 16]);
+        p.push(types::CLASS, vec![0u8; 254]);
+        assert_eq!(
+            p.encode(),
+            Err(EncodeError::AttributeTooLong { typ: 25, len: 254 })
+        );
+        let mut p = Packet::new(Code::AccessAccept, 1, [0; 16]);
+        for _ in 0..16 {
+            p.push(types::CLASS, vec![0u8; 253]);
+        }
+        // 20 + 16 * 255 = 4100.
+        assert_eq!(p.encode(), Err(EncodeError::TooLong(4100)));
+        p.attributes.pop();
+        p.push(types::CLASS, vec![0u8; 249]);
+        let raw = p.encode().unwrap();
+        assert_eq!(raw.len(), 4096);
+        assert_eq!(Packet::decode(&raw), Ok(p));
+    }
 }
