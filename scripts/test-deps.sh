@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the outside tools the test suite compares radotp with:
+# oathtool (an independent TOTP/HOTP generator) and radclient (FreeRADIUS's
+# RADIUS client, from freeradius-utils). Idempotent; needs root or sudo.
+set -euo pipefail
+need=()
+command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
+command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing: ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+oathtool --version | head -1
+radclient -v 2>&1 | head -1 || true

@@ -1,0 +1,302 @@
+//! The admin CLI as an administrator uses it, from a fresh state directory:
+//! users, enrollment (URI checked with oathtool), activation, offline
+//! checks, replay, resync, import, config errors, and the at-rest check that
+//! no seed or PIN is readable in the store's files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+struct Env {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("radotp.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\ncontrol_socket = \"{d}/radotp.sock\"\n\n[store]\npath = \"{d}/db\"\nkey_file = \"{d}/radotp.key\"\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    Env { dir, config }
+}
+
+impl Env {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_radotp"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("RADOTP_CONFIG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "radotp {args:?} failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&a)).unwrap()
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn oathtool(secret_b32: &str, unix: u64, extra: &[&str]) -> String {
+    let out = Command::new("oathtool")
+        .args(["--totp", "-b", &format!("--now=@{unix}")])
+        .args(extra)
+        .arg(secret_b32)
+        .output()
+        .unwrap_or_else(|_| panic!("oathtool not found: install it with `apt-get install -y oathtool`"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn secret_of(uri: &str) -> String {
+    let q = uri.split_once('?').unwrap().1;
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .unwrap()
+        .to_string()
+}
+
+/// Enrolls an active token for `user`; returns (token id, base32 secret).
+fn enroll(e: &Env, user: &str, extra: &[&str]) -> (String, String) {
+    let mut args = vec!["token", "enroll", user, "--no-terminal-qr"];
+    args.extend_from_slice(extra);
+    let v = e.json(&args);
+    let id = v["result"]["token"]["id"].as_str().unwrap().to_string();
+    let uri = v["result"]["uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    (id, secret_of(uri))
+}
+
+#[test]
+fn enroll_pending_until_activated_then_check_once_and_replay_rejected() {
+    let e = env();
+    e.ok(&["user", "add", "alice"]);
+    let (id, secret) = enroll(&e, "alice", &[]);
+    let t = now();
+    // Pending: the token is not usable yet.
+    let o = e.run(&["otp", "check", "alice", &oathtool(&secret, t, &[])]);
+    assert_eq!(o.status.code(), Some(1));
+    // Activate with the code the "app" shows.
+    e.ok(&["token", "activate", &id, &oathtool(&secret, t, &[])]);
+    let v = e.json(&["token", "show", &id]);
+    assert_eq!(v["result"]["state"], "active");
+    // The next step's code is accepted once, then rejected as a replay.
+    let next = oathtool(&secret, t + 30, &[]);
+    let v = e.json(&["otp", "check", "alice", &next]);
+    assert_eq!(v["result"]["accepted"], true, "{v}");
+    let o = e.run(&["--json", "otp", "check", "alice", &next]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"]["reason"], "replayed_code", "{v}");
+}
+
+#[test]
+fn dry_run_does_not_consume_the_code() {
+    let e = env();
+    e.ok(&["user", "add", "dan"]);
+    let (_, secret) = enroll(&e, "dan", &["--activate"]);
+    let code = oathtool(&secret, now(), &[]);
+    e.ok(&["otp", "check", "dan", &code, "--dry-run"]);
+    e.ok(&["otp", "check", "dan", &code]);
+}
+
+#[test]
+fn codes_two_steps_out_rejected_then_accepted_after_resync() {
+    let e = env();
+    e.ok(&["user", "add", "bob"]);
+    let (id, secret) = enroll(&e, "bob", &["--activate"]);
+    let t = now();
+    let far = oathtool(&secret, t + 60, &[]);
+    let o = e.run(&["otp", "check", "bob", &far]);
+    assert_eq!(o.status.code(), Some(1), "two steps ahead is outside the default window");
+    // The token's clock runs ~2.5 minutes fast: resync with two consecutive codes.
+    let c1 = oathtool(&secret, t + 150, &[]);
+    let c2 = oathtool(&secret, t + 180, &[]);
+    let v = e.json(&["token", "resync", &id, &c1, &c2]);
+    assert!(v["result"]["drift"].as_i64().unwrap() >= 5, "{v}");
+    // Now the drifted token's next code is accepted.
+    let next = oathtool(&secret, t + 210, &[]);
+    e.ok(&["otp", "check", "bob", &next]);
+}
+
+#[test]
+fn enroll_sha256_8_digits_60s_matches_oathtool() {
+    let e = env();
+    e.ok(&["user", "add", "erin"]);
+    let (_, secret) = enroll(
+        &e,
+        "erin",
+        &["--activate", "--algorithm", "sha256", "--digits", "8", "--period", "60"],
+    );
+    let code = oathtool(&secret, now(), &["--totp=sha256", "-d", "8", "-s", "60"]);
+    assert_eq!(code.len(), 8);
+    e.ok(&["otp", "check", "erin", &code]);
+}
+
+#[test]
+fn pin_plus_code() {
+    let e = env();
+    e.ok(&["user", "add", "pat", "--pin", "8642"]);
+    let (_, secret) = enroll(&e, "pat", &["--activate"]);
+    let code = oathtool(&secret, now(), &[]);
+    assert_eq!(e.run(&["otp", "check", "pat", &code]).status.code(), Some(1));
+    e.ok(&["otp", "check", "pat", &format!("8642{code}")]);
+}
+
+fn all_bytes_under(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            all_bytes_under(&p, out);
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn seeds_and_pins_never_appear_in_the_store_files() {
+    let e = env();
+    let pin = "Zebra-PIN-97531";
+    e.ok(&["user", "add", "zed", "--pin", pin]);
+    let mut secrets = Vec::new();
+    for _ in 0..3 {
+        secrets.push(enroll(&e, "zed", &[]).1);
+    }
+    let mut files = Vec::new();
+    all_bytes_under(&e.dir.path().join("db"), &mut files);
+    assert!(!files.is_empty());
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    assert!(total > 0);
+    for b32 in &secrets {
+        let raw = data_encoding::BASE32_NOPAD.decode(b32.as_bytes()).unwrap();
+        for (path, bytes) in &files {
+            assert!(!contains(bytes, &raw), "seed bytes in {}", path.display());
+            assert!(!contains(bytes, b32.as_bytes()), "base32 seed in {}", path.display());
+            assert!(!contains(bytes, pin.as_bytes()), "PIN in {}", path.display());
+        }
+    }
+    // The key file is 0600.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(e.dir.path().join("radotp.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn key_file_readable_by_others_is_refused() {
+    let e = env();
+    e.ok(&["user", "add", "kim"]);
+    use std::os::unix::fs::PermissionsExt;
+    let key = e.dir.path().join("radotp.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = e.run(&["user", "list"]);
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+}
+
+#[test]
+fn config_typo_reports_file_line_and_column_exit_2() {
+    let e = env();
+    let bad = e.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[otp]\ntotp_window = 1\nmax_drfit = 3\n").unwrap();
+    let o = e.run(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{}:3:1", bad.display())), "{err}");
+    assert!(err.contains("max_drfit"), "{err}");
+    let typed = e.dir.path().join("typed.toml");
+    std::fs::write(&typed, "[lockout]\nthreshold = \"ten\"\n").unwrap();
+    let o = e.run(&["config", "check", typed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(":2:13"), "{}", String::from_utf8_lossy(&o.stderr));
+    // The shipped example is valid.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/radotp.toml");
+    e.ok(&["config", "check", example.to_str().unwrap()]);
+}
+
+#[test]
+fn import_csv_and_uris_reports_bad_lines_and_codes_work() {
+    let e = env();
+    let file = e.dir.path().join("tokens.csv");
+    let s = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    std::fs::write(
+        &file,
+        format!(
+            "user,secret_base32,type,algorithm,digits,period\nann,{s},totp,sha1,6,30\nben,{s},totp,sm3,6,30\nbroken,xyz!,totp\notpauth://totp/ACME:cat?secret={s}&issuer=ACME&algorithm=SHA512&digits=8\n"
+        ),
+    )
+    .unwrap();
+    let o = e.run(&["token", "import", file.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "a bad line makes the import exit 1");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("imported 3 token(s)"), "{out}");
+    assert!(out.contains("line 4:"), "{out}");
+    let code = oathtool(s, now(), &[]);
+    e.ok(&["otp", "check", "ann", &code]);
+    let code = oathtool(s, now(), &["--totp=sha512", "-d", "8"]);
+    e.ok(&["otp", "check", "cat", &code]);
+}
+
+#[test]
+fn user_lifecycle_and_errors() {
+    let e = env();
+    e.ok(&["user", "add", "lee", "--pin", "1357"]);
+    let o = e.run(&["user", "add", "lee"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    let o = e.run(&["user", "add", "x", "--pin", "12"]);
+    assert_eq!(o.status.code(), Some(2), "PIN too short is a usage error");
+    e.ok(&["user", "disable", "lee"]);
+    let v = e.json(&["user", "show", "lee"]);
+    assert_eq!(v["result"]["enabled"], false);
+    assert_eq!(v["result"]["has_pin"], true);
+    e.ok(&["user", "enable", "lee"]);
+    e.ok(&["user", "unlock", "lee"]);
+    let v = e.json(&["user", "list"]);
+    assert_eq!(v["result"].as_array().unwrap().len(), 1);
+    e.ok(&["user", "delete", "lee"]);
+    assert_eq!(e.run(&["user", "show", "lee"]).status.code(), Some(1));
+    let o = e.run(&["user", "frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn enroll_writes_qr_png_and_svg() {
+    let e = env();
+    e.ok(&["user", "add", "qr"]);
+    let png = e.dir.path().join("t.png");
+    let svg = e.dir.path().join("t.svg");
+    enroll(&e, "qr", &["--qr", png.to_str().unwrap()]);
+    enroll(&e, "qr", &["--qr", svg.to_str().unwrap()]);
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    let o = e.run(&["token", "enroll", "qr", "--qr", "x.gif"]);
+    assert_eq!(o.status.code(), Some(2));
+}
