@@ -837,3 +837,102 @@ mod radclient_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn rfc2865_5_2_hide_then_unhide_is_identity(
+            pw in vec(any::<u8>(), 0..=128).prop_map(|mut v| {
+                while v.last() == Some(&0) { v.pop(); }
+                v
+            }),
+            secret in vec(any::<u8>(), 1..40),
+            auth in any::<[u8; 16]>(),
+        ) {
+            let hidden = hide_password(&pw, &secret, &auth);
+            prop_assert_eq!(hidden.len() % 16, 0);
+            prop_assert!(!hidden.is_empty() && hidden.len() <= 128);
+            let got = unhide_password(&hidden, &secret, &auth).unwrap();
+            prop_assert_eq!(got.expose(), &pw[..]);
+        }
+
+        #[test]
+        fn rfc2548_2_4_2_mppe_encrypt_then_decrypt_is_identity(
+            key in vec(any::<u8>(), 0..64),
+            secret in vec(any::<u8>(), 1..40),
+            auth in any::<[u8; 16]>(),
+            salt in any::<u16>(),
+        ) {
+            let v = mppe_encrypt_key(&key, &secret, &auth, salt);
+            prop_assert_eq!(v[0] & 0x80, 0x80);
+            prop_assert_eq!((v.len() - 2) % 16, 0);
+            prop_assert_eq!(mppe_decrypt_key(&v, &secret, &auth), Some(key));
+        }
+
+        #[test]
+        fn rfc2865_3_responses_verify_and_tampering_is_caught(
+            id in any::<u8>(),
+            auth in any::<[u8; 16]>(),
+            secret in vec(any::<u8>(), 1..40),
+            reply in vec(any::<u8>(), 0..100),
+            proxies in vec(vec(any::<u8>(), 0..20), 0..3),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            let mut req = Packet::new(Code::AccessRequest, id, auth);
+            for p in &proxies {
+                req.push(types::PROXY_STATE, p.clone());
+            }
+            let raw = encode_response(
+                Code::AccessReject,
+                &req,
+                vec![Attribute::new(types::REPLY_MESSAGE, reply)],
+                &secret,
+            ).unwrap();
+            prop_assert!(verify_response(&raw, &auth, &secret));
+            let p = Packet::decode(&raw).unwrap();
+            prop_assert_eq!(p.attrs(types::PROXY_STATE).count(), proxies.len());
+            prop_assert_eq!(
+                check_message_authenticator(&raw, &p, &secret, Some(&auth)),
+                MessageAuthenticator::Valid
+            );
+            let mut bent = raw.clone();
+            bent[flip.index(raw.len())] ^= 1;
+            prop_assert!(!verify_response(&bent, &auth, &secret));
+        }
+
+        #[test]
+        fn rfc2866_3_accounting_requests_verify(
+            id in any::<u8>(),
+            secret in vec(any::<u8>(), 1..40),
+            name in vec(any::<u8>(), 0..60),
+            ma in any::<bool>(),
+        ) {
+            let mut p = Packet::new(Code::AccountingRequest, id, [0x55; 16]);
+            p.push(types::USER_NAME, name);
+            let raw = encode_request(&p, &secret, ma).unwrap();
+            prop_assert!(verify_accounting_request(&raw, &secret));
+            let d = Packet::decode(&raw).unwrap();
+            let want = if ma { MessageAuthenticator::Valid } else { MessageAuthenticator::Absent };
+            prop_assert_eq!(check_message_authenticator(&raw, &d, &secret, None), want);
+        }
+
+        #[test]
+        fn checks_never_panic_on_arbitrary_bytes(
+            buf in vec(any::<u8>(), 0..600),
+            auth in any::<[u8; 16]>(),
+        ) {
+            let p = Packet::new(Code::from_u8(buf.first().copied().unwrap_or(1)), 0, auth);
+            let _ = check_message_authenticator(&buf, &p, b"s", None);
+            let _ = check_message_authenticator(&buf, &p, b"s", Some(&auth));
+            let _ = verify_response(&buf, &auth, b"s");
+            let _ = verify_accounting_request(&buf, b"s");
+            let _ = mppe_decrypt_key(&buf, b"s", &auth);
+            let _ = unhide_password(&buf, b"s", &auth);
+        }
+    }
+}
