@@ -634,3 +634,137 @@ mod tests {
         assert_eq!(Packet::decode(&raw), Ok(p));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    const ONCE_ONLY: [u8; 10] = [
+        types::USER_NAME,
+        types::USER_PASSWORD,
+        types::CHAP_PASSWORD,
+        types::CHAP_CHALLENGE,
+        types::STATE,
+        types::NAS_IP_ADDRESS,
+        types::NAS_IDENTIFIER,
+        types::SERVICE_TYPE,
+        types::NAS_PORT,
+        types::MESSAGE_AUTHENTICATOR,
+    ];
+
+    /// Attributes that may repeat anywhere, with any value.
+    fn free_attribute() -> impl Strategy<Value = Attribute> {
+        (
+            any::<u8>().prop_filter("not once-only or VSA", |t| {
+                !ONCE_ONLY.contains(t) && *t != types::VENDOR_SPECIFIC
+            }),
+            vec(any::<u8>(), 0..=MAX_VALUE_LEN),
+        )
+            .prop_map(|(t, v)| Attribute::new(t, v))
+    }
+
+    /// A well-formed Vendor-Specific attribute: Microsoft with exact
+    /// sub-attributes, or another vendor with any content.
+    fn vendor_attribute() -> impl Strategy<Value = Attribute> {
+        let microsoft = vec((any::<u8>(), vec(any::<u8>(), 0..60)), 0..4).prop_map(|subs| {
+            let mut v = ms::VENDOR_ID.to_be_bytes().to_vec();
+            for (t, val) in subs {
+                v.push(t);
+                v.push((val.len() + 2) as u8);
+                v.extend_from_slice(&val);
+            }
+            Attribute::new(types::VENDOR_SPECIFIC, v)
+        });
+        let other = (
+            any::<u32>().prop_filter("not Microsoft", |v| *v != ms::VENDOR_ID),
+            vec(any::<u8>(), 0..=MAX_VALUE_LEN - 4),
+        )
+            .prop_map(|(vendor, rest)| {
+                let mut v = vendor.to_be_bytes().to_vec();
+                v.extend_from_slice(&rest);
+                Attribute::new(types::VENDOR_SPECIFIC, v)
+            });
+        prop_oneof![microsoft, other]
+    }
+
+    /// Any packet the strict decoder accepts.
+    fn valid_packet() -> impl Strategy<Value = Packet> {
+        let once = proptest::sample::subsequence(ONCE_ONLY.to_vec(), 0..=ONCE_ONLY.len())
+            .prop_flat_map(|typs| {
+                typs.into_iter()
+                    .map(|t| {
+                        let len = if t == types::MESSAGE_AUTHENTICATOR {
+                            16..=16
+                        } else {
+                            0..=40
+                        };
+                        vec(any::<u8>(), len).prop_map(move |v| Attribute::new(t, v))
+                    })
+                    .collect::<Vec<_>>()
+            });
+        (
+            any::<u8>(),
+            any::<u8>(),
+            any::<[u8; 16]>(),
+            once,
+            vec(free_attribute(), 0..10),
+            vec(vendor_attribute(), 0..3),
+        )
+            .prop_flat_map(|(code, id, auth, once, free, vsa)| {
+                let mut attrs = once;
+                attrs.extend(free);
+                attrs.extend(vsa);
+                Just(attrs)
+                    .prop_shuffle()
+                    .prop_map(move |attributes| Packet {
+                        code: Code::from_u8(code),
+                        identifier: id,
+                        authenticator: auth,
+                        attributes,
+                    })
+            })
+            .prop_filter("fits in 4096 bytes", |p| p.encode().is_ok())
+    }
+
+    proptest! {
+        #[test]
+        fn decode_of_encode_is_identity(p in valid_packet()) {
+            let raw = p.encode().unwrap();
+            prop_assert_eq!(raw.len(), usize::from(u16::from_be_bytes([raw[2], raw[3]])));
+            prop_assert_eq!(Packet::decode(&raw), Ok(p));
+        }
+
+        #[test]
+        fn decode_never_panics_on_arbitrary_bytes(buf in vec(any::<u8>(), 0..4200)) {
+            let _ = Packet::decode(&buf);
+        }
+
+        /// Bytes the decoder accepts encode back to themselves: one reading
+        /// per datagram, nothing dropped.
+        #[test]
+        fn decode_is_lossless_on_mutated_packets(
+            p in valid_packet(),
+            flips in vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            cut in any::<prop::sample::Index>(),
+            fix_length in any::<bool>(),
+        ) {
+            let mut raw = p.encode().unwrap();
+            for (i, x) in flips {
+                let i = i.index(raw.len());
+                raw[i] ^= x;
+            }
+            if cut.index(4) == 0 {
+                raw.truncate(cut.index(raw.len() + 1));
+            }
+            if fix_length && raw.len() >= 4 {
+                let n = raw.len() as u16;
+                raw[2..4].copy_from_slice(&n.to_be_bytes());
+            }
+            if let Ok(q) = Packet::decode(&raw) {
+                prop_assert_eq!(q.encode().unwrap(), raw);
+            }
+        }
+    }
+}
