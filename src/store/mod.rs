@@ -216,4 +216,388 @@ pub trait TokenStore: Send + Sync {
 
     /// (users, tokens) counts.
     fn counts(&self) -> Result<(usize, usize), StoreError>;
+
+    /// Bulk import: adds the `users` that do not exist yet (existing ones
+    /// are left untouched), then the `tokens`. Everything is checked before
+    /// anything is written: [`StoreError::TokenExists`] if a token id is
+    /// already stored or repeated, [`StoreError::NoSuchUser`] if an owner is
+    /// neither stored nor among `users`. Written in large batches without a
+    /// flush per record; call [`TokenStore::sync`] afterwards.
+    fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError>;
+}
+
+/// The failure-counting rule shared by the stores: one more consecutive
+/// failure; each time the count reaches a multiple of `threshold` (0 = never)
+/// the user is locked until `now + lock_secs`. Counting on after a lock
+/// expires therefore allows another `threshold` attempts before the next lock.
+pub(crate) fn count_failure(
+    failures: &mut u32,
+    locked_until: &mut Option<u64>,
+    now: u64,
+    threshold: u32,
+    lock_secs: u64,
+) {
+    *failures = failures.saturating_add(1);
+    if threshold != 0 && *failures % threshold == 0 {
+        *locked_until = Some(now.saturating_add(lock_secs));
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! The behaviour every [`TokenStore`] must have, run against each one.
+
+    use super::*;
+    use std::sync::Barrier;
+
+    /// A factory of fresh, empty stores.
+    pub type MakeStore<'a> = &'a dyn Fn() -> Box<dyn TokenStore>;
+
+    pub fn token(id: &str, owner: &str, seed: &[u8]) -> Token {
+        Token {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            kind: Kind::Totp,
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            seed: Secret::new(seed.to_vec()),
+            last: None,
+            drift: 0,
+            state: TokenState::Pending,
+            description: format!("token {id}"),
+            created: 1_700_000_000,
+            last_used: None,
+        }
+    }
+
+    /// Runs every shared check, each on a fresh store.
+    pub fn suite(make: MakeStore<'_>) {
+        crud_and_errors(&*make());
+        tokens_of_lists_one_users_tokens_sorted(&*make());
+        delete_user_removes_their_tokens(&*make());
+        commit_use_is_compare_and_swap(&*make());
+        commit_use_race_has_exactly_one_winner(&*make());
+        record_failure_locks_at_threshold_until_expiry(&*make());
+        import_adds_new_users_and_tokens(&*make());
+        sync_from_many_threads_returns(&*make());
+    }
+
+    fn crud_and_errors(s: &dyn TokenStore) {
+        assert_eq!(s.counts().unwrap(), (0, 0));
+        assert!(s.user("alice").unwrap().is_none());
+        let mut alice = User::new("alice", 100);
+        alice.pin = Some(Secret::from("1234"));
+        alice.challenge = true;
+        s.insert_user(&alice).unwrap();
+        assert!(matches!(
+            s.insert_user(&User::new("alice", 5)),
+            Err(StoreError::UserExists(n)) if n == "alice"
+        ));
+        assert_eq!(s.user("alice").unwrap().as_ref(), Some(&alice));
+        s.insert_user(&User::new("bob", 200)).unwrap();
+        let names: Vec<String> = s.users().unwrap().into_iter().map(|u| u.name).collect();
+        assert_eq!(names, ["alice", "bob"]);
+
+        alice.enabled = false;
+        alice.pin = Some(Secret::from("9999"));
+        alice.locked_until = Some(77);
+        alice.last_success = Some(66);
+        alice.failures = 3;
+        s.update_user(&alice).unwrap();
+        assert_eq!(s.user("alice").unwrap().as_ref(), Some(&alice));
+        alice.pin = None;
+        s.update_user(&alice).unwrap();
+        assert_eq!(s.user("alice").unwrap().unwrap().pin, None);
+        assert!(matches!(
+            s.update_user(&User::new("carol", 1)),
+            Err(StoreError::NoSuchUser(n)) if n == "carol"
+        ));
+        assert!(s.user("carol").unwrap().is_none());
+
+        let mut t = token("t-1", "alice", b"seed-one-0123456789");
+        t.kind = Kind::Hotp;
+        t.algorithm = Algorithm::Sm3;
+        t.digits = 8;
+        t.period = 60;
+        t.last = Some(u64::MAX);
+        t.drift = -3;
+        t.last_used = Some(u64::MAX - 1);
+        t.state = TokenState::Disabled;
+        s.insert_token(&t).unwrap();
+        assert_eq!(s.token("t-1").unwrap().as_ref(), Some(&t));
+        assert!(matches!(
+            s.insert_token(&token("t-1", "bob", b"x")),
+            Err(StoreError::TokenExists(i)) if i == "t-1"
+        ));
+        assert!(matches!(
+            s.insert_token(&token("t-2", "nobody", b"x")),
+            Err(StoreError::NoSuchUser(n)) if n == "nobody"
+        ));
+        assert!(s.token("t-2").unwrap().is_none());
+        s.insert_token(&token("t-0", "bob", b"seed-zero")).unwrap();
+        let ids: Vec<String> = s.tokens().unwrap().into_iter().map(|t| t.id).collect();
+        assert_eq!(ids, ["t-0", "t-1"]);
+        assert_eq!(s.counts().unwrap(), (2, 2));
+
+        t.description = "changed".into();
+        t.seed = Secret::new(b"another seed".to_vec());
+        t.drift = i64::MIN;
+        t.owner = "bob".into();
+        s.update_token(&t).unwrap();
+        assert_eq!(s.token("t-1").unwrap().as_ref(), Some(&t));
+        assert_eq!(
+            s.tokens_of("bob").unwrap().len(),
+            2,
+            "owner change moves the token"
+        );
+        assert!(s.tokens_of("alice").unwrap().is_empty());
+        assert!(matches!(
+            s.update_token(&token("t-9", "bob", b"x")),
+            Err(StoreError::NoSuchToken(i)) if i == "t-9"
+        ));
+        assert!(matches!(
+            s.update_token(&token("t-1", "nobody", b"x")),
+            Err(StoreError::NoSuchUser(_))
+        ));
+
+        s.delete_token("t-1").unwrap();
+        assert!(s.token("t-1").unwrap().is_none());
+        assert!(matches!(
+            s.delete_token("t-1"),
+            Err(StoreError::NoSuchToken(_))
+        ));
+        assert_eq!(s.tokens_of("bob").unwrap().len(), 1);
+        assert!(matches!(
+            s.delete_user("carol"),
+            Err(StoreError::NoSuchUser(_))
+        ));
+        assert!(matches!(
+            s.record_success("carol", 1),
+            Err(StoreError::NoSuchUser(_))
+        ));
+        assert!(s.record_failure("carol", 1, 3, 60).unwrap().is_none());
+        assert!(matches!(
+            s.commit_use("t-9", None, 1, 0, 1, false),
+            Err(StoreError::NoSuchToken(_))
+        ));
+        assert_eq!(s.counts().unwrap(), (2, 1));
+    }
+
+    fn tokens_of_lists_one_users_tokens_sorted(s: &dyn TokenStore) {
+        for name in ["al", "alice", "alicex", "b"] {
+            s.insert_user(&User::new(name, 1)).unwrap();
+        }
+        for (id, owner) in [
+            ("t-3", "alice"),
+            ("t-1", "alice"),
+            ("t-2", "al"),
+            ("t-4", "alicex"),
+            ("t-0", "alice"),
+        ] {
+            s.insert_token(&token(id, owner, id.as_bytes())).unwrap();
+        }
+        let ids = |o: &str| -> Vec<String> {
+            s.tokens_of(o).unwrap().into_iter().map(|t| t.id).collect()
+        };
+        assert_eq!(ids("alice"), ["t-0", "t-1", "t-3"]);
+        assert_eq!(ids("al"), ["t-2"]);
+        assert_eq!(ids("alicex"), ["t-4"]);
+        assert!(ids("b").is_empty());
+        assert!(ids("nobody").is_empty());
+        assert!(ids("").is_empty());
+        assert_eq!(s.tokens_of("alice").unwrap()[1].seed.expose(), b"t-1");
+    }
+
+    fn delete_user_removes_their_tokens(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u1", 1)).unwrap();
+        s.insert_user(&User::new("u2", 1)).unwrap();
+        for i in 0..5 {
+            s.insert_token(&token(&format!("a{i}"), "u1", b"s"))
+                .unwrap();
+        }
+        s.insert_token(&token("b0", "u2", b"s")).unwrap();
+        s.delete_user("u1").unwrap();
+        assert!(s.user("u1").unwrap().is_none());
+        assert!(s.tokens_of("u1").unwrap().is_empty());
+        assert!((0..5).all(|i| s.token(&format!("a{i}")).unwrap().is_none()));
+        assert_eq!(s.tokens().unwrap().len(), 1);
+        assert_eq!(s.counts().unwrap(), (1, 1));
+        // The name can be reused with no leftover tokens.
+        s.insert_user(&User::new("u1", 2)).unwrap();
+        assert!(s.tokens_of("u1").unwrap().is_empty());
+        s.insert_token(&token("a0", "u1", b"s")).unwrap();
+        assert_eq!(s.tokens_of("u1").unwrap().len(), 1);
+    }
+
+    fn commit_use_is_compare_and_swap(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        s.insert_token(&token("t", "u", b"seed")).unwrap();
+        // Wrong expectation: nothing changes.
+        assert!(!s.commit_use("t", Some(5), 6, 1, 10, true).unwrap());
+        let t = s.token("t").unwrap().unwrap();
+        assert_eq!(
+            (t.last, t.state, t.last_used),
+            (None, TokenState::Pending, None)
+        );
+        // Without activation a pending token stays pending.
+        assert!(s.commit_use("t", None, 100, -1, 11, false).unwrap());
+        let t = s.token("t").unwrap().unwrap();
+        assert_eq!(
+            (t.last, t.drift, t.last_used, t.state),
+            (Some(100), -1, Some(11), TokenState::Pending)
+        );
+        // A replay of the same transition fails.
+        assert!(!s.commit_use("t", None, 100, -1, 12, true).unwrap());
+        assert!(s.commit_use("t", Some(100), 101, 2, 13, true).unwrap());
+        let t = s.token("t").unwrap().unwrap();
+        assert_eq!(
+            (t.last, t.drift, t.last_used, t.state),
+            (Some(101), 2, Some(13), TokenState::Active)
+        );
+        assert_eq!(t.seed.expose(), b"seed", "the seed survives");
+        // Activation never revives a disabled token.
+        let mut d = t.clone();
+        d.state = TokenState::Disabled;
+        s.update_token(&d).unwrap();
+        assert!(s.commit_use("t", Some(101), 102, 0, 14, true).unwrap());
+        assert_eq!(s.token("t").unwrap().unwrap().state, TokenState::Disabled);
+    }
+
+    fn commit_use_race_has_exactly_one_winner(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        s.insert_token(&token("t", "u", b"seed")).unwrap();
+        assert!(s.commit_use("t", None, 1000, 0, 1, true).unwrap());
+        for round in 0..20u64 {
+            let expected = 1000 + round;
+            let barrier = Barrier::new(8);
+            let wins: usize = std::thread::scope(|sc| {
+                let hs: Vec<_> = (0..8u64)
+                    .map(|i| {
+                        let b = &barrier;
+                        sc.spawn(move || {
+                            b.wait();
+                            s.commit_use("t", Some(expected), expected + 1, i as i64, i, false)
+                                .unwrap()
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+            });
+            assert_eq!(wins, 1, "round {round}");
+            assert_eq!(s.token("t").unwrap().unwrap().last, Some(expected + 1));
+        }
+    }
+
+    fn record_failure_locks_at_threshold_until_expiry(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        let now = 1_000;
+        for n in 1..=2 {
+            let u = s.record_failure("u", now, 3, 60).unwrap().unwrap();
+            assert_eq!(u.failures, n);
+            assert!(!u.locked_at(now));
+        }
+        let u = s.record_failure("u", now, 3, 60).unwrap().unwrap();
+        assert_eq!(u.failures, 3);
+        assert_eq!(u.locked_until, Some(now + 60));
+        assert!(u.locked_at(now) && u.locked_at(now + 59));
+        assert!(!u.locked_at(now + 60), "the lock expires");
+        assert_eq!(s.user("u").unwrap().unwrap(), u, "stored");
+        // After expiry another `threshold` failures are needed.
+        let later = now + 100;
+        for _ in 0..2 {
+            let u = s.record_failure("u", later, 3, 60).unwrap().unwrap();
+            assert!(!u.locked_at(later));
+        }
+        let u = s.record_failure("u", later, 3, 60).unwrap().unwrap();
+        assert!(u.locked_at(later));
+        s.record_success("u", later + 70).unwrap();
+        let u = s.user("u").unwrap().unwrap();
+        assert_eq!(
+            (u.failures, u.locked_until, u.last_success),
+            (0, None, Some(later + 70))
+        );
+        // threshold 0: never locks.
+        for _ in 0..10 {
+            assert!(!s
+                .record_failure("u", now, 0, 60)
+                .unwrap()
+                .unwrap()
+                .locked_at(now));
+        }
+        // Concurrent failures are all counted.
+        s.record_success("u", 1).unwrap();
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    for _ in 0..25 {
+                        s.record_failure("u", now, 0, 60).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(s.user("u").unwrap().unwrap().failures, 200);
+    }
+
+    fn import_adds_new_users_and_tokens(s: &dyn TokenStore) {
+        let mut old = User::new("old", 1);
+        old.pin = Some(Secret::from("1111"));
+        s.insert_user(&old).unwrap();
+        s.insert_token(&token("t-old", "old", b"s")).unwrap();
+        let users = vec![User::new("old", 99), User::new("new", 2)];
+        let tokens: Vec<Token> = (0..50)
+            .map(|i| {
+                token(
+                    &format!("t-{i:03}"),
+                    if i % 2 == 0 { "old" } else { "new" },
+                    b"k",
+                )
+            })
+            .collect();
+        // Any bad token rejects the whole import.
+        let mut dup = tokens.clone();
+        dup.push(token("t-old", "new", b"k"));
+        assert!(matches!(s.import(&users, &dup), Err(StoreError::TokenExists(i)) if i == "t-old"));
+        let mut twice = tokens.clone();
+        twice.push(token("t-001", "new", b"k"));
+        assert!(
+            matches!(s.import(&users, &twice), Err(StoreError::TokenExists(i)) if i == "t-001")
+        );
+        let mut orphan = tokens.clone();
+        orphan.push(token("t-x", "ghost", b"k"));
+        assert!(
+            matches!(s.import(&users, &orphan), Err(StoreError::NoSuchUser(n)) if n == "ghost")
+        );
+        assert_eq!(
+            s.counts().unwrap(),
+            (1, 1),
+            "nothing written by failed imports"
+        );
+
+        s.import(&users, &tokens).unwrap();
+        assert_eq!(s.counts().unwrap(), (2, 51));
+        assert_eq!(
+            s.user("old").unwrap().unwrap(),
+            old,
+            "existing user untouched"
+        );
+        assert_eq!(s.tokens_of("new").unwrap().len(), 25);
+        assert_eq!(s.tokens_of("old").unwrap().len(), 26);
+        assert_eq!(s.token("t-007").unwrap().unwrap(), tokens[7]);
+    }
+
+    fn sync_from_many_threads_returns(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        std::thread::scope(|sc| {
+            for _ in 0..8 {
+                sc.spawn(|| {
+                    for _ in 0..10 {
+                        s.record_failure("u", 1, 0, 0).unwrap();
+                        s.sync().unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(s.user("u").unwrap().unwrap().failures, 80);
+    }
 }
