@@ -208,7 +208,7 @@ mod tests {
         p.attributes.push(a.clone());
         let raw = p.encode().unwrap();
         let d = Packet::decode(&raw).unwrap();
-        assert_eq!(d.attributes, [a.clone()]);
+        assert_eq!(d.attributes, std::slice::from_ref(a));
         raw[20..].to_vec()
     }
 
