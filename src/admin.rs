@@ -222,9 +222,15 @@ pub enum AdminReply {
     Token(TokenInfo),
     Tokens(Vec<TokenInfo>),
     /// A new token; `uri` carries the secret and is shown once.
-    Enrolled { token: TokenInfo, uri: String },
+    Enrolled {
+        token: TokenInfo,
+        uri: String,
+    },
     Check(CheckResult),
-    Imported { tokens: usize, users_created: usize },
+    Imported {
+        tokens: usize,
+        users_created: usize,
+    },
     Stats(serde_json::Value),
 }
 
@@ -342,7 +348,9 @@ impl Admin {
                 Ok(AdminReply::Users(
                     users
                         .iter()
-                        .map(|u| user_info(u, tokens.iter().filter(|t| t.owner == u.name).count(), now))
+                        .map(|u| {
+                            user_info(u, tokens.iter().filter(|t| t.owner == u.name).count(), now)
+                        })
                         .collect(),
                 ))
             }
@@ -354,7 +362,9 @@ impl Admin {
                 self.get_user(&name)?;
                 store.delete_user(&name)?;
                 store.sync()?;
-                Ok(AdminReply::Done(format!("user '{name}' and their tokens deleted")))
+                Ok(AdminReply::Done(format!(
+                    "user '{name}' and their tokens deleted"
+                )))
             }
             AdminRequest::UserEnable { name } => self.change_user(&name, |u| u.enabled = true),
             AdminRequest::UserDisable { name } => self.change_user(&name, |u| u.enabled = false),
@@ -385,10 +395,16 @@ impl Admin {
                     }
                     None => store.tokens()?,
                 };
-                Ok(AdminReply::Tokens(tokens.iter().map(TokenInfo::from).collect()))
+                Ok(AdminReply::Tokens(
+                    tokens.iter().map(TokenInfo::from).collect(),
+                ))
             }
-            AdminRequest::TokenShow { id } => Ok(AdminReply::Token(TokenInfo::from(&self.get_token(&id)?))),
-            AdminRequest::TokenEnable { id } => self.change_token(&id, |t| t.state = TokenState::Active),
+            AdminRequest::TokenShow { id } => {
+                Ok(AdminReply::Token(TokenInfo::from(&self.get_token(&id)?)))
+            }
+            AdminRequest::TokenEnable { id } => {
+                self.change_token(&id, |t| t.state = TokenState::Active)
+            }
             AdminRequest::TokenDisable { id } => {
                 self.change_token(&id, |t| t.state = TokenState::Disabled)
             }
@@ -403,12 +419,18 @@ impl Admin {
                 for c in [&code1, &code2] {
                     check_code_syntax(c, t.digits)?;
                 }
-                let m = otp::resync(&t.view(), now, &self.verifier.policy().window, &code1, &code2)
-                    .ok_or_else(|| {
-                        AdminError::failed(
-                            "the two codes were not found as consecutive codes in the resync window",
-                        )
-                    })?;
+                let m = otp::resync(
+                    &t.view(),
+                    now,
+                    &self.verifier.policy().window,
+                    &code1,
+                    &code2,
+                )
+                .ok_or_else(|| {
+                    AdminError::failed(
+                        "the two codes were not found as consecutive codes in the resync window",
+                    )
+                })?;
                 t.last = Some(m.counter);
                 t.drift = m.drift;
                 t.last_used = Some(now);
@@ -677,14 +699,18 @@ pub fn check_user_name(name: &str) -> Result<(), AdminError> {
         return Err(AdminError::usage("user name must be 1 to 253 bytes"));
     }
     if name.chars().any(|c| c.is_control()) {
-        return Err(AdminError::usage("user name must not contain control characters"));
+        return Err(AdminError::usage(
+            "user name must not contain control characters",
+        ));
     }
     Ok(())
 }
 
 fn check_token_params(digits: u32, period: u32) -> Result<(), AdminError> {
     if !otp::valid_digits(digits) {
-        return Err(AdminError::usage(format!("digits {digits}: expected 6, 7 or 8")));
+        return Err(AdminError::usage(format!(
+            "digits {digits}: expected 6, 7 or 8"
+        )));
     }
     if !otp::valid_period(period) {
         return Err(AdminError::usage(format!(

@@ -441,7 +441,10 @@ impl Config {
             ));
         }
         if self.server.max_in_flight == 0 {
-            return Err(err(None, "[server] max_in_flight must be at least 1".into()));
+            return Err(err(
+                None,
+                "[server] max_in_flight must be at least 1".into(),
+            ));
         }
         if tracing_level_ok(&self.server.log_level).is_none() {
             return Err(err(
@@ -454,7 +457,10 @@ impl Config {
         }
         let o = &self.otp;
         if !crate::otp::valid_digits(o.digits) {
-            return Err(err(None, format!("[otp] digits = {}: expected 6, 7 or 8", o.digits)));
+            return Err(err(
+                None,
+                format!("[otp] digits = {}: expected 6, 7 or 8", o.digits),
+            ));
         }
         if !crate::otp::valid_period(o.period) {
             return Err(err(
@@ -492,7 +498,10 @@ impl Config {
                 (None, None) => {
                     return Err(err(
                         span,
-                        format!("client '{}': expected secret = \"...\" or secret_file = \"PATH\"", cl.name),
+                        format!(
+                            "client '{}': expected secret = \"...\" or secret_file = \"PATH\"",
+                            cl.name
+                        ),
                     ))
                 }
                 (Some(s), None) if s.is_empty() => {
@@ -501,7 +510,10 @@ impl Config {
                 _ => {}
             }
             if !names.insert(cl.name.clone()) {
-                return Err(err(span, format!("client name '{}' appears twice", cl.name)));
+                return Err(err(
+                    span,
+                    format!("client name '{}' appears twice", cl.name),
+                ));
             }
             if !nets.insert(cl.address.trunc()) {
                 return Err(err(
@@ -521,12 +533,14 @@ impl Config {
                 let c = c.get_ref();
                 let secret = match (&c.secret, &c.secret_file) {
                     (Some(s), _) => s.clone(),
-                    (None, Some(path)) => read_secret_file(path).map_err(|message| ConfigError {
-                        file: path.display().to_string(),
-                        line: None,
-                        column: None,
-                        message: format!("secret_file of client '{}': {message}", c.name),
-                    })?,
+                    (None, Some(path)) => {
+                        read_secret_file(path).map_err(|message| ConfigError {
+                            file: path.display().to_string(),
+                            line: None,
+                            column: None,
+                            message: format!("secret_file of client '{}': {message}", c.name),
+                        })?
+                    }
                     (None, None) => unreachable_secret(),
                 };
                 Ok(Client {
@@ -617,11 +631,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..floor_char_boundary(text, offset)];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |l| l.chars().count())
-        + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
 }
 
@@ -672,7 +682,7 @@ mod tests {
         let e = Config::from_toml(text, "c.toml").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
         assert_eq!(e.column, Some(13), "{e}");
-        assert!(e.message.contains("integer"), "{e}");
+        assert!(e.message.contains("expected u32"), "{e}");
     }
 
     #[test]
@@ -696,7 +706,7 @@ mod tests {
         let none = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\n";
         let e = Config::from_toml(none, "c.toml").unwrap_err();
         assert!(e.message.contains("secret"), "{e}");
-        assert_eq!(e.line, Some(2), "{e}");
+        assert_eq!(e.line, Some(1), "the [[client]] table: {e}");
         let both = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"x\"\nsecret_file = \"/f\"\n";
         let e = Config::from_toml(both, "c.toml").unwrap_err();
         assert!(e.message.contains("not both"), "{e}");
@@ -707,7 +717,7 @@ mod tests {
         let text = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"x\"\n\n[[client]]\nname = \"b\"\naddress = \"10.0.0.1/32\"\nsecret = \"y\"\n";
         let e = Config::from_toml(text, "c.toml").unwrap_err();
         assert!(e.message.contains("twice"), "{e}");
-        assert_eq!(e.line, Some(7), "{e}");
+        assert_eq!(e.line, Some(6), "the second [[client]] table: {e}");
     }
 
     #[test]

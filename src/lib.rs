@@ -18,15 +18,15 @@
 //!   with seeds and PINs encrypted, or memory for tests.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod otp;
 pub mod qr;
 pub mod radius;
 pub mod secret;
-pub mod store;
-pub mod admin;
-pub mod config;
 pub mod server;
+pub mod store;
 pub mod verify;

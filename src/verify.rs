@@ -299,7 +299,9 @@ impl Verifier {
             // Look back over the already-used steps only.
             view.last = match token.kind {
                 Kind::Totp => None,
-                Kind::Hotp => Some(last.saturating_sub(self.policy.window.hotp_lookahead as u64 + 2)),
+                Kind::Hotp => {
+                    Some(last.saturating_sub(self.policy.window.hotp_lookahead as u64 + 2))
+                }
             };
             let hit = otp::find(&view, now, &self.policy.window, |code| {
                 candidate(buf, pin, code.as_bytes());
@@ -417,7 +419,10 @@ mod tests {
         let (v, store, _) = setup(None);
         let code = code_at(T0);
         assert!(matches!(pap(&v, "alice", &code), Outcome::Accept(_)));
-        assert_eq!(pap(&v, "alice", &code), Outcome::Reject(Reason::ReplayedCode));
+        assert_eq!(
+            pap(&v, "alice", &code),
+            Outcome::Reject(Reason::ReplayedCode)
+        );
         assert!(store.token("t-1").unwrap().unwrap().last.is_some());
     }
 
@@ -439,7 +444,10 @@ mod tests {
     #[test]
     fn window_and_drift_default_one_step() {
         let (v, _, _) = setup(None);
-        assert!(matches!(pap(&v, "alice", &code_at(T0 - 30)), Outcome::Accept(_)));
+        assert!(matches!(
+            pap(&v, "alice", &code_at(T0 - 30)),
+            Outcome::Accept(_)
+        ));
         let (v, _, _) = setup(None);
         assert_eq!(
             pap(&v, "alice", &code_at(T0 + 60)),
@@ -450,7 +458,10 @@ mod tests {
     #[test]
     fn unknown_user_and_disabled_user() {
         let (v, store, _) = setup(None);
-        assert_eq!(pap(&v, "bob", "123456"), Outcome::Reject(Reason::UnknownUser));
+        assert_eq!(
+            pap(&v, "bob", "123456"),
+            Outcome::Reject(Reason::UnknownUser)
+        );
         let mut u = store.user("alice").unwrap().unwrap();
         u.enabled = false;
         store.update_user(&u).unwrap();
@@ -464,12 +475,21 @@ mod tests {
     fn lockout_after_threshold_and_expiry() {
         let (v, _, clock) = setup(None);
         for _ in 0..10 {
-            assert_eq!(pap(&v, "alice", "000000x"), Outcome::Reject(Reason::WrongCode));
+            assert_eq!(
+                pap(&v, "alice", "000000x"),
+                Outcome::Reject(Reason::WrongCode)
+            );
         }
-        assert_eq!(pap(&v, "alice", &code_at(T0)), Outcome::Reject(Reason::Locked));
+        assert_eq!(
+            pap(&v, "alice", &code_at(T0)),
+            Outcome::Reject(Reason::Locked)
+        );
         clock.advance(301);
         let now = T0 + 301;
-        assert!(matches!(pap(&v, "alice", &code_at(now)), Outcome::Accept(_)));
+        assert!(matches!(
+            pap(&v, "alice", &code_at(now)),
+            Outcome::Accept(_)
+        ));
     }
 
     #[test]
@@ -482,7 +502,10 @@ mod tests {
             dry_run: true,
             ..Options::default()
         };
-        assert!(matches!(v.verify("alice", opts, None, &m).unwrap(), Outcome::Accept(_)));
+        assert!(matches!(
+            v.verify("alice", opts, None, &m).unwrap(),
+            Outcome::Accept(_)
+        ));
         assert_eq!(store.token("t-1").unwrap().unwrap().last, None);
         assert!(matches!(pap(&v, "alice", &code), Outcome::Accept(_)));
     }
@@ -504,7 +527,13 @@ mod tests {
             activate_pending: true,
             ..Options::default()
         };
-        assert!(matches!(v.verify("alice", opts, None, &m).unwrap(), Outcome::Accept(_)));
-        assert_eq!(store.token("t-1").unwrap().unwrap().state, TokenState::Active);
+        assert!(matches!(
+            v.verify("alice", opts, None, &m).unwrap(),
+            Outcome::Accept(_)
+        ));
+        assert_eq!(
+            store.token("t-1").unwrap().unwrap().state,
+            TokenState::Active
+        );
     }
 }

@@ -56,17 +56,31 @@ impl Env {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
+/// `extra` may name the algorithm (`--totp=sha256`); plain `--totp` otherwise.
 fn oathtool(secret_b32: &str, unix: u64, extra: &[&str]) -> String {
-    let out = Command::new("oathtool")
-        .args(["--totp", "-b", &format!("--now=@{unix}")])
+    let mut cmd = Command::new("oathtool");
+    if !extra.iter().any(|a| a.starts_with("--totp")) {
+        cmd.arg("--totp");
+    }
+    let out = cmd
+        .args(["-b", &format!("--now=@{unix}")])
         .args(extra)
         .arg(secret_b32)
         .output()
-        .unwrap_or_else(|_| panic!("oathtool not found: install it with `apt-get install -y oathtool`"));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        .unwrap_or_else(|_| {
+            panic!("oathtool not found: install it with `apt-get install -y oathtool`")
+        });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -130,7 +144,11 @@ fn codes_two_steps_out_rejected_then_accepted_after_resync() {
     let t = now();
     let far = oathtool(&secret, t + 60, &[]);
     let o = e.run(&["otp", "check", "bob", &far]);
-    assert_eq!(o.status.code(), Some(1), "two steps ahead is outside the default window");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "two steps ahead is outside the default window"
+    );
     // The token's clock runs ~2.5 minutes fast: resync with two consecutive codes.
     let c1 = oathtool(&secret, t + 150, &[]);
     let c2 = oathtool(&secret, t + 180, &[]);
@@ -148,7 +166,15 @@ fn enroll_sha256_8_digits_60s_matches_oathtool() {
     let (_, secret) = enroll(
         &e,
         "erin",
-        &["--activate", "--algorithm", "sha256", "--digits", "8", "--period", "60"],
+        &[
+            "--activate",
+            "--algorithm",
+            "sha256",
+            "--digits",
+            "8",
+            "--period",
+            "60",
+        ],
     );
     let code = oathtool(&secret, now(), &["--totp=sha256", "-d", "8", "-s", "60"]);
     assert_eq!(code.len(), 8);
@@ -161,7 +187,10 @@ fn pin_plus_code() {
     e.ok(&["user", "add", "pat", "--pin", "8642"]);
     let (_, secret) = enroll(&e, "pat", &["--activate"]);
     let code = oathtool(&secret, now(), &[]);
-    assert_eq!(e.run(&["otp", "check", "pat", &code]).status.code(), Some(1));
+    assert_eq!(
+        e.run(&["otp", "check", "pat", &code]).status.code(),
+        Some(1)
+    );
     e.ok(&["otp", "check", "pat", &format!("8642{code}")]);
 }
 
@@ -198,13 +227,24 @@ fn seeds_and_pins_never_appear_in_the_store_files() {
         let raw = data_encoding::BASE32_NOPAD.decode(b32.as_bytes()).unwrap();
         for (path, bytes) in &files {
             assert!(!contains(bytes, &raw), "seed bytes in {}", path.display());
-            assert!(!contains(bytes, b32.as_bytes()), "base32 seed in {}", path.display());
-            assert!(!contains(bytes, pin.as_bytes()), "PIN in {}", path.display());
+            assert!(
+                !contains(bytes, b32.as_bytes()),
+                "base32 seed in {}",
+                path.display()
+            );
+            assert!(
+                !contains(bytes, pin.as_bytes()),
+                "PIN in {}",
+                path.display()
+            );
         }
     }
     // The key file is 0600.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(e.dir.path().join("radotp.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(e.dir.path().join("radotp.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -235,7 +275,11 @@ fn config_typo_reports_file_line_and_column_exit_2() {
     std::fs::write(&typed, "[lockout]\nthreshold = \"ten\"\n").unwrap();
     let o = e.run(&["config", "check", typed.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains(":2:13"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(":2:13"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // The shipped example is valid.
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("etc/radotp.toml");
     e.ok(&["config", "check", example.to_str().unwrap()]);
@@ -254,7 +298,11 @@ fn import_csv_and_uris_reports_bad_lines_and_codes_work() {
     )
     .unwrap();
     let o = e.run(&["token", "import", file.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1), "a bad line makes the import exit 1");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a bad line makes the import exit 1"
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("imported 3 token(s)"), "{out}");
     assert!(out.contains("line 4:"), "{out}");
@@ -295,7 +343,9 @@ fn enroll_writes_qr_png_and_svg() {
     let svg = e.dir.path().join("t.svg");
     enroll(&e, "qr", &["--qr", png.to_str().unwrap()]);
     enroll(&e, "qr", &["--qr", svg.to_str().unwrap()]);
-    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(std::fs::read(&png)
+        .unwrap()
+        .starts_with(b"\x89PNG\r\n\x1a\n"));
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     let o = e.run(&["token", "enroll", "qr", "--qr", "x.gif"]);
     assert_eq!(o.status.code(), Some(2));

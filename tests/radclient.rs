@@ -33,7 +33,11 @@ fn oathtool_code(unix: u64) -> String {
         .args(["--totp", &format!("--now=@{unix}"), "-d", "6", &hex])
         .output()
         .expect("oathtool runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let code = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert_eq!(code.len(), 6, "{code}");
     code
@@ -93,7 +97,9 @@ fn radclient_pap_chap_mschap_with_oathtool_codes() {
         assert_eq!(outcome(&replay), "reject", "{name} replay:\n{replay}");
         let wrong = radclient(
             &ts,
-            &format!("User-Name = \"{user}\", {attr} = \"9753000000\", Message-Authenticator = 0x00\n"),
+            &format!(
+                "User-Name = \"{user}\", {attr} = \"9753000000\", Message-Authenticator = 0x00\n"
+            ),
         );
         assert_eq!(outcome(&wrong), "reject", "{name} wrong code:\n{wrong}");
     }

@@ -19,7 +19,11 @@ fn every_method_right_code_accepted_once_then_replay_rejected() {
         let user = format!("u{i}");
         ts.add_user(&user, None);
         let code = code_at(ts.now());
-        assert_eq!(ask(&ts, *m, &user, &code), Code::AccessAccept, "{m} first use");
+        assert_eq!(
+            ask(&ts, *m, &user, &code),
+            Code::AccessAccept,
+            "{m} first use"
+        );
         assert_eq!(ask(&ts, *m, &user, &code), Code::AccessReject, "{m} replay");
     }
     for m in METHODS {
@@ -35,9 +39,17 @@ fn every_method_pin_then_code_and_wrong_pin_rejected() {
         let user = format!("p{i}");
         ts.add_user(&user, Some("4711"));
         let code = code_at(ts.now());
-        assert_eq!(ask(&ts, *m, &user, &format!("4712{code}")), Code::AccessReject, "{m} wrong PIN");
+        assert_eq!(
+            ask(&ts, *m, &user, &format!("4712{code}")),
+            Code::AccessReject,
+            "{m} wrong PIN"
+        );
         assert_eq!(ask(&ts, *m, &user, &code), Code::AccessReject, "{m} no PIN");
-        assert_eq!(ask(&ts, *m, &user, &format!("4711{code}")), Code::AccessAccept, "{m} PIN+code");
+        assert_eq!(
+            ask(&ts, *m, &user, &format!("4711{code}")),
+            Code::AccessAccept,
+            "{m} PIN+code"
+        );
     }
 }
 
@@ -48,9 +60,21 @@ fn every_method_code_outside_the_window_rejected_inside_accepted() {
         let user = format!("w{i}");
         ts.add_user(&user, None);
         let now = ts.now();
-        assert_eq!(ask(&ts, *m, &user, &code_at(now + 60)), Code::AccessReject, "{m} +2 steps");
-        assert_eq!(ask(&ts, *m, &user, &code_at(now - 60)), Code::AccessReject, "{m} -2 steps");
-        assert_eq!(ask(&ts, *m, &user, &code_at(now + 30)), Code::AccessAccept, "{m} +1 step");
+        assert_eq!(
+            ask(&ts, *m, &user, &code_at(now + 60)),
+            Code::AccessReject,
+            "{m} +2 steps"
+        );
+        assert_eq!(
+            ask(&ts, *m, &user, &code_at(now - 60)),
+            Code::AccessReject,
+            "{m} -2 steps"
+        );
+        assert_eq!(
+            ask(&ts, *m, &user, &code_at(now + 30)),
+            Code::AccessAccept,
+            "{m} +1 step"
+        );
     }
 }
 
@@ -73,9 +97,17 @@ fn rfc5080_retransmission_gets_identical_bytes_not_a_replay_reject() {
     let again = send_raw(&sock, ts.addr, &bytes).unwrap();
     assert_eq!(first, again, "same reply bytes");
     assert_eq!(Packet::decode(&first).unwrap().code, Code::AccessAccept);
-    assert_eq!(ts.stats.duplicates_answered.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        ts.stats
+            .duplicates_answered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     // A new request (new authenticator) with the same code is a replay.
-    assert_eq!(ask(&ts, Method::Pap, "alice", &code_at(ts.now())), Code::AccessReject);
+    assert_eq!(
+        ask(&ts, Method::Pap, "alice", &code_at(ts.now())),
+        Code::AccessReject
+    );
 }
 
 #[test]
@@ -128,7 +160,11 @@ fn wrong_secret_never_accepted() {
         }
         // Whatever the server answered, it is signed with the real secret,
         // which the sender cannot check without knowing it.
-        assert!(!crypto::verify_response(&raw, &req.packet.authenticator, b"wrong-secret"));
+        assert!(!crypto::verify_response(
+            &raw,
+            &req.packet.authenticator,
+            b"wrong-secret"
+        ));
     }
 }
 
@@ -156,7 +192,10 @@ fn lockout_after_ten_failures_then_unlock() {
     let ts = start(&config_text(""));
     ts.add_user("alice", None);
     for _ in 0..10 {
-        assert_eq!(ask(&ts, Method::Chap, "alice", "000000"), Code::AccessReject);
+        assert_eq!(
+            ask(&ts, Method::Chap, "alice", "000000"),
+            Code::AccessReject
+        );
     }
     let code = code_at(ts.now());
     // Locked: even the right code is refused, and MS-CHAP-V2 says 647.
@@ -165,7 +204,11 @@ fn lockout_after_ten_failures_then_unlock() {
     let reply = send(&sock, ts.addr, &req).unwrap();
     assert_eq!(reply.code, Code::AccessReject);
     let err = reply.vendor_attr(ms::VENDOR_ID, ms::MS_CHAP_ERROR).unwrap();
-    assert!(String::from_utf8_lossy(err).contains("E=647"), "{:?}", String::from_utf8_lossy(err));
+    assert!(
+        String::from_utf8_lossy(err).contains("E=647"),
+        "{:?}",
+        String::from_utf8_lossy(err)
+    );
     // Unlock (what `radotp user unlock` does) and the code works.
     let mut u = ts.store.user("alice").unwrap().unwrap();
     assert!(u.locked_until.is_some());
@@ -182,9 +225,15 @@ fn lock_expires_by_itself() {
     for _ in 0..10 {
         ask(&ts, Method::Pap, "alice", "000000");
     }
-    assert_eq!(ask(&ts, Method::Pap, "alice", &code_at(ts.now())), Code::AccessReject);
+    assert_eq!(
+        ask(&ts, Method::Pap, "alice", &code_at(ts.now())),
+        Code::AccessReject
+    );
     ts.clock.advance(301);
-    assert_eq!(ask(&ts, Method::Pap, "alice", &code_at(ts.now())), Code::AccessAccept);
+    assert_eq!(
+        ask(&ts, Method::Pap, "alice", &code_at(ts.now())),
+        Code::AccessAccept
+    );
 }
 
 #[test]
@@ -196,10 +245,20 @@ fn rfc2759_mschapv2_success_and_rfc3079_mppe_keys_end_to_end() {
     let req = request(Method::MsChapV2, "bob", &password);
     let reply = send(&sock, ts.addr, &req).unwrap();
     assert_eq!(reply.code, Code::AccessAccept);
-    req.exchange.check_accept(&reply).expect("S= authenticator response");
+    req.exchange
+        .check_accept(&reply)
+        .expect("S= authenticator response");
     // The keys the NAS gets are the RFC 3079 keys of this password.
-    let challenge: [u8; 16] = req.packet.vendor_attr(ms::VENDOR_ID, ms::MS_CHAP_CHALLENGE).unwrap().try_into().unwrap();
-    let resp = req.packet.vendor_attr(ms::VENDOR_ID, ms::MS_CHAP2_RESPONSE).unwrap();
+    let challenge: [u8; 16] = req
+        .packet
+        .vendor_attr(ms::VENDOR_ID, ms::MS_CHAP_CHALLENGE)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let resp = req
+        .packet
+        .vendor_attr(ms::VENDOR_ID, ms::MS_CHAP2_RESPONSE)
+        .unwrap();
     let nt_response: [u8; 24] = resp[26..50].try_into().unwrap();
     let _ = challenge;
     let hash_hash = mschap::hash_nt_password_hash(&mschap::nt_password_hash(password.as_bytes()));
@@ -207,21 +266,29 @@ fn rfc2759_mschapv2_success_and_rfc3079_mppe_keys_end_to_end() {
     let send_key = mschap::get_asymmetric_start_key(&master, true, true);
     let recv_key = mschap::get_asymmetric_start_key(&master, false, true);
     let got_send = crypto::mppe_decrypt_key(
-        reply.vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_SEND_KEY).unwrap(),
+        reply
+            .vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_SEND_KEY)
+            .unwrap(),
         SECRET,
         &req.packet.authenticator,
     )
     .unwrap();
     let got_recv = crypto::mppe_decrypt_key(
-        reply.vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_RECV_KEY).unwrap(),
+        reply
+            .vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_RECV_KEY)
+            .unwrap(),
         SECRET,
         &req.packet.authenticator,
     )
     .unwrap();
     assert_eq!(&got_send[..16], &send_key[..]);
     assert_eq!(&got_recv[..16], &recv_key[..]);
-    assert!(reply.vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_ENCRYPTION_POLICY).is_some());
-    assert!(reply.vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_ENCRYPTION_TYPES).is_some());
+    assert!(reply
+        .vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_ENCRYPTION_POLICY)
+        .is_some());
+    assert!(reply
+        .vendor_attr(ms::VENDOR_ID, ms::MS_MPPE_ENCRYPTION_TYPES)
+        .is_some());
 }
 
 #[test]
@@ -232,8 +299,12 @@ fn rfc2759_mschapv2_reject_carries_ms_chap_error_691() {
     let req = request(Method::MsChapV2, "bob", "000000");
     let reply = send(&sock, ts.addr, &req).unwrap();
     assert_eq!(reply.code, Code::AccessReject);
-    let err = String::from_utf8_lossy(reply.vendor_attr(ms::VENDOR_ID, ms::MS_CHAP_ERROR).unwrap()).to_string();
-    assert!(err.contains("E=691") && err.contains("R=0") && err.contains("V=3"), "{err}");
+    let err = String::from_utf8_lossy(reply.vendor_attr(ms::VENDOR_ID, ms::MS_CHAP_ERROR).unwrap())
+        .to_string();
+    assert!(
+        err.contains("E=691") && err.contains("R=0") && err.contains("V=3"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -266,15 +337,24 @@ fn two_step_pap_challenge_state_single_use() {
     let code = code_at(ts.now());
     let mut req2 = request(Method::Pap, "carol", &code);
     req2.packet.push(types::STATE, state.clone());
-    assert_eq!(send(&sock, ts.addr, &req2).unwrap().code, Code::AccessAccept);
+    assert_eq!(
+        send(&sock, ts.addr, &req2).unwrap().code,
+        Code::AccessAccept
+    );
     // The State cannot be used twice (with the next step's code).
     let mut req3 = request(Method::Pap, "carol", &code_at(ts.now() + 30));
     req3.packet.push(types::STATE, state);
-    assert_eq!(send(&sock, ts.addr, &req3).unwrap().code, Code::AccessReject);
+    assert_eq!(
+        send(&sock, ts.addr, &req3).unwrap().code,
+        Code::AccessReject
+    );
     // A State never issued is refused.
     let mut req4 = request(Method::Pap, "carol", &code_at(ts.now() + 30));
     req4.packet.push(types::STATE, vec![9; 16]);
-    assert_eq!(send(&sock, ts.addr, &req4).unwrap().code, Code::AccessReject);
+    assert_eq!(
+        send(&sock, ts.addr, &req4).unwrap().code,
+        Code::AccessReject
+    );
 }
 
 #[test]
@@ -286,7 +366,10 @@ fn challenge_state_expires() {
     let state = reply.attr(types::STATE).unwrap().to_vec();
     // The challenge table runs on the monotonic clock: use a short timeout config instead.
     drop(ts);
-    let ts = start(&format!("[challenge]\ntimeout_secs = 1\n{}", config_text("")));
+    let ts = start(&format!(
+        "[challenge]\ntimeout_secs = 1\n{}",
+        config_text("")
+    ));
     ts.add_user("carol", Some("2468"));
     let reply = send(&sock, ts.addr, &request(Method::Pap, "carol", "2468")).unwrap();
     let state2 = reply.attr(types::STATE).unwrap().to_vec();
@@ -346,5 +429,8 @@ fn malformed_datagram_dropped_and_server_still_answers() {
     let sock = socket();
     assert_eq!(send_raw(&sock, ts.addr, &[1, 2, 0, 5]), None);
     assert_eq!(ts.stats.drops(DropReason::Malformed), 1);
-    assert_eq!(ask(&ts, Method::Pap, "alice", &code_at(ts.now())), Code::AccessAccept);
+    assert_eq!(
+        ask(&ts, Method::Pap, "alice", &code_at(ts.now())),
+        Code::AccessAccept
+    );
 }

@@ -34,8 +34,8 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| DEFAULT_CONFIG_NAME.to_string());
-            let cfg = Config::load_or_default(path.as_deref())
-                .map_err(|e| UsageError(e.to_string()))?;
+            let cfg =
+                Config::load_or_default(path.as_deref()).map_err(|e| UsageError(e.to_string()))?;
             let clients = cfg.clients().map_err(|e| UsageError(e.to_string()))?;
             if ctx.json {
                 println!(

@@ -31,7 +31,13 @@ use crate::verify::Verifier;
 #[command(name = "radotp", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Configuration file (default: the embedded example, etc/radotp.toml).
-    #[arg(long, short = 'c', global = true, env = "RADOTP_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "RADOTP_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
@@ -215,13 +221,21 @@ impl Ctx {
                         c.token.as_deref().unwrap_or("?"),
                         c.counter.unwrap_or(0),
                         c.offset.unwrap_or(0),
-                        if c.dry_run { " (dry run: nothing recorded)" } else { "" }
+                        if c.dry_run {
+                            " (dry run: nothing recorded)"
+                        } else {
+                            ""
+                        }
                     );
                 } else {
                     println!(
                         "REJECT {}{}",
                         c.reason.as_deref().unwrap_or("wrong_code"),
-                        if c.dry_run { " (dry run: nothing recorded)" } else { "" }
+                        if c.dry_run {
+                            " (dry run: nothing recorded)"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }

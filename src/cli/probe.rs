@@ -58,7 +58,8 @@ pub fn run(ctx: &Ctx, a: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let sock = UdpSocket::bind(bind)?;
     sock.set_read_timeout(Some(Duration::from_secs(a.timeout.max(1))))?;
-    let (reply, exchange, req_auth) = exchange_once(&sock, server, &a, a.password.as_bytes(), None, secret)?;
+    let (reply, exchange, req_auth) =
+        exchange_once(&sock, server, &a, a.password.as_bytes(), None, secret)?;
     let mut reply = reply;
     let mut exchange = exchange;
     let mut req_auth = req_auth;
@@ -120,7 +121,11 @@ fn exchange_once(
 ) -> anyhow::Result<(Packet, ClientExchange, [u8; 16])> {
     let authenticator: [u8; 16] = rand::random();
     let random: [u8; 32] = rand::random();
-    let method = if state.is_some() { Method::Pap } else { a.method };
+    let method = if state.is_some() {
+        Method::Pap
+    } else {
+        a.method
+    };
     let (attrs, exchange) = request_attributes(
         method,
         a.user.as_bytes(),
@@ -157,7 +162,14 @@ fn exchange_once(
                     return Ok((reply, exchange, authenticator));
                 }
                 Ok(_) => continue,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -178,7 +190,13 @@ fn code_name(c: Code) -> String {
     }
 }
 
-fn print_reply(ctx: &Ctx, reply: &Packet, exchange: &ClientExchange, secret: &[u8], req_auth: &[u8; 16]) {
+fn print_reply(
+    ctx: &Ctx,
+    reply: &Packet,
+    exchange: &ClientExchange,
+    secret: &[u8],
+    req_auth: &[u8; 16],
+) {
     let mut attrs = Vec::new();
     for a in &reply.attributes {
         let (name, value) = describe(a.typ, &a.value, secret, req_auth);
@@ -224,15 +242,26 @@ fn describe(typ: u8, value: &[u8], secret: &[u8], req_auth: &[u8; 16]) -> (Strin
                             ms::MS_CHAP2_SUCCESS => ("MS-CHAP2-Success", text(v)),
                             ms::MS_CHAP_ERROR => ("MS-CHAP-Error", text(v)),
                             ms::MS_MPPE_SEND_KEY | ms::MS_MPPE_RECV_KEY => (
-                                if t == ms::MS_MPPE_SEND_KEY { "MS-MPPE-Send-Key" } else { "MS-MPPE-Recv-Key" },
+                                if t == ms::MS_MPPE_SEND_KEY {
+                                    "MS-MPPE-Send-Key"
+                                } else {
+                                    "MS-MPPE-Recv-Key"
+                                },
                                 match crypto::mppe_decrypt_key(v, secret, req_auth) {
                                     Some(k) => format!("({} bytes, decrypted)", k.len()),
                                     None => "(does not decrypt!)".into(),
                                 },
                             ),
-                            ms::MS_CHAP_MPPE_KEYS => ("MS-CHAP-MPPE-Keys", format!("({} bytes, encrypted)", v.len())),
-                            ms::MS_MPPE_ENCRYPTION_POLICY => ("MS-MPPE-Encryption-Policy", format!("0x{}", hex(v))),
-                            ms::MS_MPPE_ENCRYPTION_TYPES => ("MS-MPPE-Encryption-Types", format!("0x{}", hex(v))),
+                            ms::MS_CHAP_MPPE_KEYS => (
+                                "MS-CHAP-MPPE-Keys",
+                                format!("({} bytes, encrypted)", v.len()),
+                            ),
+                            ms::MS_MPPE_ENCRYPTION_POLICY => {
+                                ("MS-MPPE-Encryption-Policy", format!("0x{}", hex(v)))
+                            }
+                            ms::MS_MPPE_ENCRYPTION_TYPES => {
+                                ("MS-MPPE-Encryption-Types", format!("0x{}", hex(v)))
+                            }
                             _ => ("Microsoft", format!("type {t} 0x{}", hex(v))),
                         };
                         out.push(format!("{n}: {d}"));

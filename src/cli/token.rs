@@ -298,7 +298,10 @@ fn parse_uri_line(line: &str) -> Result<ImportToken, String> {
         digits: k.digits,
         period: k.period,
         counter: (k.kind == Kind::Hotp).then_some(k.counter),
-        description: k.issuer.map(|i| format!("imported ({i})")).unwrap_or_default(),
+        description: k
+            .issuer
+            .map(|i| format!("imported ({i})"))
+            .unwrap_or_default(),
     })
 }
 
@@ -448,7 +451,10 @@ mod tests {
         let users: Vec<_> = ok.iter().map(|(_, t)| t.user.as_str()).collect();
         assert_eq!(users, ["alice", "bob", "frank"]);
         let frank = &ok[2].1;
-        assert_eq!((frank.digits, frank.period, frank.algorithm), (8, 60, Algorithm::Sha256));
+        assert_eq!(
+            (frank.digits, frank.period, frank.algorithm),
+            (8, 60, Algorithm::Sha256)
+        );
         let lines: Vec<_> = bad.iter().map(|b| b.line).collect();
         assert_eq!(lines, [6, 7, 8, 10, 11], "{bad:?}");
         assert!(bad[1].why.contains("md5"), "{bad:?}");

@@ -46,7 +46,8 @@ pub enum UserCmd {
     /// Turn the two-step challenge flow on or off for a user.
     SetChallenge {
         name: String,
-        #[arg(value_parser = clap::builder::BoolishValueParser::new())]
+        /// on or off.
+        #[arg(value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
         on: bool,
     },
     /// Clear a lockout and the failure count.
@@ -62,11 +63,7 @@ pub fn run(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             pin_prompt,
             challenge,
         } => {
-            let pin = if pin_prompt {
-                Some(prompt_pin()?)
-            } else {
-                pin
-            };
+            let pin = if pin_prompt { Some(prompt_pin()?) } else { pin };
             AdminRequest::UserAdd {
                 name,
                 pin,

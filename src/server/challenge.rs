@@ -85,7 +85,10 @@ mod tests {
         assert_eq!(t.take(&s, now).unwrap().user, "alice");
         assert!(t.take(&s, now).is_none(), "second use");
         let s2 = t.issue("alice", "nas", now).unwrap();
-        assert!(t.take(&s2, now + Duration::from_secs(61)).is_none(), "expired");
+        assert!(
+            t.take(&s2, now + Duration::from_secs(61)).is_none(),
+            "expired"
+        );
         assert!(t.take(b"never issued....", now).is_none());
         assert!(t.take(b"short", now).is_none());
     }

@@ -24,9 +24,13 @@ pub enum Seen {
     Dropped,
 }
 
+/// An entry: when it was registered, and its answer once known
+/// (`Some(None)`: dropped).
+type Entry = (Instant, Option<Option<Vec<u8>>>);
+
 #[derive(Debug)]
 struct Inner {
-    map: HashMap<Key, (Instant, Option<Option<Vec<u8>>>)>,
+    map: HashMap<Key, Entry>,
     order: VecDeque<(Instant, Key)>,
 }
 

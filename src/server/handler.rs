@@ -73,12 +73,10 @@ pub struct LogName<'a>(pub &'a [u8]);
 impl fmt::Display for LogName<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = String::from_utf8_lossy(self.0);
-        let mut n = 0;
-        for c in s.chars() {
+        for (n, c) in s.chars().enumerate() {
             if n >= 64 {
                 return f.write_str("...");
             }
-            n += 1;
             for e in c.escape_debug() {
                 fmt::Write::write_char(f, e)?;
             }
@@ -240,7 +238,8 @@ impl Handler {
                     _ => false,
                 };
                 if required {
-                    self.stats.count_drop(DropReason::MissingMessageAuthenticator);
+                    self.stats
+                        .count_drop(DropReason::MissingMessageAuthenticator);
                     if self.first_warning(src.ip(), 4, now) {
                         tracing::warn!(client = %client.name, "request without Message-Authenticator dropped: configure the NAS to send it, or set require_message_authenticator = false for this client (weaker: BlastRADIUS, CVE-2024-3596)");
                     }
@@ -273,7 +272,13 @@ impl Handler {
         };
         let method = cred.method();
         let Ok(user) = std::str::from_utf8(user_bytes) else {
-            return Ok(self.finish(client, packet, &cred, &log_user, Outcome::Reject(Reason::UnknownUser), None));
+            return Ok(self.finish(
+                client,
+                packet,
+                &cred,
+                &log_user,
+                Outcome::Reject(Reason::UnknownUser),
+            ));
         };
         if user.is_empty() {
             return Ok(self.reject_early(client, packet, &log_user, "no_user_name"));
@@ -303,7 +308,13 @@ impl Handler {
                     None => u.challenge && pap.password.is_empty(),
                 };
                 if pin_only && u.enabled && !u.locked_at(verifier.now()) {
-                    return Ok(self.challenge(client, packet, user, &settings.challenge_prompt, now));
+                    return Ok(self.challenge(
+                        client,
+                        packet,
+                        user,
+                        &settings.challenge_prompt,
+                        now,
+                    ));
                 }
             }
         }
@@ -312,7 +323,7 @@ impl Handler {
             _ => None,
         };
         let outcome = verifier.verify(user, opts, pap_pw, &|c| cred.matches(c))?;
-        Ok(self.finish(client, packet, &cred, &log_user, outcome, Some(method)))
+        Ok(self.finish(client, packet, &cred, &log_user, outcome))
     }
 
     fn finish(
@@ -322,14 +333,14 @@ impl Handler {
         cred: &Credential,
         log_user: &LogName<'_>,
         outcome: Outcome,
-        _method: Option<Method>,
     ) -> Option<Vec<u8>> {
         let method = cred.method();
         match outcome {
             Outcome::Accept(a) => {
                 tracing::info!(client = %client.name, user = %log_user, method = %method, result = "accept", token = %a.token_id, drift = a.offset, "access");
                 self.stats.result(method, 0);
-                let attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
+                let attrs =
+                    cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
                 self.encode(Code::AccessAccept, packet, attrs, client)
             }
             Outcome::Reject(reason) => {
@@ -339,7 +350,12 @@ impl Handler {
                     Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
                     _ => MsChapErrorCode::AuthenticationFailure,
                 };
-                self.encode(Code::AccessReject, packet, cred.reject_attributes(code), client)
+                self.encode(
+                    Code::AccessReject,
+                    packet,
+                    cred.reject_attributes(code),
+                    client,
+                )
             }
         }
     }

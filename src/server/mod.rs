@@ -136,12 +136,18 @@ impl Server {
 
     /// The bound authentication addresses (useful with port 0).
     pub fn auth_addrs(&self) -> Vec<SocketAddr> {
-        self.auth.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.auth
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 
     /// The bound accounting addresses.
     pub fn accounting_addrs(&self) -> Vec<SocketAddr> {
-        self.acct.iter().filter_map(|s| s.local_addr().ok()).collect()
+        self.acct
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .collect()
     }
 
     /// The bound metrics address.
@@ -189,7 +195,11 @@ impl Server {
             .take()
             .map(|l| tokio::spawn(control::serve(l, this.admin.clone())));
         let metrics = this.metrics.take().map(|l| {
-            tokio::spawn(metrics::serve(l, this.handler.stats().clone(), this.store.clone()))
+            tokio::spawn(metrics::serve(
+                l,
+                this.handler.stats().clone(),
+                this.store.clone(),
+            ))
         });
         let this = this;
         for a in this.auth.iter().chain(&this.acct) {
@@ -260,7 +270,10 @@ impl Server {
                 let n = settings.clients.len();
                 self.handler.replace_settings(settings);
                 let old: Vec<_> = self.auth_addrs();
-                if c.listen_addrs().iter().any(|a| !old.contains(a) && a.port() != 0) {
+                if c.listen_addrs()
+                    .iter()
+                    .any(|a| !old.contains(a) && a.port() != 0)
+                {
                     tracing::warn!("reload: listener changes take effect only after a restart");
                 }
                 tracing::info!(clients = n, "configuration reloaded");

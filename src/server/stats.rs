@@ -35,7 +35,10 @@ const DROPS: [(DropReason, &str); 9] = [
     (DropReason::UnknownClient, "unknown_client"),
     (DropReason::Malformed, "malformed"),
     (DropReason::BadAuthenticator, "bad_authenticator"),
-    (DropReason::MissingMessageAuthenticator, "missing_message_authenticator"),
+    (
+        DropReason::MissingMessageAuthenticator,
+        "missing_message_authenticator",
+    ),
     (DropReason::DuplicateInProgress, "duplicate_in_progress"),
     (DropReason::UnexpectedCode, "unexpected_code"),
     (DropReason::Overload, "overload"),
@@ -145,7 +148,11 @@ impl Stats {
         let _ = writeln!(s, "# HELP radotp_received_total Datagrams received.\n# TYPE radotp_received_total counter\nradotp_received_total {}", get(&self.received));
         let _ = writeln!(s, "# HELP radotp_dropped_total Datagrams dropped, by reason.\n# TYPE radotp_dropped_total counter");
         for (d, name) in DROPS {
-            let _ = writeln!(s, "radotp_dropped_total{{reason=\"{name}\"}} {}", self.drops(d));
+            let _ = writeln!(
+                s,
+                "radotp_dropped_total{{reason=\"{name}\"}} {}",
+                self.drops(d)
+            );
         }
         let _ = writeln!(s, "# HELP radotp_requests_total Access-Requests answered, by method and result.\n# TYPE radotp_requests_total counter");
         for m in METHODS {
@@ -158,18 +165,41 @@ impl Stats {
                 );
             }
         }
-        let _ = writeln!(s, "# TYPE radotp_duplicates_answered_total counter\nradotp_duplicates_answered_total {}", get(&self.duplicates_answered));
-        let _ = writeln!(s, "# TYPE radotp_status_server_total counter\nradotp_status_server_total {}", get(&self.status_server));
-        let _ = writeln!(s, "# TYPE radotp_accounting_total counter\nradotp_accounting_total {}", get(&self.accounting));
+        let _ = writeln!(
+            s,
+            "# TYPE radotp_duplicates_answered_total counter\nradotp_duplicates_answered_total {}",
+            get(&self.duplicates_answered)
+        );
+        let _ = writeln!(
+            s,
+            "# TYPE radotp_status_server_total counter\nradotp_status_server_total {}",
+            get(&self.status_server)
+        );
+        let _ = writeln!(
+            s,
+            "# TYPE radotp_accounting_total counter\nradotp_accounting_total {}",
+            get(&self.accounting)
+        );
         let _ = writeln!(s, "# HELP radotp_request_duration_seconds Time to handle a request.\n# TYPE radotp_request_duration_seconds histogram");
         let mut cum = 0;
         for (i, b) in LATENCY_BOUNDS_US.iter().enumerate() {
             cum += get(&self.latency_buckets[i]);
-            let _ = writeln!(s, "radotp_request_duration_seconds_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1e6);
+            let _ = writeln!(
+                s,
+                "radotp_request_duration_seconds_bucket{{le=\"{}\"}} {cum}",
+                *b as f64 / 1e6
+            );
         }
         cum += get(&self.latency_buckets[11]);
-        let _ = writeln!(s, "radotp_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(s, "radotp_request_duration_seconds_sum {}", get(&self.latency_us_sum) as f64 / 1e6);
+        let _ = writeln!(
+            s,
+            "radotp_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}"
+        );
+        let _ = writeln!(
+            s,
+            "radotp_request_duration_seconds_sum {}",
+            get(&self.latency_us_sum) as f64 / 1e6
+        );
         let _ = writeln!(s, "radotp_request_duration_seconds_count {cum}");
         for (name, kind, v) in extra {
             let _ = writeln!(s, "# TYPE {name} {kind}\n{name} {v}");

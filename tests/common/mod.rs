@@ -82,7 +82,8 @@ pub fn start_with(config: &str, path: Option<std::path::PathBuf>) -> TestServer 
         rt.block_on(async move {
             let server = Server::bind(cfg, path, s2, c2, false).await.unwrap();
             let acct = server.accounting_addrs().first().copied();
-            tx.send((server.auth_addrs()[0], acct, server.stats())).unwrap();
+            tx.send((server.auth_addrs()[0], acct, server.stats()))
+                .unwrap();
             server.run(stop_rx, reload_rx).await.unwrap();
         });
     });
@@ -159,14 +160,17 @@ pub fn request_with_secret(method: Method, user: &str, password: &str, secret: &
         &random,
     );
     let mut packet = Packet::new(Code::AccessRequest, rand::random(), authenticator);
-    packet.attributes.push(Attribute::new(types::USER_NAME, user.as_bytes().to_vec()));
+    packet
+        .attributes
+        .push(Attribute::new(types::USER_NAME, user.as_bytes().to_vec()));
     packet.attributes.extend(attrs);
     Request { packet, exchange }
 }
 
 pub fn socket() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     s
 }
 
@@ -197,7 +201,9 @@ pub fn ask(ts: &TestServer, method: Method, user: &str, password: &str) -> Code 
     let req = request(method, user, password);
     let reply = send(&sock, ts.addr, &req).expect("an answer");
     if reply.code == Code::AccessAccept {
-        req.exchange.check_accept(&reply).expect("method check of the Accept");
+        req.exchange
+            .check_accept(&reply)
+            .expect("method check of the Accept");
     }
     reply.code
 }
