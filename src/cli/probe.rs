@@ -224,6 +224,14 @@ fn print_reply(
     }
 }
 
+/// An ident octet followed by text (MS-CHAP2-Success, MS-CHAP-Error).
+fn ident_text(v: &[u8]) -> String {
+    match v.split_first() {
+        Some((ident, rest)) => format!("ident {ident}, {:?}", String::from_utf8_lossy(rest)),
+        None => "(empty)".into(),
+    }
+}
+
 fn describe(typ: u8, value: &[u8], secret: &[u8], req_auth: &[u8; 16]) -> (String, String) {
     let text = |v: &[u8]| format!("{:?}", String::from_utf8_lossy(v));
     let hex = |v: &[u8]| v.iter().map(|b| format!("{b:02x}")).collect::<String>();
@@ -239,8 +247,8 @@ fn describe(typ: u8, value: &[u8], secret: &[u8], req_auth: &[u8; 16]) -> (Strin
                     let mut out = Vec::new();
                     for (t, v) in subs {
                         let (n, d) = match t {
-                            ms::MS_CHAP2_SUCCESS => ("MS-CHAP2-Success", text(v)),
-                            ms::MS_CHAP_ERROR => ("MS-CHAP-Error", text(v)),
+                            ms::MS_CHAP2_SUCCESS => ("MS-CHAP2-Success", ident_text(v)),
+                            ms::MS_CHAP_ERROR => ("MS-CHAP-Error", ident_text(v)),
                             ms::MS_MPPE_SEND_KEY | ms::MS_MPPE_RECV_KEY => (
                                 if t == ms::MS_MPPE_SEND_KEY {
                                     "MS-MPPE-Send-Key"

@@ -263,7 +263,7 @@ impl Handler {
                 return Ok(self.reject_early(client, packet, &log_user, "no_supported_credential"));
             }
             Err(e) => {
-                tracing::info!(client = %client.name, user = %log_user, result = "reject", reason = "malformed_credential", error = %e, "access");
+                tracing::info!(client = %client.name, user = %log_user, result = %"reject", reason = %"malformed_credential", error = %e, "access");
                 self.stats
                     .rejected_no_method
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -294,7 +294,7 @@ impl Handler {
                 .is_some_and(|p| p.user == user && p.client == client.name)
                 && method == Method::Pap;
             if !valid {
-                tracing::info!(client = %client.name, user = %log_user, method = %method, result = "reject", reason = "unknown_state", "access");
+                tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %"unknown_state", "access");
                 self.stats.result(method, 1);
                 let attrs = cred.reject_attributes(MsChapErrorCode::AuthenticationFailure);
                 return Ok(self.encode(Code::AccessReject, packet, attrs, client));
@@ -337,14 +337,14 @@ impl Handler {
         let method = cred.method();
         match outcome {
             Outcome::Accept(a) => {
-                tracing::info!(client = %client.name, user = %log_user, method = %method, result = "accept", token = %a.token_id, drift = a.offset, "access");
+                tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"accept", token = %a.token_id, drift = a.offset, "access");
                 self.stats.result(method, 0);
                 let attrs =
                     cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
                 self.encode(Code::AccessAccept, packet, attrs, client)
             }
             Outcome::Reject(reason) => {
-                tracing::info!(client = %client.name, user = %log_user, method = %method, result = "reject", reason = %reason, "access");
+                tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %reason, "access");
                 self.stats.result(method, 1);
                 let code = match reason {
                     Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
@@ -367,7 +367,7 @@ impl Handler {
         log_user: &LogName<'_>,
         reason: &str,
     ) -> Option<Vec<u8>> {
-        tracing::info!(client = %client.name, user = %log_user, result = "reject", reason, "access");
+        tracing::info!(client = %client.name, user = %log_user, result = %"reject", reason = %reason, "access");
         self.stats
             .rejected_no_method
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -384,11 +384,11 @@ impl Handler {
     ) -> Option<Vec<u8>> {
         let log_user = LogName(user.as_bytes());
         let Some(state) = self.challenges.issue(user, &client.name, now) else {
-            tracing::warn!(client = %client.name, user = %log_user, result = "reject", reason = "too_many_challenges", "access");
+            tracing::warn!(client = %client.name, user = %log_user, result = %"reject", reason = %"too_many_challenges", "access");
             self.stats.result(Method::Pap, 1);
             return self.encode(Code::AccessReject, packet, Vec::new(), client);
         };
-        tracing::info!(client = %client.name, user = %log_user, method = "pap", result = "challenge", "access");
+        tracing::info!(client = %client.name, user = %log_user, method = %"pap", result = %"challenge", "access");
         self.stats.result(Method::Pap, 2);
         let mut attrs = vec![Attribute::new(types::STATE, state.to_vec())];
         for chunk in prompt.as_bytes().chunks(253) {
