@@ -434,3 +434,25 @@ fn malformed_datagram_dropped_and_server_still_answers() {
         Code::AccessAccept
     );
 }
+
+#[test]
+fn ipv6_listener_and_client() {
+    let text = r#"
+[server]
+listen = ["[::1]:0"]
+accounting_listen = []
+[[client]]
+name = "lo6"
+address = "::1"
+secret = "testing123"
+"#;
+    let ts = start(text);
+    assert!(ts.addr.is_ipv6());
+    ts.add_user("six", None);
+    let sock = std::net::UdpSocket::bind("[::1]:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(1500)))
+        .unwrap();
+    let req = request(Method::Chap, "six", &code_at(ts.now()));
+    let reply = send(&sock, ts.addr, &req).unwrap();
+    assert_eq!(reply.code, Code::AccessAccept);
+}
