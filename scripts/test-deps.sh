@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the outside tools the test suite compares radotp with:
 # oathtool (an independent TOTP/HOTP generator) and radclient (FreeRADIUS's
-# RADIUS client, from freeradius-utils). Idempotent; needs root or sudo.
+# RADIUS client, from freeradius-utils), systemd-analyze (from systemd). Idempotent; needs root or sudo.
 set -euo pipefail
 need=()
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# systemd-analyze checks systemd/radotp.service (tests/service.rs).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

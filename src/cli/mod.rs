@@ -6,6 +6,7 @@
 //! Exit codes: 0 ok, 1 check or operation failed, 2 usage or config error.
 
 pub mod configcmd;
+pub mod generate;
 pub mod otpcmd;
 pub mod probe;
 pub mod serve;
@@ -67,6 +68,9 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Show the running daemon's counters.
     Stats,
+    /// Generate the man page or shell completions (packaging).
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -114,6 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Otp(c) => otpcmd::run(&ctx, c),
         Command::Config(c) => configcmd::run(&ctx, c),
         Command::Probe(a) => probe::run(&ctx, a),
+        Command::Generate(c) => generate::run(c),
         Command::Stats => {
             let reply = ctx.admin(AdminRequest::Stats)?;
             ctx.print_reply(&reply);

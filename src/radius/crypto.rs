@@ -247,6 +247,11 @@ pub fn verify_accounting_request(raw: &[u8], secret: &[u8]) -> bool {
 /// `MD5(Code ‖ ID ‖ Length ‖ Request Authenticator ‖ Attributes ‖ secret)`
 /// (RFC 2865 §3), taken after the Message-Authenticator is filled in
 /// (RFC 3579 §3.2). Any Message-Authenticator in `attributes` is dropped.
+///
+/// An Accounting-Response carries no Message-Authenticator (RFC 3579
+/// defines it for Access-* replies; RFC 2866's Response Authenticator
+/// protects accounting, and FreeRADIUS's radclient rejects one computed over
+/// the Request Authenticator), except in answer to a Status-Server (RFC 5997).
 pub fn encode_response(
     code: Code,
     request: &Packet,
@@ -264,7 +269,9 @@ pub fn encode_response(
                     .filter(|a| a.typ == types::PROXY_STATE),
             )
     };
-    let len = encoded_len(MIN_LEN + MA_ATTR_LEN, body())?;
+    let with_ma = code != Code::AccountingResponse || request.code == Code::StatusServer;
+    let ma_len = if with_ma { MA_ATTR_LEN } else { 0 };
+    let len = encoded_len(MIN_LEN + ma_len, body())?;
     let mut out = Vec::with_capacity(len);
     write_header(
         &mut out,
@@ -273,11 +280,15 @@ pub fn encode_response(
         len,
         &request.authenticator,
     );
-    write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
+    if with_ma {
+        write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
+    }
     for a in body() {
         write_attribute(&mut out, a.typ, &a.value);
     }
-    sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
+    if with_ma {
+        sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
+    }
     let ra = md5_keyed(&[], &[&out, secret]);
     if let Some(field) = out.get_mut(AUTH_RANGE) {
         field.copy_from_slice(&ra);
@@ -554,6 +565,21 @@ mod tests {
                 PasswordError::BadLength(n)
             );
         }
+    }
+
+    #[test]
+    fn rfc2866_accounting_response_has_no_message_authenticator_except_for_status_server() {
+        let (_, mut req) = rfc_request();
+        req.code = Code::AccountingRequest;
+        req.attributes.clear();
+        let raw = encode_response(Code::AccountingResponse, &req, vec![], RFC_SECRET).unwrap();
+        assert_eq!(raw.len(), 20, "header only");
+        assert!(verify_response(&raw, &req.authenticator, RFC_SECRET));
+        req.code = Code::StatusServer;
+        let raw = encode_response(Code::AccountingResponse, &req, vec![], RFC_SECRET).unwrap();
+        let p = Packet::decode(&raw).unwrap();
+        assert!(p.attr(types::MESSAGE_AUTHENTICATOR).is_some(), "RFC 5997");
+        assert!(verify_response(&raw, &req.authenticator, RFC_SECRET));
     }
 
     #[test]

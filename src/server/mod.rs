@@ -190,6 +190,7 @@ impl Server {
             )));
         }
         let mut this = self;
+        let metrics_addr = this.metrics_addr();
         let control = this
             .control
             .take()
@@ -202,10 +203,11 @@ impl Server {
             ))
         });
         let this = this;
-        for a in this.auth.iter().chain(&this.acct) {
-            if let Ok(addr) = a.local_addr() {
-                tracing::info!(%addr, "listening");
-            }
+        let udp = |s: &Arc<UdpSocket>| s.local_addr().ok();
+        let auth = this.auth.iter().filter_map(udp).map(|a| ("auth", a));
+        let acct = this.acct.iter().filter_map(udp).map(|a| ("accounting", a));
+        for (kind, addr) in auth.chain(acct).chain(metrics_addr.map(|a| ("metrics", a))) {
+            tracing::info!(%addr, kind, "listening");
         }
         notify_systemd("READY=1");
         loop {
@@ -251,7 +253,9 @@ impl Server {
     }
 
     fn reload(&self) {
-        notify_systemd("RELOADING=1");
+        // Type=notify-reload (systemd 253+) wants MONOTONIC_USEC with
+        // RELOADING=1; under Type=notify it is harmless.
+        notify_systemd(&format!("RELOADING=1\nMONOTONIC_USEC={}", monotonic_usec()));
         let Some(path) = &self.config_path else {
             tracing::info!("reload: running on the embedded default config; nothing to re-read");
             notify_systemd("READY=1");
@@ -338,6 +342,14 @@ async fn recv_loop(
             drop(permit);
         });
     }
+}
+
+/// CLOCK_MONOTONIC in microseconds, as sd_notify's MONOTONIC_USEC wants it.
+fn monotonic_usec() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000)
+        .saturating_add(t.tv_nsec as u64 / 1_000)
 }
 
 /// Tells systemd (Type=notify) about the daemon's state, without libsystemd.

@@ -1,0 +1,618 @@
+//! radotp as a service (issue 4): the real binary `radotp serve` on
+//! 127.0.0.1 with port 0, its ports read from its "listening" log lines.
+//! Reload under load (one valid and one broken config change, no request
+//! lost), SIGTERM under load (exit 0 in bounded time, restart serves the same
+//! users and tokens, a code accepted before is rejected after), accounting
+//! from radclient (RFC 2866), the Prometheus endpoint, `radotp stats` and
+//! admin commands through the control socket while the daemon runs, and the
+//! systemd unit through `systemd-analyze`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{request_with_secret, SECRET};
+use radotp::auth::Method;
+use radotp::otp::{self, Algorithm};
+use radotp::radius::{crypto, Code, Packet};
+
+const BIN: &str = env!("CARGO_BIN_EXE_radotp");
+
+/// Fails with the command that installs a missing outside tool.
+fn require(tool: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{tool} not found: install it with `apt-get install -y {package}` (scripts/test-deps.sh does)"
+    );
+}
+
+/// A config on port 0 with its state in `dir`; `clients` is appended.
+fn config(dir: &Path, clients: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["127.0.0.1:0"]
+accounting_listen = ["127.0.0.1:0"]
+control_socket = "{d}/radotp.sock"
+metrics_listen = "127.0.0.1:0"
+
+[store]
+path = "{d}/db"
+key_file = "{d}/radotp.key"
+
+[[client]]
+name = "lo"
+address = "127.0.0.1"
+secret = "testing123"
+{clients}"#,
+        d = dir.display()
+    )
+}
+
+/// A running `radotp serve`; killed on drop if a test fails half-way.
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    auth: SocketAddr,
+    acct: SocketAddr,
+    metrics: SocketAddr,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the daemon with JSON logs and waits (at most 20 s) for its three
+/// "listening" lines.
+fn start(config_path: &Path) -> Daemon {
+    start_with(config_path, &["--log-format", "json"], &[])
+}
+
+fn start_with(config_path: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve")
+        .arg("--config")
+        .arg(config_path)
+        .args(args)
+        .env_remove("RADOTP_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("radotp serve starts");
+    let out = child.stdout.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l2 = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(line);
+        }
+    });
+    let mut d = Daemon {
+        child,
+        log,
+        auth: "0.0.0.0:0".parse().unwrap(),
+        acct: "0.0.0.0:0".parse().unwrap(),
+        metrics: "0.0.0.0:0".parse().unwrap(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found: Vec<(String, SocketAddr)> = d
+            .lines()
+            .iter()
+            .filter(|l| l.contains("listening"))
+            .filter_map(|l| listening(l))
+            .collect();
+        if found.len() >= 3 {
+            for (kind, addr) in found {
+                match kind.as_str() {
+                    "auth" => d.auth = addr,
+                    "accounting" => d.acct = addr,
+                    "metrics" => d.metrics = addr,
+                    other => panic!("unexpected listener kind {other}"),
+                }
+            }
+            return d;
+        }
+        if let Ok(Some(status)) = d.child.try_wait() {
+            panic!("radotp serve exited with {status}: {:?}", d.lines());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listening lines: {:?}",
+            d.lines()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (kind, address) of a "listening" line, JSON or text.
+fn listening(line: &str) -> Option<(String, SocketAddr)> {
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+        if v["message"] != "listening" {
+            return None;
+        }
+        return Some((
+            v["kind"].as_str()?.to_string(),
+            v["addr"].as_str()?.parse().ok()?,
+        ));
+    }
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(|v| v.trim_matches('"').to_string())
+    };
+    Some((field("kind=")?, field("addr=")?.parse().ok()?))
+}
+
+impl Daemon {
+    fn lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits (at most 10 s) until `count` log lines contain `needle`.
+    fn wait_log(&self, needle: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let hits: Vec<String> = self
+                .lines()
+                .into_iter()
+                .filter(|l| l.contains(needle))
+                .collect();
+            if hits.len() >= count {
+                return hits;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "log has {} of {count} lines with {needle:?}: {:#?}",
+                hits.len(),
+                self.lines()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then waits (at most `limit`) for the exit; returns the time taken.
+    fn terminate(&mut self, limit: Duration) -> Duration {
+        let t = Instant::now();
+        self.signal("TERM");
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "exit status after SIGTERM: {status}");
+                return t.elapsed();
+            }
+            assert!(t.elapsed() < limit, "still running {limit:?} after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Runs the admin CLI against the same config (through the control socket
+/// while the daemon runs).
+fn cli(config_path: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config_path)
+        .args(args)
+        .env_remove("RADOTP_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn cli_json(config_path: &Path, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    let o = cli(config_path, &a);
+    assert!(
+        o.status.success(),
+        "radotp {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Adds `user` with an active TOTP token through the CLI; returns the seed.
+fn add_user(config_path: &Path, user: &str) -> Vec<u8> {
+    cli_json(config_path, &["user", "add", user]);
+    let v = cli_json(
+        config_path,
+        &["token", "enroll", user, "--no-terminal-qr", "--activate"],
+    );
+    let uri = v["result"]["uri"].as_str().unwrap();
+    let b32 = uri
+        .split_once('?')
+        .unwrap()
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .unwrap();
+    data_encoding::BASE32_NOPAD
+        .decode(b32.as_bytes())
+        .expect("base32 secret in the URI")
+}
+
+fn code(seed: &[u8], unix: u64) -> String {
+    otp::OtpCode::new(otp::totp(Algorithm::Sha1, seed, unix, 30, 6), 6)
+        .as_str()
+        .to_string()
+}
+
+fn udp(from: &str, timeout: Duration) -> UdpSocket {
+    let s = UdpSocket::bind(from).unwrap();
+    s.set_read_timeout(Some(timeout)).unwrap();
+    s
+}
+
+/// One PAP Access-Request from `sock`; the reply code, or None when none
+/// came within the socket's timeout. Replies must verify with `secret`.
+fn ask(sock: &UdpSocket, to: SocketAddr, user: &str, pass: &str, secret: &[u8]) -> Option<Code> {
+    let req = request_with_secret(Method::Pap, user, pass, secret);
+    let bytes = crypto::encode_request(&req.packet, secret, true).unwrap();
+    sock.send_to(&bytes, to).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).ok()?;
+        let p = Packet::decode(&buf[..n]).expect("replies decode");
+        if p.identifier != req.packet.identifier {
+            continue; // a late reply to an earlier request
+        }
+        assert!(
+            crypto::verify_response(&buf[..n], &req.packet.authenticator, secret),
+            "reply authenticator must verify"
+        );
+        return Some(p.code);
+    }
+}
+
+/// A client that sends wrong-code Access-Requests one after the other until
+/// stopped; returns (sent, answered, rejects among them).
+fn load(to: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64, u64)> {
+    std::thread::spawn(move || {
+        let sock = udp("127.0.0.1:0", Duration::from_secs(5));
+        let (mut sent, mut answered, mut rejects) = (0, 0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            sent += 1;
+            if let Some(c) = ask(&sock, to, "load", "000000", SECRET) {
+                answered += 1;
+                rejects += u64::from(c == Code::AccessReject);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (sent, answered, rejects)
+    })
+}
+
+#[test]
+fn reload_under_load_applies_a_valid_change_refuses_a_broken_one_and_loses_no_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radotp.toml");
+    std::fs::write(&cfg, config(dir.path(), "")).unwrap();
+    let mut d = start(&cfg);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = load(d.auth, stop.clone());
+    let second = udp("127.0.0.2:0", Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        ask(&second, d.auth, "x", "000000", b"second-secret"),
+        None,
+        "127.0.0.2 is not a client yet: dropped"
+    );
+
+    // Valid change: a new client with its own secret.
+    let added =
+        "[[client]]\nname = \"second\"\naddress = \"127.0.0.2\"\nsecret = \"second-secret\"\n";
+    std::fs::write(&cfg, config(dir.path(), added)).unwrap();
+    d.signal("HUP");
+    d.wait_log("configuration reloaded", 1);
+    assert_eq!(
+        ask(&second, d.auth, "x", "000000", b"second-secret"),
+        Some(Code::AccessReject),
+        "the client added by the reload is answered"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Broken change: line 17 names an unknown key.
+    let broken = config(dir.path(), &format!("{added}colour = \"blue\"\n"));
+    let line = broken
+        .lines()
+        .position(|l| l.starts_with("colour"))
+        .unwrap()
+        + 1;
+    std::fs::write(&cfg, broken).unwrap();
+    d.signal("HUP");
+    let refused = d.wait_log("reload refused", 1);
+    assert!(
+        refused[0].contains(&format!("radotp.toml:{line}:")),
+        "the refusal names the line {line}: {}",
+        refused[0]
+    );
+    assert_eq!(d.wait_log("configuration reloaded", 1).len(), 1);
+    assert_eq!(
+        ask(&second, d.auth, "x", "000000", b"second-secret"),
+        Some(Code::AccessReject),
+        "the previous configuration stays in force"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+
+    stop.store(true, Ordering::Relaxed);
+    let (sent, answered, rejects) = loader.join().unwrap();
+    assert!(sent >= 20, "steady stream: only {sent} requests sent");
+    assert_eq!(answered, sent, "every request answered across two reloads");
+    assert_eq!(rejects, answered, "wrong codes are rejected");
+    d.terminate(Duration::from_secs(15));
+}
+
+#[test]
+fn sigterm_under_load_exits_0_and_restart_keeps_users_and_rejects_the_used_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radotp.toml");
+    std::fs::write(&cfg, config(dir.path(), "")).unwrap();
+    let mut d = start(&cfg);
+
+    // Admin through the control socket while the daemon holds the store.
+    let seed = add_user(&cfg, "alice");
+    d.wait_log("admin request over control socket", 2);
+    let sock = udp("127.0.0.1:0", Duration::from_secs(5));
+    let used = code(&seed, now());
+    assert_eq!(
+        ask(&sock, d.auth, "alice", &used, SECRET),
+        Some(Code::AccessAccept),
+        "an enrolled user's code is accepted"
+    );
+
+    // SIGTERM while four clients send: each reply received verifies (checked
+    // in `ask`); the process exits 0 in bounded time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let loaders: Vec<_> = (0..4).map(|_| load(d.auth, stop.clone())).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let took = d.terminate(Duration::from_secs(15));
+    stop.store(true, Ordering::Relaxed);
+    let mut answered = 0;
+    for l in loaders {
+        let (sent, a, r) = l.join().unwrap();
+        assert!(a <= sent && r == a, "sent {sent} answered {a} rejects {r}");
+        answered += a;
+    }
+    assert!(answered >= 10, "the daemon answered under load: {answered}");
+    assert!(
+        took < Duration::from_secs(12),
+        "SIGTERM to exit took {took:?}"
+    );
+    d.wait_log("store flushed", 1);
+
+    // Restart on the same store.
+    let d = start(&cfg);
+    let v = cli_json(&cfg, &["user", "show", "alice"]);
+    assert_eq!(v["result"]["name"], "alice", "{v}");
+    assert_eq!(v["result"]["tokens"], 1, "{v}");
+    assert_eq!(
+        ask(&sock, d.auth, "alice", &used, SECRET),
+        Some(Code::AccessReject),
+        "a code accepted before the restart is rejected after it"
+    );
+}
+
+#[test]
+fn accounting_from_radclient_metrics_and_stats_over_the_control_socket() {
+    require("radclient", "freeradius-utils");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radotp.toml");
+    std::fs::write(&cfg, config(dir.path(), "")).unwrap();
+    // Text logs as under systemd: JOURNAL_STREAM set, no timestamps.
+    let mut d = start_with(&cfg, &[], &[("JOURNAL_STREAM", "8:1234")]);
+    assert!(
+        d.lines()[0]
+            .trim_start()
+            .starts_with("INFO radotp starting"),
+        "journald text lines start with the level: {}",
+        d.lines()[0]
+    );
+
+    cli_json(&cfg, &["user", "add", "bob"]);
+    let sock = udp("127.0.0.1:0", Duration::from_secs(5));
+    assert_eq!(
+        ask(&sock, d.auth, "bob", "123456", SECRET),
+        Some(Code::AccessReject)
+    );
+
+    for (status, session) in [("Start", "s-1"), ("Interim-Update", "s-1"), ("Stop", "s-1")] {
+        let mut child = Command::new("radclient")
+            .args(["-r", "1", "-t", "3", "-x"])
+            .arg(d.acct.to_string())
+            .args(["acct", "testing123"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("radclient runs");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(
+                format!(
+                    "User-Name = \"bob\"\nAcct-Status-Type = {status}\nAcct-Session-Id = \"{session}\"\nNAS-IP-Address = 127.0.0.1\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains("Received Accounting-Response"),
+            "{status}: {text}"
+        );
+    }
+    let acct = d.wait_log("accounting", 3);
+    for s in ["start", "interim-update", "stop"] {
+        assert!(
+            acct.iter()
+                .any(|l| l.contains(&format!("status=\"{s}\"")) && l.contains("user=bob")),
+            "accounting {s} logged with the user: {acct:#?}"
+        );
+    }
+
+    // Prometheus endpoint.
+    let mut http = std::net::TcpStream::connect(d.metrics).unwrap();
+    http.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    http.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.0 200"), "{body}");
+    for want in [
+        "radotp_received_total 4",
+        "radotp_accounting_total 3",
+        "radotp_requests_total{method=\"pap\",result=\"reject\"} 1",
+        "radotp_users 1",
+        "radotp_tokens 0",
+        "radotp_request_duration_seconds_count 4",
+    ] {
+        assert!(body.contains(want), "metrics lack {want:?}:\n{body}");
+    }
+
+    // `radotp stats` through the control socket.
+    let o = cli(&cfg, &["stats"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["server"]["received"], 4, "{v}");
+    assert_eq!(v["server"]["accounting"], 3, "{v}");
+    assert_eq!(v["server"]["results"]["pap"]["reject"], 1, "{v}");
+    assert_eq!(v["users"], 1, "{v}");
+    d.terminate(Duration::from_secs(15));
+}
+
+/// The unit with ExecStart pointing at the test binary (verify checks that
+/// the command exists); everything else as shipped.
+fn unit_copy(dir: &Path) -> PathBuf {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/radotp.service"
+    ))
+    .unwrap();
+    assert!(unit.contains("ExecStart=/usr/bin/radotp serve --config /etc/radotp/radotp.toml"));
+    let path = dir.join("radotp.service");
+    std::fs::write(&path, unit.replace("/usr/bin/radotp", BIN)).unwrap();
+    path
+}
+
+#[test]
+fn systemd_unit_passes_systemd_analyze_verify() {
+    require("systemd-analyze", "systemd");
+    let dir = tempfile::tempdir().unwrap();
+    let unit = unit_copy(dir.path());
+    let o = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let own: Vec<&str> = err.lines().filter(|l| l.contains("radotp")).collect();
+    assert!(
+        o.status.success() && own.is_empty(),
+        "systemd-analyze verify: {}\n{err}",
+        o.status
+    );
+}
+
+#[test]
+fn systemd_unit_security_exposure_is_at_most_2_0() {
+    require("systemd-analyze", "systemd");
+    let dir = tempfile::tempdir().unwrap();
+    let unit = unit_copy(dir.path());
+    let o = Command::new("systemd-analyze")
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&unit)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let level = out
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for radotp.service: "))
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no exposure level: {out}"));
+    assert!(level <= 2.0, "exposure {level} > 2.0:\n{out}");
+}
+
+#[test]
+fn generate_man_and_completions_come_from_the_clap_definitions() {
+    let o = Command::new(BIN)
+        .args(["generate", "man"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let man = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        man.starts_with(".ie") || man.contains("\n.TH radotp 1"),
+        "{man}"
+    );
+    assert!(man.contains("serve"), "subcommands listed");
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["generate", "man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(dir.path().join("radotp-serve.1").exists());
+    assert!(dir.path().join("radotp-token-enroll.1").exists());
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef radotp"),
+        ("fish", "complete -c radotp"),
+    ] {
+        let o = Command::new(BIN)
+            .args(["generate", "completions", shell])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(text.contains(marker), "{shell}: {text}");
+        assert!(text.contains("enroll"), "{shell} completes subcommands");
+    }
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&help.stdout).contains("generate"),
+        "generate is hidden"
+    );
+}
