@@ -23,6 +23,10 @@ use crate::secret::Secret;
 /// `radotp serve` works from a fresh clone without arguments.
 pub const DEFAULT_CONFIG: &str = include_str!("../etc/radotp.toml");
 
+/// The system configuration (the Debian package's), used when no
+/// `--config` is given and the file exists.
+pub const SYSTEM_CONFIG: &str = "/etc/radotp/radotp.toml";
+
 /// The name shown for the embedded configuration in messages.
 pub const DEFAULT_CONFIG_NAME: &str = "<embedded etc/radotp.toml>";
 

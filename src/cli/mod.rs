@@ -31,7 +31,8 @@ use crate::verify::Verifier;
 #[derive(Debug, Parser)]
 #[command(name = "radotp", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Configuration file (default: the embedded example, etc/radotp.toml).
+    /// Configuration file (default: /etc/radotp/radotp.toml when it exists,
+    /// else the embedded example etc/radotp.toml).
     #[arg(
         long,
         short = 'c',
@@ -108,7 +109,10 @@ pub struct UsageError(pub String);
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ctx = Ctx {
-        config_path: cli.config.clone(),
+        config_path: cli.config.clone().or_else(|| {
+            let system = PathBuf::from(crate::config::SYSTEM_CONFIG);
+            system.exists().then_some(system)
+        }),
         json: cli.json,
     };
     match cli.command {
