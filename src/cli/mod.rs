@@ -5,6 +5,7 @@
 //!
 //! Exit codes: 0 ok, 1 check or operation failed, 2 usage or config error.
 
+pub mod bench;
 pub mod configcmd;
 pub mod otpcmd;
 pub mod probe;
@@ -67,6 +68,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Show the running daemon's counters.
     Stats,
+    /// Load generator for any RADIUS server, and its population (`bench provision`).
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -114,6 +117,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Otp(c) => otpcmd::run(&ctx, c),
         Command::Config(c) => configcmd::run(&ctx, c),
         Command::Probe(a) => probe::run(&ctx, a),
+        Command::Bench(a) => bench::run(&ctx, a),
         Command::Stats => {
             let reply = ctx.admin(AdminRequest::Stats)?;
             ctx.print_reply(&reply);
