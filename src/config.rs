@@ -97,7 +97,8 @@ pub struct ServerConfig {
     /// How long a reply is kept to answer retransmissions (RFC 5080), seconds.
     #[serde(default = "default_duplicate_secs")]
     pub duplicate_cache_secs: u64,
-    /// Requests processed at once; more are dropped and counted.
+    /// Accepts waiting at once for the group-commit flush; more are dropped
+    /// and counted (the NAS's retransmission is answered from the cache).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`); `RUST_LOG` overrides.

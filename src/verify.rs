@@ -131,6 +131,7 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     policy: Policy,
     decoy_seed: [u8; 20],
+    defer_sync: bool,
 }
 
 impl Verifier {
@@ -141,7 +142,16 @@ impl Verifier {
             clock,
             policy,
             decoy_seed: rand::random(),
+            defer_sync: false,
         }
+    }
+
+    /// A verifier whose Accepts are not flushed by `verify` itself: the
+    /// caller must call [`TokenStore::sync`] (once for a whole batch: group
+    /// commit) before it acknowledges any Accept. The daemon does this.
+    pub fn with_deferred_sync(mut self) -> Self {
+        self.defer_sync = true;
+        self
     }
 
     /// The store.
@@ -209,7 +219,9 @@ impl Verifier {
             if let Some(accepted) = self.try_token(token, pin, now, opts, &mut buf, matches)? {
                 if !opts.dry_run {
                     self.store.record_success(user_name, now)?;
-                    self.store.sync()?;
+                    if !self.defer_sync {
+                        self.store.sync()?;
+                    }
                 }
                 return Ok(Outcome::Accept(accepted));
             }

@@ -5,6 +5,7 @@
 //!
 //! Exit codes: 0 ok, 1 check or operation failed, 2 usage or config error.
 
+pub mod bench;
 pub mod configcmd;
 pub mod generate;
 pub mod otpcmd;
@@ -69,6 +70,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Show the running daemon's counters.
     Stats,
+    /// Load generator for any RADIUS server, and its population (`bench provision`).
+    Bench(bench::BenchArgs),
     /// Generate the man page or shell completions (packaging).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -122,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Otp(c) => otpcmd::run(&ctx, c),
         Command::Config(c) => configcmd::run(&ctx, c),
         Command::Probe(a) => probe::run(&ctx, a),
+        Command::Bench(a) => bench::run(&ctx, a),
         Command::Generate(c) => generate::run(c),
         Command::Stats => {
             let reply = ctx.admin(AdminRequest::Stats)?;

@@ -2,10 +2,9 @@
 //! IPv6), the control socket, the metrics listener, reload on SIGHUP and a
 //! bounded graceful shutdown.
 //!
-//! Only this module touches sockets. Each datagram is handled by
-//! [`handler::Handler`] on a blocking thread (the store may block on a
-//! flush), bounded by `max_in_flight`: a burst beyond it is dropped and
-//! counted, so memory never grows without limit.
+//! Only this module touches sockets. Datagrams are handled by
+//! [`handler::Handler`] on a few worker threads per socket, and Accepts are
+//! sent only after a group-commit flush ([`workers`]).
 
 pub mod challenge;
 pub mod clients;
@@ -14,6 +13,7 @@ pub mod dedup;
 pub mod handler;
 pub mod metrics;
 pub mod stats;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::admin::Admin;
 use crate::clock::Clock;
@@ -30,7 +30,8 @@ use crate::store::TokenStore;
 use crate::verify::{Policy, Verifier};
 
 use self::handler::{Handler, Port, Settings};
-use self::stats::{DropReason, Stats};
+use self::stats::Stats;
+use self::workers::{CommitStats, Workers};
 
 /// Why the daemon cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,7 @@ pub struct Server {
     admin: Arc<Admin>,
     store: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
+    commit: Arc<CommitStats>,
     max_in_flight: usize,
     config_path: Option<PathBuf>,
     control_path: Option<PathBuf>,
@@ -87,9 +89,14 @@ impl Server {
     ) -> Result<Server, ServerError> {
         let config = Arc::new(config);
         let verifier = Arc::new(Verifier::new(store.clone(), clock.clone(), policy(&config)));
+        // The request path flushes once per batch of Accepts (workers.rs).
+        let deferred = Arc::new(
+            Verifier::new(store.clone(), clock.clone(), policy(&config)).with_deferred_sync(),
+        );
         let stats = Arc::new(Stats::default());
+        let commit = Arc::new(CommitStats::default());
         let handler = Arc::new(Handler::new(
-            Settings::new(&config, verifier.clone())?,
+            Settings::new(&config, deferred)?,
             stats.clone(),
             Duration::from_secs(config.server.duplicate_cache_secs),
             Duration::from_secs(config.challenge.timeout_secs),
@@ -116,7 +123,12 @@ impl Server {
         };
         let stats_fn = {
             let stats = stats.clone();
-            Arc::new(move || stats.to_json()) as Arc<dyn Fn() -> serde_json::Value + Send + Sync>
+            let commit = commit.clone();
+            Arc::new(move || {
+                let mut v = stats.to_json();
+                v["group_commit"] = commit.to_json();
+                v
+            }) as Arc<dyn Fn() -> serde_json::Value + Send + Sync>
         };
         let admin = Arc::new(Admin::new(verifier, config.clone()).with_stats(stats_fn));
         Ok(Server {
@@ -128,6 +140,7 @@ impl Server {
             admin,
             store,
             clock,
+            commit,
             max_in_flight: config.server.max_in_flight,
             config_path,
             control_path,
@@ -160,6 +173,11 @@ impl Server {
         self.handler.stats().clone()
     }
 
+    /// Group-commit counters (flushes, Accepts per flush).
+    pub fn commit_stats(&self) -> Arc<CommitStats> {
+        self.commit.clone()
+    }
+
     /// The handler (tests drive it directly).
     pub fn handler(&self) -> Arc<Handler> {
         self.handler.clone()
@@ -173,22 +191,32 @@ impl Server {
         mut shutdown: watch::Receiver<bool>,
         mut reload: watch::Receiver<u64>,
     ) -> Result<(), ServerError> {
-        let sem = Arc::new(Semaphore::new(self.max_in_flight));
-        let mut tasks = Vec::new();
-        for (sock, port) in self
+        let per_auth = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let mut sockets = Vec::new();
+        for (sock, port, n) in self
             .auth
             .iter()
-            .map(|s| (s.clone(), Port::Auth))
-            .chain(self.acct.iter().map(|s| (s.clone(), Port::Accounting)))
+            .map(|s| (s, Port::Auth, per_auth))
+            .chain(self.acct.iter().map(|s| (s, Port::Accounting, 1)))
         {
-            tasks.push(tokio::spawn(recv_loop(
-                sock,
-                port,
-                self.handler.clone(),
-                sem.clone(),
-                shutdown.clone(),
-            )));
+            let addr = sock.local_addr().ok();
+            let std = workers::std_socket(sock).map_err(|source| ServerError::Bind {
+                addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+                source,
+            })?;
+            sockets.push((std, port, n));
         }
+        let workers = Workers::start(
+            sockets,
+            self.handler.clone(),
+            self.store.clone(),
+            self.commit.clone(),
+            self.max_in_flight,
+        )
+        .map_err(|source| ServerError::Bind {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })?;
         let mut this = self;
         let metrics_addr = this.metrics_addr();
         let control = this
@@ -223,17 +251,14 @@ impl Server {
         }
         notify_systemd("STOPPING=1");
         tracing::info!("shutting down: finishing requests in flight");
-        for t in tasks {
-            let _ = t.await;
-        }
-        let drained = tokio::time::timeout(
-            Duration::from_secs(10),
-            sem.acquire_many(this.max_in_flight as u32),
-        )
-        .await;
-        if drained.is_err() {
+        let stopping = tokio::task::spawn_blocking(move || workers.stop());
+        if tokio::time::timeout(Duration::from_secs(10), stopping)
+            .await
+            .is_err()
+        {
             tracing::warn!("requests still in flight after 10 s; stopping anyway");
         }
+        tracing::info!(group_commit = %this.commit.to_json(), "request path stopped");
         if let Some(c) = control {
             c.abort();
         }
@@ -262,11 +287,10 @@ impl Server {
             return;
         };
         let result = Config::load(path).and_then(|c| {
-            let verifier = Arc::new(Verifier::new(
-                self.store.clone(),
-                self.clock.clone(),
-                policy(&c),
-            ));
+            let verifier = Arc::new(
+                Verifier::new(self.store.clone(), self.clock.clone(), policy(&c))
+                    .with_deferred_sync(),
+            );
             Settings::new(&c, verifier).map(|s| (c, s))
         });
         match result {
@@ -299,49 +323,6 @@ async fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<Arc<UdpSocket>>, ServerErr
         out.push(Arc::new(s));
     }
     Ok(out)
-}
-
-async fn recv_loop(
-    sock: Arc<UdpSocket>,
-    port: Port,
-    handler: Arc<Handler>,
-    sem: Arc<Semaphore>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; 4097];
-    loop {
-        let (n, src) = tokio::select! {
-            r = sock.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!(error = %e, "recv error");
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() { return; }
-                continue;
-            }
-        };
-        let Ok(permit) = sem.clone().try_acquire_owned() else {
-            handler.stats().count_drop(DropReason::Overload);
-            continue;
-        };
-        // A datagram of 4097 bytes is over the limit: pass it on whole so
-        // the decoder rejects it.
-        let data = buf[..n].to_vec();
-        let handler = handler.clone();
-        let sock = sock.clone();
-        tokio::spawn(async move {
-            let reply = tokio::task::spawn_blocking(move || handler.handle(src, &data, port)).await;
-            if let Ok(Some(bytes)) = reply {
-                if let Err(e) = sock.send_to(&bytes, src).await {
-                    tracing::debug!(error = %e, %src, "send failed");
-                }
-            }
-            drop(permit);
-        });
-    }
 }
 
 /// CLOCK_MONOTONIC in microseconds, as sd_notify's MONOTONIC_USEC wants it.

@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of radotp and FreeRADIUS on this machine, in one
+# run, with the same generator (`radotp bench`), population, concurrency
+# and duration. See docs/PERFORMANCE.md.
+#
+# Environment (defaults in brackets):
+#   RUNS [3]  DURATION [5] (seconds per run)  WARMUP [1] (seconds, not counted)
+#   CONCURRENCY [256]
+#   THREADS [1] (generator threads)  USERS [300000] (per TOTP group)
+#   FR_USERS [20000] (users per group in FreeRADIUS's users file)
+#   WORK [a new /tmp/radotp-compare.XXXX]  PORT_BASE [18120]
+#   PAIRS [all]: space-separated subset of
+#     pap-totp pap-pin-totp chap-totp mschapv2-pin-totp-w1 mschapv2-pin-totp-w10
+#
+# It never touches /etc/freeradius: FreeRADIUS runs in the foreground from
+# a private configuration directory under $WORK, on 127.0.0.1 only.
+set -euo pipefail
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONCURRENCY=${CONCURRENCY:-256}
+THREADS=${THREADS:-1}
+USERS=${USERS:-300000}
+FR_USERS=${FR_USERS:-20000}
+PORT_BASE=${PORT_BASE:-18120}
+PAIRS=${PAIRS:-"pap-totp pap-pin-totp chap-totp mschapv2-pin-totp-w1 mschapv2-pin-totp-w10"}
+SECRET=testing123
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+WORK=${WORK:-$(mktemp -d /tmp/radotp-compare.XXXX)}
+mkdir -p "$WORK"
+P_RADOTP=$PORT_BASE
+P_STATIC=$((PORT_BASE + 1))
+P_TOTP=$((PORT_BASE + 2))
+
+log() { echo "== $*" >&2; }
+
+if ! command -v freeradius >/dev/null; then
+    log "installing FreeRADIUS from Debian"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends freeradius >/dev/null
+fi
+FR_VERSION=$(freeradius -v 2>/dev/null | head -1 || true)
+
+log "building radotp (release)"
+(cd "$ROOT" && cargo build --release --locked -q)
+RADOTP=$ROOT/target/release/radotp
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+# ---- radotp configuration and population -----------------------------------
+radotp_config() { # window file
+    cat >"$2" <<EOF
+[server]
+listen = ["127.0.0.1:$P_RADOTP"]
+accounting_listen = []
+control_socket = "$WORK/radotp.sock"
+log_level = "warn"
+[store]
+path = "$WORK/radotp.db"
+key_file = "$WORK/radotp.key"
+cache_mb = 64
+[otp]
+totp_window = $1
+[lockout]
+threshold = 0
+[[client]]
+name = "bench"
+address = "127.0.0.1"
+secret = "$SECRET"
+EOF
+}
+radotp_config 1 "$WORK/radotp-w1.toml"
+radotp_config 10 "$WORK/radotp-w10.toml"
+
+FR=$WORK/freeradius
+mkdir -p "$FR/log" "$FR/run" "$FR/mods-config"
+if [ ! -f "$WORK/seeds" ]; then
+    log "provisioning $USERS TOTP users without PIN and $USERS with PIN"
+    "$RADOTP" -c "$WORK/radotp-w1.toml" bench provision --seed-file "$WORK/seeds" \
+        --totp "$USERS" --totp-pin "$USERS" --store \
+        --freeradius-users "$FR/users" --freeradius-limit "$FR_USERS"
+fi
+
+# ---- FreeRADIUS private configuration --------------------------------------
+TOTP_OK=no
+[ -e /usr/lib/freeradius/rlm_totp.so ] && TOTP_OK=yes
+: >"$FR/dictionary"
+: >"$FR/acct_users"
+python3 - "$HERE" "$FR" "$SECRET" "$P_STATIC" "$P_TOTP" "$TOTP_OK" <<'PY'
+import sys
+here, d, secret, ps, pt, totp = sys.argv[1:]
+s = open(f"{here}/freeradius.conf.in").read()
+t = open(f"{here}/freeradius-totp.conf.in").read().replace("@PORT_TOTP@", pt)
+s = (s.replace("@DIR@", d).replace("@SECRET@", secret).replace("@PORT_STATIC@", ps)
+      .replace("@TOTP_MODULE@", "totp {\n\t}" if totp == "yes" else "")
+      .replace("@TOTP_SERVER@", t if totp == "yes" else ""))
+open(f"{d}/radiusd.conf", "w").write(s)
+PY
+log "starting $FR_VERSION from $FR"
+freeradius -f -d "$FR" >"$FR/log/stderr" 2>&1 &
+FR_PID=$!
+PIDS+=("$FR_PID")
+
+RADOTP_PID=""
+start_radotp() { # window
+    if [ -n "$RADOTP_PID" ]; then
+        kill "$RADOTP_PID" 2>/dev/null || true
+        wait "$RADOTP_PID" 2>/dev/null || true
+    fi
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$RADOTP" -c "$WORK/radotp-w$1.toml" serve >"$WORK/radotp-w$1.log" 2>&1 &
+    RADOTP_PID=$!
+    PIDS+=("$RADOTP_PID")
+    for _ in $(seq 1 100); do
+        if "$RADOTP" bench --server "127.0.0.1:$P_RADOTP" --seed-file "$WORK/seeds" \
+            --group totp --users 1 --static --concurrency 1 --duration 0.05 >/dev/null 2>&1 ||
+            grep -q "listening" "$WORK/radotp-w$1.log"; then
+            break
+        fi
+        sleep 0.05
+    done
+    t1=$(date +%s.%N)
+    log "radotp (window ±$1) up in $(python3 -c "print(round($t1-$t0,2))") s"
+}
+start_radotp 1
+sleep 1
+kill -0 "$FR_PID" || { cat "$FR/log/stderr"; echo "FreeRADIUS did not start" >&2; exit 1; }
+
+CLK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run NAME PID ARGS... -> appends a JSON line to $WORK/results.jsonl
+run() {
+    local name=$1 pid=$2
+    shift 2
+    local c0 c1 out
+    c0=$(cpu_ticks "$pid")
+    out=$("$RADOTP" --json bench --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
+        --threads "$THREADS" --secret "$SECRET" --seed-file "$WORK/seeds" "$@" || true)
+    c1=$(cpu_ticks "$pid")
+    python3 - "$name" "$c0" "$c1" "$CLK" "$out" >>"$WORK/results.jsonl" <<'PY'
+import json, sys
+name, c0, c1, clk, out = sys.argv[1:]
+r = json.loads(out)
+replies = r["accepts"] + r["rejects"]
+cpu = (int(c1) - int(c0)) / int(clk)
+r["name"] = name
+r["server_cpu_s"] = cpu
+r["cpu_s_per_100k"] = cpu / replies * 1e5 if replies else None
+print(json.dumps(r))
+PY
+    tail -1 "$WORK/results.jsonl" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("   %-38s %8.0f req/s  p99 %6.2f ms  acc %d rej %d to %d err %d unexp %d starved %d  cpu/100k %s" % (r["name"], r["requests_per_sec"], r["latency_us"]["p99"]/1000, r["accepts"], r["rejects"], r["timeouts"], r["errors"], r["unexpected"], r["starved"], r["cpu_s_per_100k"]))' >&2
+}
+
+: >"$WORK/results.jsonl"
+R=(--server "127.0.0.1:$P_RADOTP" --state-file "$WORK/radotp.state")
+F=(--server "127.0.0.1:$P_STATIC" --static --users "$FR_USERS")
+for pair in $PAIRS; do
+    log "pair $pair: $RUNS runs of $DURATION s each, concurrency $CONCURRENCY"
+    for i in $(seq 1 "$RUNS"); do
+        case $pair in
+        pap-totp)
+            run "$pair radotp" "$RADOTP_PID" "${R[@]}" --group totp --method pap
+            if [ "$TOTP_OK" = yes ]; then
+                run "$pair freeradius" "$FR_PID" --server "127.0.0.1:$P_TOTP" --group totp \
+                    --users "$FR_USERS" --reuse --method pap --state-file "$WORK/fr.state"
+            fi
+            ;;
+        pap-pin-totp)
+            run "$pair radotp" "$RADOTP_PID" "${R[@]}" --group totp-pin --method pap
+            run "$pair freeradius" "$FR_PID" "${F[@]}" --group totp-pin --method pap
+            ;;
+        chap-totp)
+            run "$pair radotp" "$RADOTP_PID" "${R[@]}" --group totp --method chap
+            run "$pair freeradius" "$FR_PID" "${F[@]}" --group totp --method chap
+            ;;
+        mschapv2-pin-totp-w1)
+            run "$pair radotp" "$RADOTP_PID" "${R[@]}" --group totp-pin --method mschapv2
+            run "$pair freeradius" "$FR_PID" "${F[@]}" --group totp-pin --method mschapv2
+            ;;
+        mschapv2-pin-totp-w10)
+            [ "$i" = 1 ] && start_radotp 10
+            run "$pair radotp" "$RADOTP_PID" "${R[@]}" --group totp-pin --method mschapv2
+            run "$pair freeradius" "$FR_PID" "${F[@]}" --group totp-pin --method mschapv2
+            [ "$i" = "$RUNS" ] && start_radotp 1
+            ;;
+        *) echo "unknown pair $pair" >&2; exit 2 ;;
+        esac
+    done
+done
+
+# ---- table of medians --------------------------------------------------------
+python3 - "$WORK/results.jsonl" "$RUNS" "$DURATION" "$CONCURRENCY" "$FR_VERSION" <<'PY'
+import json, statistics, sys
+path, runs, dur, conc, frv = sys.argv[1:]
+rows = [json.loads(l) for l in open(path)]
+by = {}
+for r in rows:
+    by.setdefault(r["name"], []).append(r)
+def med(rs, f):
+    v = [f(r) for r in rs if f(r) is not None]
+    return statistics.median(v) if v else None
+print(f"\nMedians of {runs} runs of {dur} s, concurrency {conc}; FreeRADIUS: {frv}")
+print(f"{'pair':<24} {'server':<11} {'req/s':>9} {'p99 ms':>8} {'CPU s/100k':>11} {'errors':>7} {'timeouts':>8}")
+pairs = []
+for name in by:
+    p = name.rsplit(" ", 1)[0]
+    if p not in pairs:
+        pairs.append(p)
+for p in pairs:
+    got = {}
+    for srv in ("radotp", "freeradius"):
+        rs = by.get(f"{p} {srv}")
+        if not rs:
+            continue
+        rps = med(rs, lambda r: r["requests_per_sec"])
+        p99 = med(rs, lambda r: r["latency_us"]["p99"] / 1000)
+        cpu = med(rs, lambda r: r["cpu_s_per_100k"])
+        err = sum(r["errors"] + r["unexpected"] for r in rs)
+        to = sum(r["timeouts"] for r in rs)
+        got[srv] = (rps, p99, cpu)
+        print(f"{p:<24} {srv:<11} {rps:>9.0f} {p99:>8.2f} {cpu if cpu is not None else float('nan'):>11.2f} {err:>7} {to:>8}")
+    if len(got) == 2:
+        a, b = got["radotp"], got["freeradius"]
+        ratio = lambda x, y: x / y if x and y else float("nan")
+        print(f"{p:<24} {'ratio r/F':<11} {ratio(a[0], b[0]):>9.2f} {ratio(a[1], b[1]):>8.2f} {ratio(a[2], b[2]):>11.2f}")
+PY
+echo "raw results: $WORK/results.jsonl" >&2

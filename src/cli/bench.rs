@@ -1,0 +1,1111 @@
+//! `radotp bench`: a RADIUS load generator, and `radotp bench provision`,
+//! which creates its population.
+//!
+//! The generator drives any RADIUS server with PAP, CHAP, MS-CHAP or
+//! MS-CHAP-V2. Every request carries a credential the server has never
+//! seen: TOTP users are used at most once per 30-s step (the generator keeps
+//! the last step it used per user, in a state file across runs), HOTP
+//! tokens have their counter advanced by one per request. A user is never
+//! in flight twice, so the server cannot see a newer code before an older
+//! one. `--static` sends the static password of the population instead
+//! (the FreeRADIUS side of the comparison), `--mode wrong` a wrong code
+//! (the server searches its whole window, then rejects) and `--mode mixed`
+//! a share of wrong codes.
+//!
+//! Load: `--concurrency N` requests in flight (closed loop) or `--rate R`
+//! requests per second (open loop, latency measured from the scheduled
+//! send time so a slow server cannot hide its queueing). Work is spread
+//! over `--threads` threads, each running its `--sockets` sockets on a
+//! single-threaded tokio runtime (epoll: one wake-up serves every reply
+//! queued on a socket; replies are drained without blocking until the
+//! socket is empty). Requests are keyed by socket and identifier (256 per
+//! socket).
+//!
+//! Every reply is checked: Response Authenticator and Message-Authenticator
+//! (a wrong one is an error, not a success), and for an Access-Accept the
+//! method's own proof (MS-CHAP2-Success). The report gives requests/s,
+//! accepts, rejects, timeouts, errors, `unexpected` (an Accept where a
+//! Reject was due or the reverse) and latency percentiles.
+//!
+//! The seed list (`--seed-file`) is a text file, one user a line:
+//! `group name pin seed-hex static-password` (`-` for no PIN). Groups:
+//! `totp` (TOTP, no PIN), `totp-pin` (TOTP with PIN) and `hotp-pin` (HOTP
+//! with PIN).
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use rand::{Rng, RngCore, SeedableRng};
+use serde::Serialize;
+
+use super::{open_store, Ctx, UsageError};
+use crate::auth::client::{request_attributes, ClientExchange};
+use crate::auth::Method;
+use crate::otp::{hotp, Algorithm, Kind, OtpCode};
+use crate::radius::attribute::types;
+use crate::radius::{crypto, Code, Packet};
+use crate::secret::Secret;
+use crate::store::{Token, TokenState, User};
+
+/// TOTP period of the population.
+const PERIOD: u64 = 30;
+/// Digits of the population's codes.
+const DIGITS: u32 = 6;
+
+/// `bench` options: the generator, or `provision`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCmd>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Create the benchmark population: seed list, radotp store, FreeRADIUS users file.
+    Provision(ProvisionArgs),
+}
+
+/// Which credentials a run sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Valid, never-used codes: every request should be accepted.
+    Valid,
+    /// Wrong codes: every request should be rejected (full window search).
+    Wrong,
+    /// Valid codes with `--wrong-percent` wrong ones.
+    Mixed,
+}
+
+/// A population group of the seed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, Serialize)]
+pub enum Group {
+    /// TOTP users without PIN.
+    #[value(name = "totp")]
+    #[serde(rename = "totp")]
+    Totp,
+    /// TOTP users with a PIN.
+    #[value(name = "totp-pin")]
+    #[serde(rename = "totp-pin")]
+    TotpPin,
+    /// HOTP users with a PIN.
+    #[value(name = "hotp-pin")]
+    #[serde(rename = "hotp-pin")]
+    HotpPin,
+}
+
+impl Group {
+    fn as_str(self) -> &'static str {
+        match self {
+            Group::Totp => "totp",
+            Group::TotpPin => "totp-pin",
+            Group::HotpPin => "hotp-pin",
+        }
+    }
+    fn parse(s: &str) -> Option<Group> {
+        match s {
+            "totp" => Some(Group::Totp),
+            "totp-pin" => Some(Group::TotpPin),
+            "hotp-pin" => Some(Group::HotpPin),
+            _ => None,
+        }
+    }
+    fn kind(self) -> Kind {
+        match self {
+            Group::HotpPin => Kind::Hotp,
+            _ => Kind::Totp,
+        }
+    }
+}
+
+/// Generator options.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The server, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:1812")]
+    pub server: SocketAddr,
+    /// The shared secret.
+    #[arg(long, env = "RADOTP_BENCH_SECRET", default_value = "testing123")]
+    pub secret: String,
+    /// pap, chap, mschap or mschapv2.
+    #[arg(long, default_value = "pap")]
+    pub method: Method,
+    /// The seed list written by `radotp bench provision`.
+    #[arg(long)]
+    pub seed_file: Option<PathBuf>,
+    /// Which users of the seed list to use.
+    #[arg(long, value_enum, default_value = "totp")]
+    pub group: Group,
+    /// Use only the first N users of the group (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub users: usize,
+    /// Where the last TOTP step / next HOTP counter of each user is kept
+    /// across runs (default: SEED_FILE.state). Keep one per server.
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
+    /// Send each user's static password (PIN and code are not used).
+    #[arg(long = "static")]
+    pub static_password: bool,
+    /// TOTP: send the current step's code every time, without keeping
+    /// state (for servers without replay protection, such as FreeRADIUS's
+    /// `totp` module, which would otherwise need millions of users).
+    #[arg(long)]
+    pub reuse: bool,
+    /// Send the code without the user's PIN (a server that knows no PIN).
+    #[arg(long)]
+    pub no_pin: bool,
+    /// valid, wrong or mixed credentials.
+    #[arg(long, value_enum, default_value = "valid")]
+    pub mode: Mode,
+    /// Share of wrong codes in `--mode mixed`, percent.
+    #[arg(long, default_value_t = 10)]
+    pub wrong_percent: u32,
+    /// Requests in flight (closed loop).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Requests per second (open loop; overrides --concurrency).
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Seconds of warm-up before measuring (requests sent, not counted).
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup: f64,
+    /// Generator threads.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Sockets per thread.
+    #[arg(long, default_value_t = 4)]
+    pub sockets: usize,
+    /// Milliseconds before a request counts as timed out.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+    /// Leave out the Message-Authenticator.
+    #[arg(long)]
+    pub no_message_authenticator: bool,
+    /// Unix time to compute codes at instead of the clock (tests).
+    #[arg(long, hide = true)]
+    pub at: Option<u64>,
+}
+
+/// `bench provision` options.
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// The seed list to write (or read, if it exists and no counts are given).
+    #[arg(long)]
+    pub seed_file: PathBuf,
+    /// TOTP users without PIN (group `totp`).
+    #[arg(long, default_value_t = 0)]
+    pub totp: usize,
+    /// TOTP users with PIN (group `totp-pin`).
+    #[arg(long, default_value_t = 0)]
+    pub totp_pin: usize,
+    /// HOTP users with PIN (group `hotp-pin`).
+    #[arg(long, default_value_t = 0)]
+    pub hotp_pin: usize,
+    /// PIN length (digits).
+    #[arg(long, default_value_t = 4)]
+    pub pin_length: usize,
+    /// Also import into radotp's store (from --config; daemon stopped).
+    #[arg(long)]
+    pub store: bool,
+    /// Write a FreeRADIUS `users` file (Cleartext-Password = the static
+    /// password, TOTP-Secret = the base32 seed).
+    #[arg(long)]
+    pub freeradius_users: Option<PathBuf>,
+    /// Put only the first N users of each group in the FreeRADIUS file (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub freeradius_limit: usize,
+}
+
+/// One benchmark user.
+#[derive(Clone)]
+pub struct BenchUser {
+    /// Its group.
+    pub group: Group,
+    /// User-Name.
+    pub name: String,
+    /// PIN, if any.
+    pub pin: Option<String>,
+    /// 20-byte HMAC-SHA-1 seed.
+    pub seed: Vec<u8>,
+    /// Static password (FreeRADIUS side).
+    pub static_password: String,
+}
+
+impl std::fmt::Debug for BenchUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchUser")
+            .field("group", &self.group)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Generates `n` users of `group` named `{prefix}{i}`.
+pub fn generate(group: Group, n: usize, pin_length: usize) -> Vec<BenchUser> {
+    let prefix = match group {
+        Group::Totp => "bt",
+        Group::TotpPin => "bp",
+        Group::HotpPin => "bh",
+    };
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|i| {
+            let mut seed = vec![0u8; 20];
+            rng.fill_bytes(&mut seed);
+            let pin = (group != Group::Totp && pin_length > 0).then(|| {
+                (0..pin_length)
+                    .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+                    .collect()
+            });
+            let static_password = (0..12)
+                .map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[rng.gen_range(0..32)]))
+                .collect();
+            BenchUser {
+                group,
+                name: format!("{prefix}{i}"),
+                pin,
+                seed,
+                static_password,
+            }
+        })
+        .collect()
+}
+
+/// Writes a seed list.
+pub fn write_seed_file(path: &Path, users: &[BenchUser]) -> anyhow::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(
+        w,
+        "# radotp bench seed list: group name pin seed-hex static-password"
+    )?;
+    for u in users {
+        writeln!(
+            w,
+            "{} {} {} {} {}",
+            u.group.as_str(),
+            u.name,
+            u.pin.as_deref().unwrap_or("-"),
+            hex_encode(&u.seed),
+            u.static_password
+        )?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads a seed list.
+pub fn read_seed_file(path: &Path) -> anyhow::Result<Vec<BenchUser>> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("seed list {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line?;
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let bad = || anyhow::anyhow!("seed list {} line {}: malformed", path.display(), n + 1);
+        let f: Vec<&str> = line.split_ascii_whitespace().collect();
+        if f.len() != 5 {
+            return Err(bad());
+        }
+        out.push(BenchUser {
+            group: Group::parse(f[0]).ok_or_else(bad)?,
+            name: f[1].to_string(),
+            pin: (f[2] != "-").then(|| f[2].to_string()),
+            seed: hex_decode(f[3]).ok_or_else(bad)?,
+            static_password: f[4].to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn hex_encode(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hex_decode(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The store records of a population (tokens active, never used).
+pub fn store_records(users: &[BenchUser], now: u64) -> (Vec<User>, Vec<Token>) {
+    let mut us = Vec::with_capacity(users.len());
+    let mut ts = Vec::with_capacity(users.len());
+    for b in users {
+        let mut u = User::new(b.name.clone(), now);
+        u.pin = b.pin.as_ref().map(|p| Secret::new(p.as_bytes().to_vec()));
+        us.push(u);
+        ts.push(Token {
+            id: format!("t-{}", b.name),
+            owner: b.name.clone(),
+            kind: b.group.kind(),
+            algorithm: Algorithm::Sha1,
+            digits: DIGITS,
+            period: PERIOD as u32,
+            seed: Secret::new(b.seed.clone()),
+            last: None,
+            drift: 0,
+            state: TokenState::Active,
+            description: "bench".into(),
+            created: now,
+            last_used: None,
+        });
+    }
+    (us, ts)
+}
+
+/// Writes a FreeRADIUS `users` file for the population.
+pub fn write_freeradius_users(
+    path: &Path,
+    users: &[BenchUser],
+    limit: usize,
+) -> anyhow::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(w, "# generated by radotp bench provision")?;
+    let mut per_group: HashMap<Group, usize> = HashMap::new();
+    for u in users {
+        let n = per_group.entry(u.group).or_default();
+        *n += 1;
+        if limit != 0 && *n > limit {
+            continue;
+        }
+        writeln!(
+            w,
+            "{}\tCleartext-Password := \"{}\", TOTP-Secret := \"{}\"\n",
+            u.name,
+            u.static_password,
+            crate::otp::encode_base32_secret(&u.seed)
+        )?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Runs `bench` or `bench provision`.
+pub fn run(ctx: &Ctx, a: BenchArgs) -> anyhow::Result<ExitCode> {
+    match a.command {
+        Some(BenchCmd::Provision(p)) => provision(ctx, p),
+        None => {
+            let report = run_load(&a.run)?;
+            if ctx.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.text());
+            }
+            Ok(if report.errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+fn provision(ctx: &Ctx, p: ProvisionArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let users = if p.totp + p.totp_pin + p.hotp_pin == 0 {
+        read_seed_file(&p.seed_file)?
+    } else {
+        let mut u = generate(Group::Totp, p.totp, p.pin_length);
+        u.extend(generate(Group::TotpPin, p.totp_pin, p.pin_length));
+        u.extend(generate(Group::HotpPin, p.hotp_pin, p.pin_length));
+        write_seed_file(&p.seed_file, &u)?;
+        // A new population starts from a clean state.
+        let _ = std::fs::remove_file(default_state_path(&p.seed_file));
+        u
+    };
+    let mut msg = format!("{} users in {}", users.len(), p.seed_file.display());
+    if p.store {
+        let config = ctx.config()?;
+        let store = open_store(&config)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (us, ts) = store_records(&users, now);
+        store.import(&us, &ts)?;
+        store.sync()?;
+        msg.push_str(&format!("; imported into {}", config.store.path.display()));
+    }
+    if let Some(f) = &p.freeradius_users {
+        write_freeradius_users(f, &users, p.freeradius_limit)?;
+        msg.push_str(&format!("; FreeRADIUS users file {}", f.display()));
+    }
+    msg.push_str(&format!(" ({:.1} s)", started.elapsed().as_secs_f64()));
+    if ctx.json {
+        println!(
+            "{}",
+            serde_json::json!({"ok": true, "users": users.len(), "seconds": started.elapsed().as_secs_f64()})
+        );
+    } else {
+        println!("{msg}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_state_path(seed: &Path) -> PathBuf {
+    let mut s = seed.as_os_str().to_owned();
+    s.push(".state");
+    PathBuf::from(s)
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Method used.
+    pub method: String,
+    /// Measured seconds.
+    pub seconds: f64,
+    /// Requests sent (measured period).
+    pub sent: u64,
+    /// Replies per second (accepts + rejects).
+    pub requests_per_sec: f64,
+    /// Access-Accepts.
+    pub accepts: u64,
+    /// Access-Rejects.
+    pub rejects: u64,
+    /// No reply within the timeout.
+    pub timeouts: u64,
+    /// Replies that fail their checks (authenticators, MS-CHAP2-Success, decoding).
+    pub errors: u64,
+    /// Accept where a Reject was due, or the reverse.
+    pub unexpected: u64,
+    /// Open loop: requests not sent because no identifier was free, or
+    /// closed loop: slots left idle because no fresh credential was left.
+    pub starved: u64,
+    /// Latency percentiles, microseconds.
+    pub latency_us: Latency,
+}
+
+/// Latency percentiles, microseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Latency {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Report {
+    /// The human form.
+    pub fn text(&self) -> String {
+        let l = &self.latency_us;
+        let ms = |us: u64| us as f64 / 1000.0;
+        format!(
+            "method {}: {:.0} requests/s over {:.1} s\n\
+             accepts {}  rejects {}  timeouts {}  errors {}  unexpected {}  starved {}\n\
+             latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}\n",
+            self.method,
+            self.requests_per_sec,
+            self.seconds,
+            self.accepts,
+            self.rejects,
+            self.timeouts,
+            self.errors,
+            self.unexpected,
+            self.starved,
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max)
+        )
+    }
+}
+
+/// Per-user replay state: TOTP last step used, HOTP next counter; plus in-flight flag.
+struct Slot {
+    user: usize,
+    next: u64,
+    busy: bool,
+}
+
+fn load_state(path: &Path) -> HashMap<String, u64> {
+    let mut m = HashMap::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
+            let mut it = line.split_ascii_whitespace();
+            if let (Some(n), Some(v)) = (it.next(), it.next().and_then(|v| v.parse().ok())) {
+                m.insert(n.to_string(), v);
+            }
+        }
+    }
+    m
+}
+
+fn save_state(path: &Path, users: &[BenchUser], slots: &[Vec<Slot>], old: &HashMap<String, u64>) {
+    let mut m = old.clone();
+    for s in slots.iter().flatten() {
+        if s.next > 0 {
+            m.insert(users[s.user].name.clone(), s.next);
+        }
+    }
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        for (k, v) in &m {
+            writeln!(w, "{k} {v}")?;
+        }
+        w.flush()?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(e) = write() {
+        eprintln!("radotp: cannot save {}: {e}", path.display());
+    }
+}
+
+/// What every worker shares.
+struct Shared {
+    args: RunArgs,
+    users: Arc<Vec<BenchUser>>,
+    kind: Kind,
+    stop: AtomicBool,
+    measuring: AtomicBool,
+}
+
+/// What one worker thread found.
+#[derive(Default)]
+struct Tally {
+    sent: u64,
+    accepts: u64,
+    rejects: u64,
+    timeouts: u64,
+    errors: u64,
+    unexpected: u64,
+    starved: u64,
+    latencies: Vec<u32>,
+}
+
+impl Tally {
+    fn add(&mut self, o: Tally) {
+        self.sent += o.sent;
+        self.accepts += o.accepts;
+        self.rejects += o.rejects;
+        self.timeouts += o.timeouts;
+        self.errors += o.errors;
+        self.unexpected += o.unexpected;
+        self.starved += o.starved;
+        self.latencies.extend(o.latencies);
+    }
+}
+
+/// Runs the generator with `a`; reads the seed list from `a.seed_file`.
+pub fn run_load(a: &RunArgs) -> anyhow::Result<Report> {
+    let path = a.seed_file.clone().ok_or_else(|| {
+        UsageError("--seed-file is required (see `radotp bench provision`)".into())
+    })?;
+    let all = read_seed_file(&path)?;
+    let state_path = a
+        .state_file
+        .clone()
+        .unwrap_or_else(|| default_state_path(&path));
+    let (report, slots, users, old) = run_with(a, all, Some(&state_path))?;
+    save_state(&state_path, &users, &slots, &old);
+    Ok(report)
+}
+
+type RunOutput = (
+    Report,
+    Vec<Vec<Slot>>,
+    Arc<Vec<BenchUser>>,
+    HashMap<String, u64>,
+);
+
+/// Runs the generator over `population` (tests call this directly).
+pub fn run_population(a: &RunArgs, population: Vec<BenchUser>) -> anyhow::Result<Report> {
+    Ok(run_with(a, population, None)?.0)
+}
+
+fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::Result<RunOutput> {
+    let mut users: Vec<BenchUser> = all.into_iter().filter(|u| u.group == a.group).collect();
+    if a.users > 0 {
+        users.truncate(a.users);
+    }
+    if users.is_empty() {
+        return Err(UsageError(format!(
+            "no users of group {} in the seed list",
+            a.group.as_str()
+        ))
+        .into());
+    }
+    if a.threads == 0 || a.sockets == 0 || a.duration <= 0.0 {
+        return Err(
+            UsageError("--threads, --sockets and --duration must be positive".into()).into(),
+        );
+    }
+    let old = state.map(load_state).unwrap_or_default();
+    let threads = a.threads.min(users.len());
+    // Users are dealt to threads round-robin; each thread owns its share.
+    let mut shares: Vec<Vec<Slot>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, u) in users.iter().enumerate() {
+        shares[i % threads].push(Slot {
+            user: i,
+            next: old.get(&u.name).copied().unwrap_or(0),
+            busy: false,
+        });
+    }
+    let users = Arc::new(users);
+    let shared = Arc::new(Shared {
+        args: a.clone(),
+        kind: a.group.kind(),
+        users: users.clone(),
+        stop: AtomicBool::new(false),
+        measuring: AtomicBool::new(a.warmup <= 0.0),
+    });
+    let handles: Vec<_> = shares
+        .into_iter()
+        .enumerate()
+        .map(|(t, share)| {
+            let shared = shared.clone();
+            std::thread::spawn(move || worker(shared, t, threads, share))
+        })
+        .collect();
+    if a.warmup > 0.0 {
+        std::thread::sleep(Duration::from_secs_f64(a.warmup));
+        shared.measuring.store(true, Ordering::Relaxed);
+    }
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(a.duration));
+    shared.stop.store(true, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    let mut total = Tally::default();
+    let mut slots = Vec::new();
+    for h in handles {
+        let (tally, share) = h
+            .join()
+            .map_err(|_| anyhow::anyhow!("a generator thread panicked"))??;
+        total.add(tally);
+        slots.push(share);
+    }
+    let mut lat = std::mem::take(&mut total.latencies);
+    lat.sort_unstable();
+    let pct = |p: f64| -> u64 {
+        if lat.is_empty() {
+            return 0;
+        }
+        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+        u64::from(lat[i])
+    };
+    let report = Report {
+        method: a.method.as_str().to_string(),
+        seconds,
+        sent: total.sent,
+        requests_per_sec: (total.accepts + total.rejects) as f64 / seconds,
+        accepts: total.accepts,
+        rejects: total.rejects,
+        timeouts: total.timeouts,
+        errors: total.errors,
+        unexpected: total.unexpected,
+        starved: total.starved,
+        latency_us: Latency {
+            p50: pct(0.50),
+            p90: pct(0.90),
+            p99: pct(0.99),
+            p999: pct(0.999),
+            max: lat.last().copied().map_or(0, u64::from),
+        },
+    };
+    Ok((report, slots, users, old))
+}
+
+type WorkerOut = anyhow::Result<(Tally, Vec<Slot>)>;
+
+fn worker(shared: Arc<Shared>, t: usize, threads: usize, share: Vec<Slot>) -> WorkerOut {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let a = &shared.args;
+    let sockets = a.sockets;
+    let per_thread_conc =
+        (a.concurrency / threads + usize::from(t < a.concurrency % threads)).max(1);
+    let per_thread_rate = a.rate.map(|r| r as f64 / threads as f64);
+    let creds = Rc::new(RefCell::new(Credentials {
+        slots: share,
+        cursor: 0,
+        rng: rand::rngs::StdRng::from_entropy(),
+    }));
+    let tallies = rt.block_on(async {
+        let local = tokio::task::LocalSet::new();
+        let mut tasks = Vec::new();
+        for s in 0..sockets {
+            let conc = per_thread_conc / sockets + usize::from(s < per_thread_conc % sockets);
+            if conc == 0 && per_thread_rate.is_none() {
+                continue;
+            }
+            let rate = per_thread_rate.map(|r| r / sockets as f64);
+            let shared = shared.clone();
+            let creds = creds.clone();
+            tasks.push(local.spawn_local(socket_task(shared, creds, conc.min(256), rate)));
+        }
+        local
+            .run_until(async move {
+                let mut out = Vec::new();
+                for t in tasks {
+                    out.push(t.await);
+                }
+                out
+            })
+            .await
+    });
+    let mut total = Tally::default();
+    for r in tallies {
+        total.add(r.map_err(|e| anyhow::anyhow!("generator task failed: {e}"))??);
+    }
+    let slots = Rc::try_unwrap(creds)
+        .map_err(|_| anyhow::anyhow!("credentials still shared"))?
+        .into_inner()
+        .slots;
+    Ok((total, slots))
+}
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+struct Credentials {
+    slots: Vec<Slot>,
+    cursor: usize,
+    rng: rand::rngs::StdRng,
+}
+
+/// A credential taken for one request.
+struct Taken {
+    slot: usize,
+    password: Vec<u8>,
+    expect_accept: bool,
+}
+
+impl Credentials {
+    /// The next user not in flight with a fresh code at `now`.
+    fn take(&mut self, shared: &Shared, now: u64) -> Option<Taken> {
+        let a = &shared.args;
+        let n = self.slots.len();
+        let step = now / PERIOD;
+        // Late in a step a code of the previous step may fall out of the
+        // server's ±1 window before it arrives: do not use it then.
+        let lo = if now % PERIOD < 20 {
+            step.saturating_sub(1)
+        } else {
+            step
+        };
+        for _ in 0..n {
+            let i = self.cursor;
+            self.cursor = (self.cursor + 1) % n;
+            let s = &mut self.slots[i];
+            if s.busy {
+                continue;
+            }
+            let user = &shared.users[s.user];
+            if a.static_password {
+                s.busy = true;
+                return Some(Taken {
+                    slot: i,
+                    password: user.static_password.as_bytes().to_vec(),
+                    expect_accept: true,
+                });
+            }
+            let counter = match shared.kind {
+                Kind::Totp if a.reuse => step,
+                Kind::Totp => {
+                    // `next` holds the last step used (0: none).
+                    let c = lo.max(s.next + 1);
+                    if c > step + 1 {
+                        continue;
+                    }
+                    s.next = c;
+                    c
+                }
+                Kind::Hotp => {
+                    let c = s.next;
+                    s.next += 1;
+                    c
+                }
+            };
+            s.busy = true;
+            let wrong = match a.mode {
+                Mode::Valid => false,
+                Mode::Wrong => true,
+                Mode::Mixed => self.rng.gen_range(0..100) < a.wrong_percent,
+            };
+            let mut code = hotp(Algorithm::Sha1, &user.seed, counter, DIGITS);
+            if wrong {
+                code = (code + 500_000) % 1_000_000;
+            }
+            let mut password = Vec::with_capacity(16);
+            if let (Some(pin), false) = (&user.pin, a.no_pin) {
+                password.extend_from_slice(pin.as_bytes());
+            }
+            password.extend_from_slice(OtpCode::new(code, DIGITS).as_bytes());
+            return Some(Taken {
+                slot: i,
+                password,
+                expect_accept: !wrong,
+            });
+        }
+        None
+    }
+}
+
+struct Pending {
+    authenticator: [u8; 16],
+    exchange: ClientExchange,
+    sent: Instant,
+    slot: usize,
+    expect_accept: bool,
+    counted: bool,
+}
+
+fn unix_now(a: &RunArgs, start: Instant) -> u64 {
+    match a.at {
+        Some(t) => t + start.elapsed().as_secs(),
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    }
+}
+
+async fn socket_task(
+    shared: Arc<Shared>,
+    creds: Rc<RefCell<Credentials>>,
+    conc: usize,
+    rate: Option<f64>,
+) -> anyhow::Result<Tally> {
+    let a = &shared.args;
+    let bind: SocketAddr = if a.server.is_ipv4() {
+        "0.0.0.0:0".parse()?
+    } else {
+        "[::]:0".parse()?
+    };
+    let sock = tokio::net::UdpSocket::bind(bind).await?;
+    sock.connect(a.server).await?;
+    let secret = a.secret.as_bytes();
+    let timeout = Duration::from_millis(a.timeout_ms.max(1));
+    let mut pending: Vec<Option<Pending>> = (0..256).map(|_| None).collect();
+    // Identifiers whose request timed out stay unused for a while, so that
+    // a late reply cannot be taken for the answer to a new request.
+    let mut quarantine: Vec<Option<Instant>> = vec![None; 256];
+    let mut next_id: u8 = rand::random();
+    let mut in_flight = 0usize;
+    let mut tally = Tally::default();
+    let mut buf = vec![0u8; 4096];
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    let start = Instant::now();
+    let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
+    let mut next_send = Instant::now();
+    let mut last_sweep = Instant::now();
+    loop {
+        let now = Instant::now();
+        let stopping = shared.stop.load(Ordering::Relaxed);
+        if stopping && (in_flight == 0 || now.duration_since(start) > Duration::from_secs(3600)) {
+            break;
+        }
+        // Send what the loop allows.
+        if !stopping {
+            // Closed loop: at most 16 new requests between two reads, so the
+            // start is a ramp and not a burst the server's socket buffer drops.
+            let mut burst = 0;
+            loop {
+                let (due, scheduled) = match interval {
+                    None => {
+                        burst += 1;
+                        (in_flight < conc && burst <= 16, now)
+                    }
+                    Some(iv) => {
+                        if next_send > now {
+                            (false, now)
+                        } else {
+                            let s = next_send;
+                            next_send += iv;
+                            (true, s)
+                        }
+                    }
+                };
+                if !due {
+                    break;
+                }
+                // A free identifier.
+                let mut id = None;
+                for _ in 0..256 {
+                    let i = next_id as usize;
+                    next_id = next_id.wrapping_add(1);
+                    let free = pending[i].is_none()
+                        && quarantine[i].map_or(true, |t| now.duration_since(t) > timeout * 2);
+                    if free {
+                        id = Some(i);
+                        break;
+                    }
+                }
+                let measuring = shared.measuring.load(Ordering::Relaxed);
+                let Some(id) = id else {
+                    if measuring {
+                        tally.starved += 1;
+                    }
+                    if interval.is_none() {
+                        break;
+                    }
+                    continue;
+                };
+                let taken = creds.borrow_mut().take(&shared, unix_now(a, start));
+                let Some(taken) = taken else {
+                    if measuring {
+                        tally.starved += 1;
+                    }
+                    break;
+                };
+                let user = &shared.users[creds.borrow().slots[taken.slot].user];
+                let authenticator: [u8; 16] = rng.gen();
+                let random: [u8; 32] = rng.gen();
+                let (attrs, exchange) = request_attributes(
+                    a.method,
+                    user.name.as_bytes(),
+                    &taken.password,
+                    secret,
+                    &authenticator,
+                    &random,
+                );
+                let mut p = Packet::new(Code::AccessRequest, id as u8, authenticator);
+                p.push(types::USER_NAME, user.name.as_bytes().to_vec());
+                p.attributes.extend(attrs);
+                let bytes = crypto::encode_request(&p, secret, !a.no_message_authenticator)?;
+                if let Err(e) = sock.send(&bytes).await {
+                    creds.borrow_mut().slots[taken.slot].busy = false;
+                    if measuring {
+                        tally.errors += 1;
+                    }
+                    tracing::debug!(error = %e, "send failed");
+                    break;
+                }
+                if measuring {
+                    tally.sent += 1;
+                }
+                pending[id] = Some(Pending {
+                    authenticator,
+                    exchange,
+                    sent: scheduled,
+                    slot: taken.slot,
+                    expect_accept: taken.expect_accept,
+                    counted: measuring,
+                });
+                quarantine[id] = None;
+                in_flight += 1;
+            }
+        }
+        // Wait for a reply, the next scheduled send, or a timeout sweep.
+        let wake = match interval {
+            Some(_) if !stopping => next_send.min(now + Duration::from_millis(50)),
+            _ => now + Duration::from_millis(50),
+        };
+        let got = tokio::select! {
+            r = sock.recv(&mut buf) => Some(r),
+            _ = tokio::time::sleep_until(wake.into()) => None,
+        };
+        let mut first = got;
+        loop {
+            let r = match first.take() {
+                Some(r) => r,
+                None => match sock.try_recv(&mut buf) {
+                    Ok(n) => Ok(n),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => Err(e),
+                },
+            };
+            let n = match r {
+                Ok(n) => n,
+                Err(e) => {
+                    // ICMP port unreachable and the like.
+                    tracing::debug!(error = %e, "recv failed");
+                    break;
+                }
+            };
+            let raw = &buf[..n];
+            if n < 20 {
+                tally.errors += 1;
+                continue;
+            }
+            let id = raw[1] as usize;
+            let Some(p) = pending[id].take() else {
+                continue; // late reply after a timeout
+            };
+            in_flight -= 1;
+            creds.borrow_mut().slots[p.slot].busy = false;
+            let lat = p.sent.elapsed();
+            let ok = crypto::verify_response(raw, &p.authenticator, secret);
+            let reply = Packet::decode(raw);
+            if !p.counted {
+                continue;
+            }
+            let reply = match (ok, reply) {
+                (true, Ok(r)) => r,
+                _ => {
+                    tally.errors += 1;
+                    continue;
+                }
+            };
+            match reply.code {
+                Code::AccessAccept => {
+                    if p.exchange.check_accept(&reply).is_err() {
+                        tally.errors += 1;
+                        continue;
+                    }
+                    tally.accepts += 1;
+                    if !p.expect_accept {
+                        tally.unexpected += 1;
+                    }
+                }
+                Code::AccessReject => {
+                    tally.rejects += 1;
+                    if p.expect_accept {
+                        tally.unexpected += 1;
+                    }
+                }
+                _ => {
+                    tally.errors += 1;
+                    continue;
+                }
+            }
+            tally
+                .latencies
+                .push(u32::try_from(lat.as_micros()).unwrap_or(u32::MAX));
+        }
+        // Timeouts.
+        let now = Instant::now();
+        if now.duration_since(last_sweep) >= Duration::from_millis(20) {
+            last_sweep = now;
+            for (i, slot) in pending.iter_mut().enumerate() {
+                if slot
+                    .as_ref()
+                    .is_some_and(|p| now.duration_since(p.sent) > timeout)
+                {
+                    if let Some(p) = slot.take() {
+                        in_flight -= 1;
+                        creds.borrow_mut().slots[p.slot].busy = false;
+                        quarantine[i] = Some(now);
+                        if p.counted {
+                            tally.timeouts += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(tally)
+}

@@ -1,0 +1,124 @@
+//! Smoke test of `radotp bench` against an in-process server: about 1 s of
+//! load per method, every reply checked. The full benchmark is
+//! bench/compare.sh (not run in CI).
+
+mod common;
+
+use radotp::auth::Method;
+use radotp::cli::bench::{generate, run_population, store_records, Group, Mode, RunArgs};
+use radotp::store::TokenStore;
+
+fn args(server: std::net::SocketAddr, method: Method, mode: Mode) -> RunArgs {
+    RunArgs {
+        server,
+        secret: "testing123".into(),
+        method,
+        seed_file: None,
+        group: Group::HotpPin,
+        users: 0,
+        state_file: None,
+        static_password: false,
+        reuse: false,
+        no_pin: false,
+        mode,
+        wrong_percent: 10,
+        concurrency: 16,
+        rate: None,
+        duration: 0.5,
+        warmup: 0.0,
+        threads: 1,
+        sockets: 2,
+        timeout_ms: 2000,
+        no_message_authenticator: false,
+        at: Some(common::T0),
+    }
+}
+
+// Every request of a closed-loop run with fresh HOTP codes is accepted
+// (PAP with PIN, CHAP, MS-CHAP-V2 with its MS-CHAP2-Success checked), with
+// no errors, timeouts or unexpected rejects.
+#[test]
+fn bench_fresh_hotp_codes_are_all_accepted_without_errors() {
+    let srv = common::start(&common::config_text(""));
+    for method in [Method::Pap, Method::Chap, Method::MsChapV2] {
+        // Fresh users per method, so counters start at 0 for each run.
+        let users = generate(Group::HotpPin, 64, 4)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut u)| {
+                u.name = format!("{}-{i}", method.as_str());
+                u
+            })
+            .collect::<Vec<_>>();
+        let (us, ts) = store_records(&users, common::T0);
+        srv.store.import(&us, &ts).unwrap();
+        let r = run_population(&args(srv.addr, method, Mode::Valid), users).unwrap();
+        assert!(r.accepts > 50, "{method}: {r:?}");
+        assert_eq!(r.rejects, 0, "{method}: {r:?}");
+        assert_eq!(r.errors, 0, "{method}: {r:?}");
+        assert_eq!(r.timeouts, 0, "{method}: {r:?}");
+        assert_eq!(r.unexpected, 0, "{method}: {r:?}");
+        assert!(r.latency_us.p50 > 0 && r.latency_us.p50 <= r.latency_us.max);
+    }
+}
+
+// Wrong codes are all rejected, and in the mixed mode the wrong share is
+// rejected while the rest is accepted: nothing unexpected either way.
+#[test]
+fn bench_wrong_and_mixed_codes_get_the_expected_answers() {
+    let srv = common::start(&common::config_text(""));
+    let users = generate(Group::HotpPin, 64, 4);
+    let (us, ts) = store_records(&users, common::T0);
+    srv.store.import(&us, &ts).unwrap();
+    let r = run_population(&args(srv.addr, Method::Pap, Mode::Wrong), users.clone()).unwrap();
+    assert!(r.rejects > 50, "{r:?}");
+    assert_eq!((r.accepts, r.errors, r.unexpected), (0, 0, 0), "{r:?}");
+    let mut mixed = args(srv.addr, Method::Pap, Mode::Mixed);
+    mixed.wrong_percent = 30;
+    let others = generate(Group::HotpPin, 64, 4)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut u)| {
+            u.name = format!("mixed-{i}");
+            u
+        })
+        .collect::<Vec<_>>();
+    let (us, ts) = store_records(&others, common::T0);
+    srv.store.import(&us, &ts).unwrap();
+    let r = run_population(&mixed, others).unwrap();
+    assert!(r.accepts > 20 && r.rejects > 5, "{r:?}");
+    assert_eq!((r.errors, r.unexpected, r.timeouts), (0, 0, 0), "{r:?}");
+}
+
+// A server whose replies carry a wrong Response Authenticator: every reply
+// is counted as an error, never as an accept.
+#[test]
+fn bench_counts_replies_with_wrong_authenticators_as_errors() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let addr = sock.local_addr().unwrap();
+    let fake = std::thread::spawn(move || {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut buf = [0u8; 4096];
+        while std::time::Instant::now() < until {
+            if let Ok((n, src)) = sock.recv_from(&mut buf) {
+                if n >= 20 {
+                    // Access-Accept, same identifier, authenticator all zero.
+                    let mut reply = [0u8; 20];
+                    reply[0] = 2;
+                    reply[1] = buf[1];
+                    reply[3] = 20;
+                    let _ = sock.send_to(&reply, src);
+                }
+            }
+        }
+    });
+    let users = generate(Group::HotpPin, 8, 4);
+    let mut a = args(addr, Method::Pap, Mode::Valid);
+    a.duration = 0.3;
+    let r = run_population(&a, users).unwrap();
+    fake.join().unwrap();
+    assert!(r.errors > 10, "{r:?}");
+    assert_eq!((r.accepts, r.rejects), (0, 0), "{r:?}");
+}
