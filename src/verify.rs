@@ -131,7 +131,14 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     policy: Policy,
     decoy_seed: [u8; 20],
+    /// Striped per-user locks: one verification of a user at a time, so
+    /// that the lock check and the failure count cannot race (a burst of
+    /// concurrent guesses gets no more than `lockout_threshold` evaluated).
+    user_locks: Vec<std::sync::Mutex<()>>,
+    lock_hasher: std::collections::hash_map::RandomState,
 }
+
+const USER_LOCK_STRIPES: usize = 64;
 
 impl Verifier {
     /// A verifier over a store and a clock.
@@ -141,6 +148,10 @@ impl Verifier {
             clock,
             policy,
             decoy_seed: rand::random(),
+            user_locks: (0..USER_LOCK_STRIPES)
+                .map(|_| std::sync::Mutex::new(()))
+                .collect(),
+            lock_hasher: Default::default(),
         }
     }
 
@@ -173,6 +184,16 @@ impl Verifier {
         pap_password: Option<&[u8]>,
         matches: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Outcome, StoreError> {
+        let stripe = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = self.lock_hasher.build_hasher();
+            h.write(user_name.as_bytes());
+            h.finish() as usize % USER_LOCK_STRIPES
+        };
+        let _serial = self
+            .user_locks
+            .get(stripe)
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
         let now = self.clock.now();
         let Some(user) = self.store.user(user_name)? else {
             self.decoy(now, matches);

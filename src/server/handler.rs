@@ -23,6 +23,7 @@ use crate::verify::{Options, Outcome, Reason, Verifier};
 use super::challenge::ChallengeTable;
 use super::clients::ClientTable;
 use super::dedup::{DedupCache, Seen};
+use super::ratelimit::RateLimiter;
 use super::stats::{DropReason, Stats};
 
 /// Which listener a datagram arrived on.
@@ -63,6 +64,7 @@ pub struct Handler {
     settings: RwLock<Arc<Settings>>,
     dedup: DedupCache,
     challenges: ChallengeTable,
+    limiter: RateLimiter,
     stats: Arc<Stats>,
     warned: Mutex<HashMap<(IpAddr, u8), Instant>>,
 }
@@ -97,6 +99,7 @@ impl Handler {
             settings: RwLock::new(Arc::new(settings)),
             dedup: DedupCache::new(dedup_ttl, 200_000),
             challenges: ChallengeTable::new(challenge_ttl, 100_000),
+            limiter: RateLimiter::new(),
             stats,
             warned: Mutex::new(HashMap::new()),
         }
@@ -135,6 +138,13 @@ impl Handler {
             }
             return None;
         };
+        if !self.limiter.allow(&client.name, client.rate_limit, started) {
+            self.stats.count_drop(DropReason::RateLimited);
+            if self.first_warning(src.ip(), 5, started) {
+                tracing::warn!(client = %client.name, rate_limit = client.rate_limit, "client over its rate limit: datagrams dropped; further drops are not logged for a minute");
+            }
+            return None;
+        }
         let packet = match Packet::decode(datagram) {
             Ok(p) => p,
             Err(e) => {

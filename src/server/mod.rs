@@ -13,6 +13,7 @@ pub mod control;
 pub mod dedup;
 pub mod handler;
 pub mod metrics;
+pub mod ratelimit;
 pub mod stats;
 
 use std::net::SocketAddr;
