@@ -115,6 +115,11 @@ impl KeyUri {
         if let Some(issuer) = issuer {
             uri.push_str(&escape(issuer));
             uri.push(':');
+        } else if self.account.contains(':') {
+            // The parser takes an encoded colon (%3A) in the label as the
+            // issuer separator when there is no literal one: an empty
+            // issuer prefix keeps an account with a colon whole.
+            uri.push(':');
         }
         uri.push_str(&escape(&self.account));
         uri.push_str("?secret=");
@@ -616,5 +621,19 @@ mod tests {
         fn prop_parse_never_panics(text in "otpauth://[a-z]{0,5}/.{0,40}") {
             let _ = KeyUri::parse(&text);
         }
+    }
+
+    #[test]
+    fn account_with_a_colon_and_no_issuer_survives_to_uri_and_parse() {
+        // Found by the import fuzz target: "a:b" without an issuer came back
+        // as issuer "a", account "b".
+        let k = KeyUri::new(Kind::Totp, "a:b", None, Secret::new(vec![7; 10]));
+        let again = KeyUri::parse(&k.to_uri()).unwrap();
+        assert_eq!(again.account, "a:b");
+        assert_eq!(again.issuer, None);
+        let k = KeyUri::new(Kind::Totp, "a:b", Some("X:Y"), Secret::new(vec![7; 10]));
+        let again = KeyUri::parse(&k.to_uri()).unwrap();
+        assert_eq!(again.account, "a:b");
+        assert_eq!(again.issuer.as_deref(), Some("X:Y"));
     }
 }
