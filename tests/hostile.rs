@@ -790,6 +790,35 @@ fn table(ts: &TestServer) -> Vec<Case> {
         reject,
     );
 
+    // --- Proxy-State the reply could not echo (found here: before the fix,
+    // an MS-CHAP-V2 Accept that did not fit was verified, its code consumed,
+    // and no reply sent nor drop counted).
+    let p = with(req(Method::MsChapV2, "alice", &code), |a| {
+        for _ in 0..15 {
+            a.push(Attribute::new(types::PROXY_STATE, vec![1; 253]));
+        }
+        a.push(Attribute::new(types::PROXY_STATE, vec![1; 140]));
+    });
+    add(
+        "Proxy-States leaving no room for the reply",
+        Lo,
+        Auth,
+        signed(&p),
+        mal,
+    );
+    let p = with(req(Method::Pap, "nobody", "1"), |a| {
+        for _ in 0..14 {
+            a.push(Attribute::new(types::PROXY_STATE, vec![2; 253]));
+        }
+    });
+    add(
+        "Proxy-States that fit, echoed",
+        Lo,
+        Auth,
+        signed(&p),
+        reject,
+    );
+
     // --- Unknown attributes.
     let p = with(req(Method::Pap, "nobody", "1"), |a| {
         a.push(Attribute::new(0, Vec::new()));
