@@ -275,7 +275,9 @@ fn split_label(label: &str) -> Result<(Option<String>, String), UriError> {
                 account.trim_start().to_owned(),
             ))
         }
-        None => Ok((None, decode_path(label)?)),
+        // Leading spaces before the account are dropped here too, as after
+        // an issuer prefix: with an issuer, to_uri could not keep them.
+        None => Ok((None, decode_path(label)?.trim_start().to_owned())),
     }
 }
 
@@ -621,6 +623,15 @@ mod tests {
         fn prop_parse_never_panics(text in "otpauth://[a-z]{0,5}/.{0,40}") {
             let _ = KeyUri::parse(&text);
         }
+    }
+
+    #[test]
+    fn leading_spaces_of_the_account_are_dropped_with_or_without_issuer() {
+        // Found by the import fuzz target: "otpauth://totp/%20a?issuer=X"
+        // parsed to account " a", whose to_uri "X:%20a" parsed back to "a".
+        let k = KeyUri::parse("otpauth://totp/%20a?secret=JBSWY3DPEHPK3PXP&issuer=X").unwrap();
+        assert_eq!(k.account, "a");
+        assert_eq!(KeyUri::parse(&k.to_uri()).unwrap().account, "a");
     }
 
     #[test]
