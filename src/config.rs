@@ -217,6 +217,11 @@ pub struct ClientConfig {
     /// Drop Access-Requests without a Message-Authenticator (BlastRADIUS).
     #[serde(default = "default_true")]
     pub require_message_authenticator: bool,
+    /// Requests per second accepted from this client (token bucket, burst
+    /// of the same size); excess datagrams are dropped and counted as
+    /// `rate_limited`. 0 (the default): no limit.
+    #[serde(default)]
+    pub rate_limit: u32,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -230,6 +235,7 @@ impl fmt::Debug for ClientConfig {
                 "require_message_authenticator",
                 &self.require_message_authenticator,
             )
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -353,6 +359,8 @@ pub struct Client {
     pub secret: Secret,
     /// See [`ClientConfig::require_message_authenticator`].
     pub require_message_authenticator: bool,
+    /// See [`ClientConfig::rate_limit`] (0: no limit).
+    pub rate_limit: u32,
 }
 
 impl fmt::Debug for Client {
@@ -365,6 +373,7 @@ impl fmt::Debug for Client {
                 "require_message_authenticator",
                 &self.require_message_authenticator,
             )
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -553,6 +562,7 @@ impl Config {
                     address: c.address.trunc(),
                     secret,
                     require_message_authenticator: c.require_message_authenticator,
+                    rate_limit: c.rate_limit,
                 })
             })
             .collect()

@@ -132,7 +132,20 @@ pub struct Verifier {
     policy: Policy,
     decoy_seed: [u8; 20],
     defer_sync: bool,
+    /// Striped per-user locks: one verification of a user at a time, so
+    /// that the lock check and the failure count cannot race (a burst of
+    /// concurrent guesses gets no more than `lockout_threshold` evaluated).
+    user_locks: Vec<std::sync::Mutex<()>>,
+    lock_hasher: std::collections::hash_map::RandomState,
 }
+
+const USER_LOCK_STRIPES: usize = 64;
+
+/// Window searches every reject performs at least (token searches, replay
+/// look-backs, decoys): the work of a user with two used tokens. Users with
+/// more tokens take longer; that tells the number of tokens, not whether
+/// the user exists.
+const PAD_SEARCHES: usize = 4;
 
 impl Verifier {
     /// A verifier over a store and a clock.
@@ -143,6 +156,10 @@ impl Verifier {
             policy,
             decoy_seed: rand::random(),
             defer_sync: false,
+            user_locks: (0..USER_LOCK_STRIPES)
+                .map(|_| std::sync::Mutex::new(()))
+                .collect(),
+            lock_hasher: Default::default(),
         }
     }
 
@@ -183,17 +200,27 @@ impl Verifier {
         pap_password: Option<&[u8]>,
         matches: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Outcome, StoreError> {
+        let stripe = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = self.lock_hasher.build_hasher();
+            h.write(user_name.as_bytes());
+            h.finish() as usize % USER_LOCK_STRIPES
+        };
+        let _serial = self
+            .user_locks
+            .get(stripe)
+            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
         let now = self.clock.now();
         let Some(user) = self.store.user(user_name)? else {
-            self.decoy(now, matches);
+            self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UnknownUser));
         };
         if !user.enabled {
-            self.decoy(now, matches);
+            self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UserDisabled));
         }
         if user.locked_at(now) {
-            self.decoy(now, matches);
+            self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::Locked));
         }
         let tokens: Vec<Token> = self
@@ -206,7 +233,7 @@ impl Verifier {
             })
             .collect();
         if tokens.is_empty() {
-            self.decoy(now, matches);
+            self.decoys(now, matches, PAD_SEARCHES);
             self.fail(&user, now, opts)?;
             return Ok(Outcome::Reject(Reason::NoActiveToken));
         }
@@ -215,6 +242,7 @@ impl Verifier {
             _ => &[],
         };
         let mut buf = Vec::with_capacity(pin.len() + 8);
+        let mut searches = tokens.len();
         for token in tokens {
             if let Some(accepted) = self.try_token(token, pin, now, opts, &mut buf, matches)? {
                 if !opts.dry_run {
@@ -227,7 +255,14 @@ impl Verifier {
             }
         }
         // Nothing matched: tell a replay from a wrong code, and a wrong PIN.
-        let reason = if self.was_replayed(user_name, pin, now, opts, &mut buf, matches)? {
+        let (replayed, looked_back) =
+            self.was_replayed(user_name, pin, now, opts, &mut buf, matches)?;
+        searches += looked_back;
+        // Pad the work to a fixed number of window searches so that a reject
+        // takes as long for a user with one or two tokens, used or not, as
+        // for an unknown, disabled or locked one.
+        self.decoys(now, matches, PAD_SEARCHES.saturating_sub(searches));
+        let reason = if replayed {
             Reason::ReplayedCode
         } else if let (Some(pw), Some(p), true) = (pap_password, &user.pin, opts.with_pin) {
             if pw.len() >= p.len() && crate::secret::ct_eq(&pw[..p.len()], p.expose()) {
@@ -299,7 +334,8 @@ impl Verifier {
         opts: Options,
         buf: &mut Vec<u8>,
         matches: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<(bool, usize), StoreError> {
+        let mut searches = 0;
         for token in self.store.tokens_of(user_name)? {
             if token.state != TokenState::Active
                 && !(opts.activate_pending && token.state == TokenState::Pending)
@@ -307,6 +343,7 @@ impl Verifier {
                 continue;
             }
             let Some(last) = token.last else { continue };
+            searches += 1;
             let mut view = token.view();
             // Look back over the already-used steps only.
             view.last = match token.kind {
@@ -320,10 +357,10 @@ impl Verifier {
                 matches(buf)
             });
             if hit.is_some_and(|m| m.counter <= last) {
-                return Ok(true);
+                return Ok((true, searches));
             }
         }
-        Ok(false)
+        Ok((false, searches))
     }
 
     fn fail(&self, user: &User, now: u64, opts: Options) -> Result<(), StoreError> {
@@ -337,6 +374,13 @@ impl Verifier {
             self.policy.lockout_secs,
         )?;
         Ok(())
+    }
+
+    /// `n` decoy searches (see [`Verifier::decoy`]).
+    fn decoys(&self, now: u64, matches: &dyn Fn(&[u8]) -> bool, n: usize) {
+        for _ in 0..n {
+            self.decoy(now, matches);
+        }
     }
 
     /// Does the work of one token search, so that an unknown, disabled or

@@ -115,6 +115,11 @@ impl KeyUri {
         if let Some(issuer) = issuer {
             uri.push_str(&escape(issuer));
             uri.push(':');
+        } else if self.account.contains(':') {
+            // The parser takes an encoded colon (%3A) in the label as the
+            // issuer separator when there is no literal one: an empty
+            // issuer prefix keeps an account with a colon whole.
+            uri.push(':');
         }
         uri.push_str(&escape(&self.account));
         uri.push_str("?secret=");
@@ -270,7 +275,9 @@ fn split_label(label: &str) -> Result<(Option<String>, String), UriError> {
                 account.trim_start().to_owned(),
             ))
         }
-        None => Ok((None, decode_path(label)?)),
+        // Leading spaces before the account are dropped here too, as after
+        // an issuer prefix: with an issuer, to_uri could not keep them.
+        None => Ok((None, decode_path(label)?.trim_start().to_owned())),
     }
 }
 
@@ -616,5 +623,28 @@ mod tests {
         fn prop_parse_never_panics(text in "otpauth://[a-z]{0,5}/.{0,40}") {
             let _ = KeyUri::parse(&text);
         }
+    }
+
+    #[test]
+    fn leading_spaces_of_the_account_are_dropped_with_or_without_issuer() {
+        // Found by the import fuzz target: "otpauth://totp/%20a?issuer=X"
+        // parsed to account " a", whose to_uri "X:%20a" parsed back to "a".
+        let k = KeyUri::parse("otpauth://totp/%20a?secret=JBSWY3DPEHPK3PXP&issuer=X").unwrap();
+        assert_eq!(k.account, "a");
+        assert_eq!(KeyUri::parse(&k.to_uri()).unwrap().account, "a");
+    }
+
+    #[test]
+    fn account_with_a_colon_and_no_issuer_survives_to_uri_and_parse() {
+        // Found by the import fuzz target: "a:b" without an issuer came back
+        // as issuer "a", account "b".
+        let k = KeyUri::new(Kind::Totp, "a:b", None, Secret::new(vec![7; 10]));
+        let again = KeyUri::parse(&k.to_uri()).unwrap();
+        assert_eq!(again.account, "a:b");
+        assert_eq!(again.issuer, None);
+        let k = KeyUri::new(Kind::Totp, "a:b", Some("X:Y"), Secret::new(vec![7; 10]));
+        let again = KeyUri::parse(&k.to_uri()).unwrap();
+        assert_eq!(again.account, "a:b");
+        assert_eq!(again.issuer.as_deref(), Some("X:Y"));
     }
 }

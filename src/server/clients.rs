@@ -64,6 +64,7 @@ mod tests {
             address: net.parse().unwrap(),
             secret: Secret::from("s"),
             require_message_authenticator: true,
+            rate_limit: 0,
         }
     }
 

@@ -23,7 +23,13 @@ use crate::verify::{Options, Outcome, Reason, Verifier};
 use super::challenge::ChallengeTable;
 use super::clients::ClientTable;
 use super::dedup::{DedupCache, Seen};
+use super::ratelimit::RateLimiter;
 use super::stats::{DropReason, Stats};
+
+/// Most Proxy-State bytes a request may carry: 4096 minus the header, the
+/// Message-Authenticator and 256 bytes for the largest reply (MS-CHAP-V2
+/// Accept: MS-CHAP2-Success, two MPPE keys, policy and types, 159 bytes).
+const MAX_ECHO: usize = 4096 - 20 - 18 - 256;
 
 /// Which listener a datagram arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +69,7 @@ pub struct Handler {
     settings: RwLock<Arc<Settings>>,
     dedup: DedupCache,
     challenges: ChallengeTable,
+    limiter: RateLimiter,
     stats: Arc<Stats>,
     warned: Mutex<HashMap<(IpAddr, u8), Instant>>,
 }
@@ -97,6 +104,7 @@ impl Handler {
             settings: RwLock::new(Arc::new(settings)),
             dedup: DedupCache::new(dedup_ttl, 200_000),
             challenges: ChallengeTable::new(challenge_ttl, 100_000),
+            limiter: RateLimiter::new(),
             stats,
             warned: Mutex::new(HashMap::new()),
         }
@@ -135,6 +143,13 @@ impl Handler {
             }
             return None;
         };
+        if !self.limiter.allow(&client.name, client.rate_limit, started) {
+            self.stats.count_drop(DropReason::RateLimited);
+            if self.first_warning(src.ip(), 5, started) {
+                tracing::warn!(client = %client.name, rate_limit = client.rate_limit, "client over its rate limit: datagrams dropped; further drops are not logged for a minute");
+            }
+            return None;
+        }
         let packet = match Packet::decode(datagram) {
             Ok(p) => p,
             Err(e) => {
@@ -159,6 +174,22 @@ impl Handler {
             return None;
         }
         if !self.authentic(&client, &packet, datagram, src, started) {
+            return None;
+        }
+        // The reply echoes every Proxy-State: when they leave no room for the
+        // largest reply, drop now, before a code is verified and consumed
+        // without an answer that could carry the Accept.
+        let echoed: usize = packet
+            .attributes
+            .iter()
+            .filter(|a| a.typ == types::PROXY_STATE)
+            .map(|a| 2 + a.value.len())
+            .sum();
+        if echoed > MAX_ECHO {
+            self.stats.count_drop(DropReason::Malformed);
+            if self.first_warning(src.ip(), 1, started) {
+                tracing::warn!(client = %client.name, proxy_state_bytes = echoed, "request dropped: its Proxy-State attributes leave no room for a reply");
+            }
             return None;
         }
         let key = (src, packet.identifier, packet.authenticator);

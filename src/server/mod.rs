@@ -12,6 +12,7 @@ pub mod control;
 pub mod dedup;
 pub mod handler;
 pub mod metrics;
+pub mod ratelimit;
 pub mod stats;
 pub mod workers;
 

@@ -1,0 +1,179 @@
+//! Brute force and abuse: lockout under a guessing attack through every
+//! method (sequential and as a concurrent burst), and the per-client rate
+//! limit that drops one client's excess without touching another client.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use common::*;
+use radotp::auth::Method;
+use radotp::radius::{crypto, Code, Packet};
+use radotp::server::stats::DropReason;
+use radotp::store::TokenStore;
+
+/// Six-digit guesses that are none of the codes valid around `now`.
+fn wrong_guesses(now: u64, n: usize) -> Vec<String> {
+    let valid: HashSet<String> = [now - 60, now - 30, now, now + 30, now + 60]
+        .iter()
+        .map(|t| code_at(*t))
+        .collect();
+    let mut out = Vec::new();
+    let mut g = 0u32;
+    while out.len() < n {
+        let c = format!("{:06}", (g * 7919 + 13) % 1_000_000);
+        if !valid.contains(&c) {
+            out.push(c);
+        }
+        g += 1;
+    }
+    out
+}
+
+#[test]
+fn guessing_attack_locks_after_10_failures_through_every_method() {
+    // Defaults: ±1 step, lockout after 10 failures for 300 s.
+    let ts = start(&config_text(""));
+    for m in METHODS {
+        let user = format!("victim-{m}");
+        ts.add_user(&user, None);
+        let now = ts.now();
+        for (i, g) in wrong_guesses(now, 10).iter().enumerate() {
+            assert_eq!(ask(&ts, m, &user, g), Code::AccessReject, "{m} guess {i}");
+        }
+        let u = ts.store.user(&user).unwrap().unwrap();
+        assert_eq!(u.failures, 10, "{m}: every guess counted");
+        assert!(u.locked_at(now), "{m}: locked after 10 failures");
+        // Locked: even the right code is refused, through every method, and
+        // further guesses are not evaluated.
+        for m2 in METHODS {
+            assert_eq!(
+                ask(&ts, m2, &user, &code_at(now)),
+                Code::AccessReject,
+                "{m} locked, right code over {m2}"
+            );
+        }
+        assert_eq!(ts.store.user(&user).unwrap().unwrap().failures, 10);
+    }
+    // Mixed methods share one failure count.
+    ts.add_user("mixed", None);
+    let now = ts.now();
+    for (i, g) in wrong_guesses(now, 10).iter().enumerate() {
+        assert_eq!(ask(&ts, METHODS[i % 4], "mixed", g), Code::AccessReject);
+    }
+    assert!(ts.store.user("mixed").unwrap().unwrap().locked_at(now));
+    // The lock ends after 300 s; the right code then works.
+    ts.clock.advance(301);
+    let later = ts.now();
+    assert_eq!(
+        ask(&ts, Method::Pap, "mixed", &code_at(later)),
+        Code::AccessAccept,
+        "after the lock"
+    );
+}
+
+#[test]
+fn concurrent_guessing_burst_gets_no_more_than_the_threshold_evaluated() {
+    // A burst of guesses sent at once must not all be evaluated before the
+    // lock is recorded: at most `threshold` guesses per lock period.
+    let ts = start(&config_text(""));
+    ts.add_user("burst", None);
+    let now = ts.now();
+    let guesses = wrong_guesses(now, 200);
+    let socks: Vec<UdpSocket> = (0..8).map(|_| socket()).collect();
+    let mut auths = Vec::new();
+    for (i, g) in guesses.iter().enumerate() {
+        let req = request(METHODS[i % 4], "burst", g);
+        let bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+        socks[i % socks.len()].send_to(&bytes, ts.addr).unwrap();
+        auths.push(req.packet.authenticator);
+    }
+    let mut rejects = 0;
+    for s in &socks {
+        s.set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        while let Ok((n, _)) = s.recv_from(&mut buf) {
+            let p = Packet::decode(&buf[..n]).unwrap();
+            assert_eq!(p.code, Code::AccessReject);
+            rejects += 1;
+        }
+    }
+    let u = ts.store.user("burst").unwrap().unwrap();
+    eprintln!(
+        "burst: {} guesses sent, {rejects} rejects received, {} evaluated (failures counted)",
+        guesses.len(),
+        u.failures
+    );
+    assert!(u.locked_at(now), "locked");
+    assert!(
+        u.failures <= 10,
+        "{} guesses were evaluated in the burst: the lock check and the failure count race",
+        u.failures
+    );
+}
+
+/// Sends `n` distinct requests from `sock` as fast as possible; the replies received.
+fn blast(sock: &UdpSocket, to: std::net::SocketAddr, n: usize) -> usize {
+    for i in 0..n {
+        let req = request(Method::Pap, &format!("nobody{i}"), "123456");
+        let bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+        sock.send_to(&bytes, to).unwrap();
+    }
+    sock.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let mut got = 0;
+    let mut buf = [0u8; 4096];
+    while sock.recv_from(&mut buf).is_ok() {
+        got += 1;
+    }
+    got
+}
+
+#[test]
+fn rate_limit_drops_one_clients_excess_and_leaves_other_clients_alone() {
+    let cfg = config_text(
+        r#"rate_limit = 20
+
+[[client]]
+name = "other"
+address = "127.0.0.2"
+secret = "testing123"
+"#,
+    );
+    let ts = start(&cfg);
+    let limited = socket();
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let t0 = Instant::now();
+    let got_limited = blast(&limited, ts.addr, 100);
+    let elapsed = t0.elapsed().as_secs_f64();
+    let got_other = blast(&other, ts.addr, 100);
+    let dropped = ts.stats.drops(DropReason::RateLimited);
+    eprintln!("rate limit 20/s: limited client got {got_limited}/100 answers in {elapsed:.2} s, {dropped} dropped; other client got {got_other}/100");
+    // Burst of 20, plus 20/s refill while the blast lasted.
+    let allowed = 20.0 + 20.0 * elapsed + 1.0;
+    assert!(got_limited >= 20, "the burst is answered");
+    assert!(
+        (got_limited as f64) <= allowed,
+        "{got_limited} answers > {allowed:.0} allowed"
+    );
+    assert_eq!(
+        dropped as usize,
+        100 - got_limited,
+        "each excess datagram counted"
+    );
+    assert_eq!(got_other, 100, "a client without a limit is not affected");
+    // The bucket refills.
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(ask(&ts, Method::Pap, "nobody", "1"), Code::AccessReject);
+}
+
+#[test]
+fn rate_limit_is_off_by_default() {
+    let ts = start(&config_text(""));
+    let s = socket();
+    assert_eq!(blast(&s, ts.addr, 100), 100);
+    assert_eq!(ts.stats.drops(DropReason::RateLimited), 0);
+}
