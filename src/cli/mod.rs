@@ -24,7 +24,7 @@ use crate::admin::{Admin, AdminError, AdminReply, AdminRequest, ErrorKind, Token
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::server::control;
-use crate::store::{SledStore, StoreKey, TokenStore};
+use crate::store::{SledStore, StoreError, StoreKey, TokenStore};
 use crate::verify::Verifier;
 
 /// radotp: a RADIUS server for one-time passwords (TOTP/HOTP) over PAP,
@@ -265,15 +265,32 @@ impl Ctx {
 
 /// Opens the store of a config directly (the daemon must not be running).
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn TokenStore>> {
-    let key = StoreKey::load_or_create(&config.store.key_file)?;
-    let store = SledStore::open(&config.store.path, key, config.store.cache_mb * 1024 * 1024)
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "{e}\n(if a radotp daemon holds the store, its control socket {} should answer: is it running with another config?)",
-                config.server.control_socket.display()
-            )
-        })?;
-    Ok(Arc::new(store))
+    open_store_waiting(config, std::time::Duration::from_secs(2))
+}
+
+/// Opens the store, waiting up to `wait` while another process holds it
+/// (an admin command that opened it offline holds it for a moment).
+pub fn open_store_waiting(
+    config: &Config,
+    wait: std::time::Duration,
+) -> anyhow::Result<Arc<dyn TokenStore>> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let key = StoreKey::load_or_create(&config.store.key_file)?;
+        match SledStore::open(&config.store.path, key, config.store.cache_mb * 1024 * 1024) {
+            Ok(store) => return Ok(Arc::new(store)),
+            Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e @ StoreError::InUse(_)) => {
+                anyhow::bail!(
+                    "{e}; a daemon answers admin commands on its control socket {}: is it running with another config?",
+                    config.server.control_socket.display()
+                )
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 fn reply_json(reply: &AdminReply) -> serde_json::Value {

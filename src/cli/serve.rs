@@ -6,7 +6,7 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 use tokio::sync::watch;
 
-use super::{open_store, Ctx};
+use super::{open_store_waiting, Ctx};
 use crate::clock::SystemClock;
 use crate::server::Server;
 
@@ -51,7 +51,8 @@ pub fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let store = open_store(&config)?;
+        // An admin command may hold the store for a moment: wait for it.
+        let store = open_store_waiting(&config, std::time::Duration::from_secs(10))?;
         let (users, tokens) = store.counts()?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),

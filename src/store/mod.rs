@@ -148,6 +148,8 @@ pub enum StoreError {
     Decrypt(String),
     #[error("record {0} is damaged: {1}")]
     Corrupt(String, String),
+    #[error("store at {0} is in use by another radotp process (a running or starting daemon, or another admin command)")]
+    InUse(String),
     #[error("store at {path}: {why}")]
     Open { path: String, why: String },
     #[error("store I/O: {0}")]

@@ -166,7 +166,12 @@ impl SledStore {
             .path(path)
             .cache_capacity(cache_bytes)
             .open()
-            .map_err(|e| open_err(e.to_string()))?;
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::InUse(shown.clone())
+                }
+                e => open_err(e.to_string()),
+            })?;
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_err(e.to_string()));
         let users = tree("users")?;
         let tokens = tree("tokens")?;
@@ -1047,6 +1052,19 @@ mod tests {
             st.flushes < st.callers,
             "group commit shared no flush: {st:?}"
         );
+    }
+
+    #[test]
+    fn second_open_of_a_held_store_says_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(dir.path());
+        let second = SledStore::open(dir.path(), StoreKey::from_bytes(KEY), CACHE);
+        assert!(
+            matches!(second, Err(StoreError::InUse(_))),
+            "{:?}",
+            second.err()
+        );
+        drop(first);
     }
 
     #[test]
