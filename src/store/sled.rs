@@ -167,7 +167,12 @@ impl SledStore {
             .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                // sled reports its file lock as an Io error whose text
+                // names it (the kind is not always WouldBlock).
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
                     StoreError::InUse(shown.clone())
                 }
                 e => open_err(e.to_string()),
