@@ -326,7 +326,7 @@ impl Handler {
                 && method == Method::Pap;
             if !valid {
                 tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %"unknown_state", "access");
-                self.stats.result(method, 1);
+                self.stats.result(&client.name, method, 1);
                 let attrs = cred.reject_attributes(MsChapErrorCode::AuthenticationFailure);
                 return Ok(self.encode(Code::AccessReject, packet, attrs, client));
             }
@@ -369,14 +369,14 @@ impl Handler {
         match outcome {
             Outcome::Accept(a) => {
                 tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"accept", token = %a.token_id, drift = a.offset, "access");
-                self.stats.result(method, 0);
+                self.stats.result(&client.name, method, 0);
                 let attrs =
                     cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
                 self.encode(Code::AccessAccept, packet, attrs, client)
             }
             Outcome::Reject(reason) => {
                 tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %reason, "access");
-                self.stats.result(method, 1);
+                self.stats.result(&client.name, method, 1);
                 let code = match reason {
                     Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
                     _ => MsChapErrorCode::AuthenticationFailure,
@@ -416,11 +416,11 @@ impl Handler {
         let log_user = LogName(user.as_bytes());
         let Some(state) = self.challenges.issue(user, &client.name, now) else {
             tracing::warn!(client = %client.name, user = %log_user, result = %"reject", reason = %"too_many_challenges", "access");
-            self.stats.result(Method::Pap, 1);
+            self.stats.result(&client.name, Method::Pap, 1);
             return self.encode(Code::AccessReject, packet, Vec::new(), client);
         };
         tracing::info!(client = %client.name, user = %log_user, method = %"pap", result = %"challenge", "access");
-        self.stats.result(Method::Pap, 2);
+        self.stats.result(&client.name, Method::Pap, 2);
         let mut attrs = vec![Attribute::new(types::STATE, state.to_vec())];
         for chunk in prompt.as_bytes().chunks(253) {
             attrs.push(Attribute::new(types::REPLY_MESSAGE, chunk.to_vec()));

@@ -2,7 +2,9 @@
 //! Lock-free atomics on the request path; read by `radotp stats` and the
 //! metrics listener.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use serde_json::{json, Value};
 
@@ -72,10 +74,56 @@ pub struct Stats {
     pub status_server: AtomicU64,
     /// Accounting-Requests answered.
     pub accounting: AtomicU64,
-    /// Sum of request handling time, microseconds, and the count.
-    pub latency_us_sum: AtomicU64,
-    /// Latency histogram buckets (≤ 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250 ms, +Inf).
-    pub latency_buckets: [AtomicU64; 12],
+    /// Time to handle a request (decode to reply, before any flush wait).
+    pub latency: Histogram,
+    /// Time of one group-commit flush of the store.
+    pub commit_latency: Histogram,
+    /// Results by client name: [accept, reject, challenge].
+    by_client: Mutex<HashMap<String, [u64; 3]>>,
+}
+
+/// A latency histogram (buckets ≤ 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50,
+/// 100, 250 ms, +Inf) with its sum.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    sum_us: AtomicU64,
+    buckets: [AtomicU64; 12],
+}
+
+impl Histogram {
+    /// Records one observation, in microseconds.
+    pub fn observe(&self, us: u64) {
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        let i = LATENCY_BOUNDS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(LATENCY_BOUNDS_US.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Writes the Prometheus histogram `name`.
+    pub fn write_prometheus(&self, s: &mut String, name: &str, help: &str) {
+        use std::fmt::Write;
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} histogram");
+        let mut cum = 0;
+        for (i, b) in LATENCY_BOUNDS_US.iter().enumerate() {
+            cum += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(s, "{name}_bucket{{le=\"{}\"}} {cum}", *b as f64 / 1e6);
+        }
+        cum += self.buckets[11].load(Ordering::Relaxed);
+        let _ = writeln!(s, "{name}_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(
+            s,
+            "{name}_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(s, "{name}_count {cum}");
+    }
 }
 
 /// Upper bounds of the latency buckets, in microseconds.
@@ -94,9 +142,25 @@ impl Stats {
         self.drops[why as usize].load(Ordering::Relaxed)
     }
 
-    /// Counts a result (0 accept, 1 reject, 2 challenge).
-    pub fn result(&self, method: Method, result: usize) {
-        self.results[method_index(method)][result.min(2)].fetch_add(1, Ordering::Relaxed);
+    /// Counts a result (0 accept, 1 reject, 2 challenge) of a client's request.
+    pub fn result(&self, client: &str, method: Method, result: usize) {
+        let r = result.min(2);
+        self.results[method_index(method)][r].fetch_add(1, Ordering::Relaxed);
+        let mut g = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
+        match g.get_mut(client) {
+            Some(c) => c[r] += 1,
+            None => {
+                let mut c = [0; 3];
+                c[r] = 1;
+                g.insert(client.to_string(), c);
+            }
+        }
+    }
+
+    /// Results of one client: [accept, reject, challenge].
+    pub fn client_results(&self, client: &str) -> [u64; 3] {
+        let g = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
+        g.get(client).copied().unwrap_or_default()
     }
 
     /// Results of one method.
@@ -106,12 +170,7 @@ impl Stats {
 
     /// Records one request's handling time.
     pub fn latency(&self, us: u64) {
-        self.latency_us_sum.fetch_add(us, Ordering::Relaxed);
-        let i = LATENCY_BOUNDS_US
-            .iter()
-            .position(|&b| us <= b)
-            .unwrap_or(LATENCY_BOUNDS_US.len());
-        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency.observe(us);
     }
 
     /// Everything as JSON (for `radotp stats`).
@@ -137,6 +196,12 @@ impl Stats {
             "duplicates_answered": get(&self.duplicates_answered),
             "status_server": get(&self.status_server),
             "accounting": get(&self.accounting),
+            "by_client": self.by_client.lock().map(|g| {
+                g.iter()
+                    .map(|(k, v)| (k.clone(), json!({"accept": v[0], "reject": v[1], "challenge": v[2]})))
+                    .collect::<serde_json::Map<_, _>>()
+            }).unwrap_or_default(),
+            "commits": self.commit_latency.count(),
         })
     }
 
@@ -180,27 +245,33 @@ impl Stats {
             "# TYPE radotp_accounting_total counter\nradotp_accounting_total {}",
             get(&self.accounting)
         );
-        let _ = writeln!(s, "# HELP radotp_request_duration_seconds Time to handle a request.\n# TYPE radotp_request_duration_seconds histogram");
-        let mut cum = 0;
-        for (i, b) in LATENCY_BOUNDS_US.iter().enumerate() {
-            cum += get(&self.latency_buckets[i]);
-            let _ = writeln!(
-                s,
-                "radotp_request_duration_seconds_bucket{{le=\"{}\"}} {cum}",
-                *b as f64 / 1e6
-            );
+        {
+            let g = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
+            let mut names: Vec<_> = g.keys().collect();
+            names.sort();
+            let _ = writeln!(s, "# HELP radotp_client_requests_total Access-Requests answered, by client and result.\n# TYPE radotp_client_requests_total counter");
+            for name in names {
+                let c = g[name];
+                let label = name.replace('\\', "\\\\").replace('"', "\\\"");
+                for (i, r) in RESULTS.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "radotp_client_requests_total{{client=\"{label}\",result=\"{r}\"}} {}",
+                        c[i]
+                    );
+                }
+            }
         }
-        cum += get(&self.latency_buckets[11]);
-        let _ = writeln!(
-            s,
-            "radotp_request_duration_seconds_bucket{{le=\"+Inf\"}} {cum}"
+        self.latency.write_prometheus(
+            &mut s,
+            "radotp_request_duration_seconds",
+            "Time to handle a request, before any wait for the store flush.",
         );
-        let _ = writeln!(
-            s,
-            "radotp_request_duration_seconds_sum {}",
-            get(&self.latency_us_sum) as f64 / 1e6
+        self.commit_latency.write_prometheus(
+            &mut s,
+            "radotp_store_commit_duration_seconds",
+            "Time of one group-commit flush of the store (replay state made durable).",
         );
-        let _ = writeln!(s, "radotp_request_duration_seconds_count {cum}");
         for (name, kind, v) in extra {
             let _ = writeln!(s, "# TYPE {name} {kind}\n{name} {v}");
         }
@@ -214,5 +285,52 @@ fn method_index(m: Method) -> usize {
         Method::Chap => 1,
         Method::MsChap => 2,
         Method::MsChapV2 => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_has_results_by_client_and_both_histograms() {
+        let s = Stats::default();
+        s.result("vpn-1", Method::MsChapV2, 0);
+        s.result("vpn-1", Method::MsChapV2, 1);
+        s.result("sw\"2", Method::Chap, 1);
+        s.latency(300);
+        s.commit_latency.observe(4_000);
+        let text = s.to_prometheus(&[]);
+        assert!(
+            text.contains("radotp_client_requests_total{client=\"vpn-1\",result=\"accept\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("radotp_client_requests_total{client=\"sw\\\"2\",result=\"reject\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("radotp_requests_total{method=\"mschapv2\",result=\"reject\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("radotp_request_duration_seconds_bucket{le=\"0.0005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("radotp_request_duration_seconds_bucket{le=\"0.00025\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("radotp_store_commit_duration_seconds_bucket{le=\"0.005\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("radotp_store_commit_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert_eq!(s.client_results("vpn-1"), [1, 1, 0]);
+        let j = s.to_json();
+        assert_eq!(j["by_client"]["vpn-1"]["reject"], 1);
     }
 }

@@ -115,9 +115,10 @@ impl Workers {
         }
         let committer = {
             let queue = queue.clone();
+            let server_stats = handler.stats().clone();
             std::thread::Builder::new()
                 .name("radotp-commit".into())
-                .spawn(move || committer(queue, store, stats))?
+                .spawn(move || committer(queue, store, stats, server_stats))?
         };
         Ok(Workers {
             threads,
@@ -191,7 +192,12 @@ fn worker(
     }
 }
 
-fn committer(queue: Arc<Queue>, store: Arc<dyn TokenStore>, stats: Arc<CommitStats>) {
+fn committer(
+    queue: Arc<Queue>,
+    store: Arc<dyn TokenStore>,
+    stats: Arc<CommitStats>,
+    server_stats: Arc<super::stats::Stats>,
+) {
     let mut batch = Vec::new();
     loop {
         {
@@ -206,7 +212,12 @@ fn committer(queue: Arc<Queue>, store: Arc<dyn TokenStore>, stats: Arc<CommitSta
         }
         // Every commit of this batch happened before it was queued, hence
         // before this flush starts.
-        match store.sync() {
+        let started = std::time::Instant::now();
+        let synced = store.sync();
+        server_stats
+            .commit_latency
+            .observe(started.elapsed().as_micros() as u64);
+        match synced {
             Ok(()) => {
                 stats.flushes.fetch_add(1, Ordering::Relaxed);
                 stats
