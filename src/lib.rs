@@ -16,6 +16,17 @@
 //!   candidate matching and reply attributes (MPPE keys, MS-CHAP2-Success).
 //! - [`store`]: users and tokens behind the `TokenStore` trait; sled on disk
 //!   with seeds and PINs encrypted, or memory for tests.
+//! - [`verify`]: the one verification path (server and `radotp otp check`):
+//!   policy, candidate search with the PIN in front, compare-and-swap commit,
+//!   failure counting and lockout, decoy work for unknown users.
+//! - [`admin`]: every user and token operation as a request/reply pair,
+//!   executed in the CLI process or by the daemon over its control socket.
+//! - [`config`]: the TOML configuration, with file:line:column errors.
+//! - [`server`]: the daemon — UDP listeners and worker threads, the request
+//!   pipeline (`handler`), group commit, duplicate cache, challenge states,
+//!   rate limit, control socket, metrics, reload and shutdown.
+//! - [`cli`]: the command line (serve, user, token, otp, config, probe,
+//!   bench, stats).
 #![forbid(unsafe_code)]
 
 pub mod admin;
