@@ -111,8 +111,6 @@ pub struct Options {
     pub with_pin: bool,
     /// Look but do not touch: no commit, no failure counted.
     pub dry_run: bool,
-    /// Also try pending tokens and activate the one that matches.
-    pub activate_pending: bool,
 }
 
 impl Default for Options {
@@ -120,7 +118,6 @@ impl Default for Options {
         Options {
             with_pin: true,
             dry_run: false,
-            activate_pending: false,
         }
     }
 }
@@ -227,10 +224,7 @@ impl Verifier {
             .store
             .tokens_of(user_name)?
             .into_iter()
-            .filter(|t| {
-                t.state == TokenState::Active
-                    || (opts.activate_pending && t.state == TokenState::Pending)
-            })
+            .filter(|t| t.state == TokenState::Active)
             .collect();
         if tokens.is_empty() {
             self.decoys(now, matches, PAD_SEARCHES);
@@ -255,8 +249,7 @@ impl Verifier {
             }
         }
         // Nothing matched: tell a replay from a wrong code, and a wrong PIN.
-        let (replayed, looked_back) =
-            self.was_replayed(user_name, pin, now, opts, &mut buf, matches)?;
+        let (replayed, looked_back) = self.was_replayed(user_name, pin, now, &mut buf, matches)?;
         searches += looked_back;
         // Pad the work to a fixed number of window searches so that a reject
         // takes as long for a user with one or two tokens, used or not, as
@@ -297,11 +290,10 @@ impl Verifier {
                 return Ok(None);
             };
             let current = current_counter(&token, now);
-            let activate = token.state == TokenState::Pending;
             if opts.dry_run
                 || self
                     .store
-                    .commit_use(&token.id, token.last, m.counter, m.drift, now, activate)?
+                    .commit_use(&token.id, token.last, m.counter, m.drift, now, false)?
             {
                 candidate(buf, pin, &[]);
                 let password = {
@@ -331,15 +323,12 @@ impl Verifier {
         user_name: &str,
         pin: &[u8],
         now: u64,
-        opts: Options,
         buf: &mut Vec<u8>,
         matches: &dyn Fn(&[u8]) -> bool,
     ) -> Result<(bool, usize), StoreError> {
         let mut searches = 0;
         for token in self.store.tokens_of(user_name)? {
-            if token.state != TokenState::Active
-                && !(opts.activate_pending && token.state == TokenState::Pending)
-            {
+            if token.state != TokenState::Active {
                 continue;
             }
             let Some(last) = token.last else { continue };
@@ -576,20 +565,6 @@ mod tests {
             pap(&v, "alice", &code_at(T0)),
             Outcome::Reject(Reason::NoActiveToken)
         );
-        let code = code_at(T0);
-        let pw = code.as_bytes().to_vec();
-        let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
-        let opts = Options {
-            activate_pending: true,
-            ..Options::default()
-        };
-        assert!(matches!(
-            v.verify("alice", opts, None, &m).unwrap(),
-            Outcome::Accept(_)
-        ));
-        assert_eq!(
-            store.token("t-1").unwrap().unwrap().state,
-            TokenState::Active
-        );
+        // `radotp token activate` (admin.rs) is the way out of pending.
     }
 }
