@@ -175,6 +175,15 @@ pub trait TokenStore: Send + Sync {
     fn tokens(&self) -> Result<Vec<Token>, StoreError>;
     /// The tokens of one user, sorted by id.
     fn tokens_of(&self, owner: &str) -> Result<Vec<Token>, StoreError>;
+    /// One user and their tokens (sorted by id) in one call: the request
+    /// path's look-up. A store that keeps both in one record answers it with
+    /// one read.
+    fn user_with_tokens(&self, name: &str) -> Result<Option<(User, Vec<Token>)>, StoreError> {
+        match self.user(name)? {
+            None => Ok(None),
+            Some(u) => Ok(Some((u, self.tokens_of(name)?))),
+        }
+    }
     /// Adds a token; the owner must exist.
     fn insert_token(&self, token: &Token) -> Result<(), StoreError>;
     /// Replaces a token's record (admin changes, resync).
