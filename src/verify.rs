@@ -138,6 +138,10 @@ pub struct Verifier {
 
 const USER_LOCK_STRIPES: usize = 64;
 
+/// A user's `last_success` is refreshed on an Accept only when it is at
+/// least this old (or failures or a lock need clearing).
+pub const SUCCESS_RESOLUTION_SECS: u64 = 60;
+
 /// Window searches every reject performs at least (token searches, replay
 /// look-backs, decoys): the work of a user with two used tokens. Users with
 /// more tokens take longer; that tells the number of tokens, not whether
@@ -208,7 +212,7 @@ impl Verifier {
             .get(stripe)
             .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
         let now = self.clock.now();
-        let Some(user) = self.store.user(user_name)? else {
+        let Some((user, all_tokens)) = self.store.user_with_tokens(user_name)? else {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UnknownUser));
         };
@@ -220,10 +224,8 @@ impl Verifier {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::Locked));
         }
-        let tokens: Vec<Token> = self
-            .store
-            .tokens_of(user_name)?
-            .into_iter()
+        let tokens: Vec<&Token> = all_tokens
+            .iter()
             .filter(|t| t.state == TokenState::Active)
             .collect();
         if tokens.is_empty() {
@@ -237,9 +239,15 @@ impl Verifier {
         };
         let mut buf = Vec::with_capacity(pin.len() + 8);
         let mut searches = tokens.len();
-        for token in tokens {
+        for token in &tokens {
             if let Some(accepted) = self.try_token(token, pin, now, opts, &mut buf, matches)? {
-                if !opts.dry_run {
+                // The failure count and lock need clearing only when set;
+                // last_success is kept to the minute, so that a steady
+                // user costs one write (the token's) per Accept.
+                let stale = user
+                    .last_success
+                    .is_none_or(|t| now.saturating_sub(t) >= SUCCESS_RESOLUTION_SECS);
+                if !opts.dry_run && (user.failures != 0 || user.locked_until.is_some() || stale) {
                     self.store.record_success(user_name, now)?;
                     if !self.defer_sync {
                         self.store.sync()?;
@@ -249,7 +257,7 @@ impl Verifier {
             }
         }
         // Nothing matched: tell a replay from a wrong code, and a wrong PIN.
-        let (replayed, looked_back) = self.was_replayed(user_name, pin, now, &mut buf, matches)?;
+        let (replayed, looked_back) = self.was_replayed(&tokens, pin, now, &mut buf, matches);
         searches += looked_back;
         // Pad the work to a fixed number of window searches so that a reject
         // takes as long for a user with one or two tokens, used or not, as
@@ -272,7 +280,7 @@ impl Verifier {
 
     fn try_token(
         &self,
-        mut token: Token,
+        token: &Token,
         pin: &[u8],
         now: u64,
         opts: Options,
@@ -281,6 +289,8 @@ impl Verifier {
     ) -> Result<Option<Accepted>, StoreError> {
         // A lost compare-and-swap means a concurrent request committed this
         // token first; search again from its new state (bounded).
+        let mut fresh;
+        let mut token = token;
         for _ in 0..4 {
             let found = otp::find(&token.view(), now, &self.policy.window, |code| {
                 candidate(buf, pin, code.as_bytes());
@@ -310,7 +320,10 @@ impl Verifier {
                 }));
             }
             match self.store.token(&token.id)? {
-                Some(t) => token = t,
+                Some(t) => {
+                    fresh = t;
+                    token = &fresh;
+                }
                 None => return Ok(None),
             }
         }
@@ -320,17 +333,14 @@ impl Verifier {
     /// Would a candidate have matched if replays were allowed?
     fn was_replayed(
         &self,
-        user_name: &str,
+        tokens: &[&Token],
         pin: &[u8],
         now: u64,
         buf: &mut Vec<u8>,
         matches: &dyn Fn(&[u8]) -> bool,
-    ) -> Result<(bool, usize), StoreError> {
+    ) -> (bool, usize) {
         let mut searches = 0;
-        for token in self.store.tokens_of(user_name)? {
-            if token.state != TokenState::Active {
-                continue;
-            }
+        for token in tokens {
             let Some(last) = token.last else { continue };
             searches += 1;
             let mut view = token.view();
@@ -346,10 +356,10 @@ impl Verifier {
                 matches(buf)
             });
             if hit.is_some_and(|m| m.counter <= last) {
-                return Ok((true, searches));
+                return (true, searches);
             }
         }
-        Ok((false, searches))
+        (false, searches)
     }
 
     fn fail(&self, user: &User, now: u64, opts: Options) -> Result<(), StoreError> {

@@ -58,6 +58,9 @@ use crate::store::{Token, TokenState, User};
 const PERIOD: u64 = 30;
 /// Digits of the population's codes.
 const DIGITS: u32 = 6;
+/// TOTP: the generator never sends a code more than this many steps from
+/// the current one (radotp clamps the drift it remembers to ±10 by default).
+const TOTP_AHEAD: i64 = 8;
 
 /// `bench` options: the generator, or `provision`.
 #[derive(Debug, Args)]
@@ -533,38 +536,53 @@ impl Report {
     }
 }
 
-/// Per-user replay state: TOTP last step used, HOTP next counter; plus in-flight flag.
+/// Per-user replay state: TOTP last step used and the drift the server
+/// learnt from it, HOTP next counter; plus in-flight and lost flags.
 struct Slot {
     user: usize,
     next: u64,
+    /// TOTP: the step offset of the last accepted code (the server
+    /// remembers it and centres its window there).
+    drift: i64,
     busy: bool,
+    /// A request of this user timed out or got an unexpected answer: what
+    /// the server remembers of it is unknown, so it is not used again.
+    lost: bool,
 }
 
-fn load_state(path: &Path) -> HashMap<String, u64> {
+/// Saved per user: (next, drift).
+type SavedState = HashMap<String, (u64, i64)>;
+
+fn load_state(path: &Path) -> SavedState {
     let mut m = HashMap::new();
     if let Ok(f) = std::fs::File::open(path) {
         for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
             let mut it = line.split_ascii_whitespace();
             if let (Some(n), Some(v)) = (it.next(), it.next().and_then(|v| v.parse().ok())) {
-                m.insert(n.to_string(), v);
+                let d = it.next().and_then(|d| d.parse().ok()).unwrap_or(0);
+                m.insert(n.to_string(), (v, d));
             }
         }
     }
     m
 }
 
-fn save_state(path: &Path, users: &[BenchUser], slots: &[Vec<Slot>], old: &HashMap<String, u64>) {
+fn save_state(path: &Path, users: &[BenchUser], slots: &[Vec<Slot>], old: &SavedState) {
     let mut m = old.clone();
     for s in slots.iter().flatten() {
-        if s.next > 0 {
-            m.insert(users[s.user].name.clone(), s.next);
+        if s.lost {
+            // Unknown server state: far enough ahead that the next run
+            // starts after anything it may have accepted.
+            m.insert(users[s.user].name.clone(), (s.next + 2 * TOTP_AHEAD as u64, 0));
+        } else if s.next > 0 {
+            m.insert(users[s.user].name.clone(), (s.next, s.drift));
         }
     }
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        for (k, v) in &m {
-            writeln!(w, "{k} {v}")?;
+        for (k, (v, d)) in &m {
+            writeln!(w, "{k} {v} {d}")?;
         }
         w.flush()?;
         std::fs::rename(&tmp, path)
@@ -628,7 +646,7 @@ type RunOutput = (
     Report,
     Vec<Vec<Slot>>,
     Arc<Vec<BenchUser>>,
-    HashMap<String, u64>,
+    SavedState,
 );
 
 /// Runs the generator over `population` (tests call this directly).
@@ -658,10 +676,13 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
     // Users are dealt to threads round-robin; each thread owns its share.
     let mut shares: Vec<Vec<Slot>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, u) in users.iter().enumerate() {
+        let (next, drift) = old.get(&u.name).copied().unwrap_or((0, 0));
         shares[i % threads].push(Slot {
             user: i,
-            next: old.get(&u.name).copied().unwrap_or(0),
+            next,
+            drift,
             busy: false,
+            lost: false,
         });
     }
     let users = Arc::new(users);
@@ -800,18 +821,15 @@ impl Credentials {
         let a = &shared.args;
         let n = self.slots.len();
         let step = now / PERIOD;
-        // Late in a step a code of the previous step may fall out of the
-        // server's ±1 window before it arrives: do not use it then.
-        let lo = if now % PERIOD < 20 {
-            step.saturating_sub(1)
-        } else {
-            step
-        };
+        // In the last second of a step a request may arrive after the
+        // server's clock moved on, and the drift it learns would differ
+        // from ours: no TOTP request then.
+        let boundary = now % PERIOD == PERIOD - 1;
         for _ in 0..n {
             let i = self.cursor;
             self.cursor = (self.cursor + 1) % n;
             let s = &mut self.slots[i];
-            if s.busy {
+            if s.busy || s.lost {
                 continue;
             }
             let user = &shared.users[s.user];
@@ -823,16 +841,34 @@ impl Credentials {
                     expect_accept: true,
                 });
             }
+            let wrong = match a.mode {
+                Mode::Valid => false,
+                Mode::Wrong => true,
+                Mode::Mixed => self.rng.gen_range(0..100) < a.wrong_percent,
+            };
             let counter = match shared.kind {
                 Kind::Totp if a.reuse => step,
                 Kind::Totp => {
-                    // `next` holds the last step used (0: none).
-                    let c = lo.max(s.next + 1);
-                    if c > step + 1 {
+                    if boundary {
                         continue;
                     }
-                    s.next = c;
-                    c
+                    // The server searches ±1 step around `step + drift`
+                    // (the offset of the last code it accepted) and takes
+                    // nothing at or below the last step used (`next`).
+                    // The lowest unused step in that window is fresh; an
+                    // Accept moves the drift to it. The drift stays within
+                    // ±TOTP_AHEAD, inside the server's clamp.
+                    let step = step as i64;
+                    let centre = step + s.drift;
+                    let c = (s.next as i64 + 1).max(centre - 1);
+                    if c > centre + 1 || (c - step).abs() > TOTP_AHEAD || c < 0 {
+                        continue;
+                    }
+                    s.next = c as u64;
+                    if !wrong {
+                        s.drift = c - step;
+                    }
+                    c as u64
                 }
                 Kind::Hotp => {
                     let c = s.next;
@@ -841,11 +877,6 @@ impl Credentials {
                 }
             };
             s.busy = true;
-            let wrong = match a.mode {
-                Mode::Valid => false,
-                Mode::Wrong => true,
-                Mode::Mixed => self.rng.gen_range(0..100) < a.wrong_percent,
-            };
             let mut code = hotp(Algorithm::Sha1, &user.seed, counter, DIGITS);
             if wrong {
                 code = (code + 500_000) % 1_000_000;
@@ -896,6 +927,9 @@ async fn socket_task(
         "[::]:0".parse()?
     };
     let sock = tokio::net::UdpSocket::bind(bind).await?;
+    // Replies arrive in bursts: room for them in the kernel, or they are
+    // dropped there and show as timeouts (capped at net.core.rmem_max).
+    let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&sock, 4 << 20);
     sock.connect(a.server).await?;
     let secret = a.secret.as_bytes();
     let timeout = Duration::from_millis(a.timeout_ms.max(1));
@@ -1048,6 +1082,15 @@ async fn socket_task(
             in_flight -= 1;
             creds.borrow_mut().slots[p.slot].busy = false;
             let lat = p.sent.elapsed();
+            let answered_as_expected = raw[0]
+                == if p.expect_accept {
+                    Code::AccessAccept.to_u8()
+                } else {
+                    Code::AccessReject.to_u8()
+                };
+            if !answered_as_expected {
+                creds.borrow_mut().slots[p.slot].lost = true;
+            }
             let ok = crypto::verify_response(raw, &p.authenticator, secret);
             let reply = Packet::decode(raw);
             if !p.counted {
@@ -1097,7 +1140,10 @@ async fn socket_task(
                 {
                     if let Some(p) = slot.take() {
                         in_flight -= 1;
-                        creds.borrow_mut().slots[p.slot].busy = false;
+                        let mut c = creds.borrow_mut();
+                        c.slots[p.slot].busy = false;
+                        c.slots[p.slot].lost = true;
+                        drop(c);
                         quarantine[i] = Some(now);
                         if p.counted {
                             tally.timeouts += 1;

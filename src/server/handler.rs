@@ -136,7 +136,7 @@ impl Handler {
             .received
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let settings = self.settings();
-        let Some(client) = settings.clients.lookup(src.ip()).cloned() else {
+        let Some(client) = settings.clients.lookup(src.ip()) else {
             self.stats.count_drop(DropReason::UnknownClient);
             if self.first_warning(src.ip(), 0, started) {
                 tracing::warn!(source = %src.ip(), "datagram from unknown client dropped (add a [[client]] for this address); further ones from it are not logged for a minute");

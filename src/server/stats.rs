@@ -25,7 +25,8 @@ pub enum DropReason {
     DuplicateInProgress,
     /// A code this port does not take (an Access-Accept sent to us, say).
     UnexpectedCode,
-    /// More requests in work than `max_in_flight`.
+    /// Not produced since the request path answers in batches (the socket
+    /// buffer is the queue); kept so that metric names stay stable.
     Overload,
     /// Per-client rate limit.
     RateLimited,

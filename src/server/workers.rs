@@ -1,45 +1,63 @@
-//! The datagram path: a few worker threads per UDP socket and one committer.
+//! The datagram path: a few worker threads per UDP socket, each working in
+//! batches, with group commit.
 //!
 //! Each worker blocks in `recv_from` on its socket (the kernel hands each
-//! datagram to one waiting worker), runs [`Handler::handle`] inline and
-//! sends the reply itself — two system calls per request, no task or thread
-//! hand-off. The handler's verifier does not flush (see
-//! [`Verifier::with_deferred_sync`](crate::verify::Verifier::with_deferred_sync)),
-//! so a worker never waits for the disk.
+//! datagram to one waiting worker), then takes whatever else is already
+//! queued on the socket without blocking, up to a batch, and runs
+//! [`Handler::handle`] on each datagram inline. The replies that need
+//! nothing durable (Rejects, Challenges, accounting) leave at once in one
+//! `sendmmsg`. If the batch holds Access-Accepts, whose replay commits must
+//! be on disk before the NAS sees them, the worker then calls
+//! [`TokenStore::sync`] once for the whole batch and sends the Accepts after
+//! it returns — in one `sendmmsg` again. The handler's verifier does not
+//! flush by itself (see
+//! [`Verifier::with_deferred_sync`](crate::verify::Verifier::with_deferred_sync)).
 //!
-//! An Access-Accept, whose replay commit must be on disk before the NAS
-//! sees it, goes to the committer instead: it takes every Accept queued so
-//! far, flushes the store once ([`TokenStore::sync`]), then sends them all.
-//! Accepts queued during that flush wait for the next one. This is group
-//! commit: one flush serves every request accepted while the previous flush
-//! ran, so the flush rate adapts to the disk and the batch grows with the
-//! load. Rejects and accounting replies need nothing durable and go at once.
-//! A retransmission answered from the duplicate cache with an Accept takes
-//! the same path, so no Accept ever leaves before its commit is durable.
+//! This is group commit twice over: one flush serves every Accept of a
+//! batch, and the store's `sync` lets the workers that call it while a
+//! flush runs share the next one. Under load the batches grow by
+//! themselves (more datagrams wait in the socket while a flush runs), so
+//! the flush rate follows the disk, not the request rate. While one worker
+//! waits for the disk, another keeps receiving. A retransmission answered
+//! from the duplicate cache with an Accept takes the same path, so no
+//! Accept ever leaves before its commit is durable.
 
+use std::io::IoSlice;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustix::net::addr::SocketAddrArg;
+use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags, SocketAddrAny};
 
 use crate::radius::Code;
 use crate::store::TokenStore;
 
 use super::handler::{Handler, Port};
-use super::stats::DropReason;
+
+/// Most datagrams one worker takes before it answers them.
+const BATCH: usize = 64;
+
+/// Socket receive buffer asked for (the kernel caps it at `net.core.rmem_max`).
+const RECV_BUFFER: usize = 4 << 20;
 
 /// Group-commit counters of the daemon.
 #[derive(Debug, Default)]
 pub struct CommitStats {
-    /// Flushes made for Accepts.
+    /// Batches whose Accepts waited for one `sync` of the store.
     pub flushes: AtomicU64,
-    /// Accepts sent after a flush.
+    /// Accepts sent after a `sync`.
     pub accepts: AtomicU64,
-    /// Largest batch of Accepts one flush served.
+    /// Largest number of Accepts one `sync` served.
     pub max_batch: AtomicU64,
-    /// Flushes that failed (their Accepts were not sent).
+    /// `sync` calls that failed (their Accepts were not sent).
     pub failures: AtomicU64,
+    /// Datagrams taken, and batches they came in (mean batch = their ratio).
+    pub datagrams: AtomicU64,
+    /// Batches taken from the sockets.
+    pub batches: AtomicU64,
 }
 
 impl CommitStats {
@@ -47,198 +65,225 @@ impl CommitStats {
     pub fn to_json(&self) -> serde_json::Value {
         let f = self.flushes.load(Ordering::Relaxed);
         let a = self.accepts.load(Ordering::Relaxed);
+        let d = self.datagrams.load(Ordering::Relaxed);
+        let b = self.batches.load(Ordering::Relaxed);
         serde_json::json!({
             "flushes": f,
             "accepts": a,
             "mean_batch": if f == 0 { 0.0 } else { a as f64 / f as f64 },
             "max_batch": self.max_batch.load(Ordering::Relaxed),
             "failures": self.failures.load(Ordering::Relaxed),
+            "datagrams": d,
+            "mean_datagrams_per_wakeup": if b == 0 { 0.0 } else { d as f64 / b as f64 },
         })
     }
 }
 
-type Queued = (Arc<UdpSocket>, SocketAddr, Vec<u8>);
-
-struct Queue {
-    items: Mutex<(Vec<Queued>, bool)>,
-    ready: Condvar,
-}
-
-/// The running workers and committer.
+/// The running workers.
 pub struct Workers {
     threads: Vec<std::thread::JoinHandle<()>>,
-    committer: Option<std::thread::JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    queue: Arc<Queue>,
 }
 
 /// A blocking std socket sharing `sock`'s file description (the tokio
-/// socket stays bound, for its address, but is no longer read).
+/// socket stays bound, for its address, but is no longer read). Its
+/// receive buffer is raised so that a burst waits in the kernel instead of
+/// being dropped there.
 pub fn std_socket(sock: &tokio::net::UdpSocket) -> std::io::Result<UdpSocket> {
     let fd = sock.as_fd().try_clone_to_owned()?;
     let s = UdpSocket::from(fd);
     s.set_nonblocking(false)?;
     // Wake up now and then to notice a shutdown.
     s.set_read_timeout(Some(Duration::from_millis(100)))?;
+    if let Err(e) = rustix::net::sockopt::set_socket_recv_buffer_size(&s, RECV_BUFFER) {
+        tracing::debug!(error = %e, "cannot raise the socket receive buffer");
+    }
     Ok(s)
 }
 
 impl Workers {
-    /// Starts `per_socket` workers on each socket and the committer. At
-    /// most `max_pending` Accepts wait for a flush; beyond that an Accept is
-    /// dropped and counted as overload (its reply stays in the duplicate
-    /// cache, so the NAS's retransmission gets it once the disk catches up).
+    /// Starts `per_socket` workers on each socket. A worker takes at most
+    /// `max_batch` datagrams (and at most 64) before it answers them.
     pub fn start(
         sockets: Vec<(UdpSocket, Port, usize)>,
         handler: Arc<Handler>,
         store: Arc<dyn TokenStore>,
         stats: Arc<CommitStats>,
-        max_pending: usize,
+        max_batch: usize,
     ) -> std::io::Result<Workers> {
         let stop = Arc::new(AtomicBool::new(false));
-        let queue = Arc::new(Queue {
-            items: Mutex::new((Vec::new(), false)),
-            ready: Condvar::new(),
-        });
+        let batch = max_batch.clamp(1, BATCH);
         let mut threads = Vec::new();
         for (sock, port, per_socket) in sockets {
             let sock = Arc::new(sock);
             for n in 0..per_socket.max(1) {
-                let (sock, handler, stop, queue) =
-                    (sock.clone(), handler.clone(), stop.clone(), queue.clone());
+                let w = Worker {
+                    sock: sock.clone(),
+                    port,
+                    handler: handler.clone(),
+                    store: store.clone(),
+                    stats: stats.clone(),
+                    stop: stop.clone(),
+                    batch,
+                };
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("radotp-udp-{n}"))
-                        .spawn(move || worker(sock, port, handler, stop, queue, max_pending))?,
+                        .spawn(move || w.run())?,
                 );
             }
         }
-        let committer = {
-            let queue = queue.clone();
-            let server_stats = handler.stats().clone();
-            std::thread::Builder::new()
-                .name("radotp-commit".into())
-                .spawn(move || committer(queue, store, stats, server_stats))?
-        };
-        Ok(Workers {
-            threads,
-            committer: Some(committer),
-            stop,
-            queue,
-        })
+        Ok(Workers { threads, stop })
     }
 
-    /// Stops taking datagrams, lets the workers finish the request in hand,
-    /// then flushes and sends the last Accepts. Blocks.
+    /// Stops taking datagrams; each worker finishes the batch in hand
+    /// (flush included) and sends its replies. Blocks.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-        {
-            let mut g = self.queue.items.lock().unwrap_or_else(|p| p.into_inner());
-            g.1 = true;
-        }
-        self.queue.ready.notify_all();
-        if let Some(c) = self.committer.take() {
-            let _ = c.join();
-        }
     }
 }
 
-fn worker(
+struct Worker {
     sock: Arc<UdpSocket>,
     port: Port,
     handler: Arc<Handler>,
-    stop: Arc<AtomicBool>,
-    queue: Arc<Queue>,
-    max_pending: usize,
-) {
-    let mut buf = vec![0u8; 4097];
-    while !stop.load(Ordering::Relaxed) {
-        let (n, src) = match sock.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "recv error");
-                continue;
-            }
-        };
-        // A datagram of 4097 bytes is over the limit: passed on whole so
-        // the decoder rejects it.
-        let Some(reply) = handler.handle(src, &buf[..n], port) else {
-            continue;
-        };
-        if reply.first() == Some(&Code::AccessAccept.to_u8()) {
-            let mut g = queue.items.lock().unwrap_or_else(|p| p.into_inner());
-            if g.0.len() >= max_pending {
-                drop(g);
-                handler.stats().count_drop(DropReason::Overload);
-                continue;
-            }
-            g.0.push((sock.clone(), src, reply));
-            drop(g);
-            queue.ready.notify_one();
-        } else if let Err(e) = sock.send_to(&reply, src) {
-            tracing::debug!(error = %e, %src, "send failed");
-        }
-    }
-}
-
-fn committer(
-    queue: Arc<Queue>,
     store: Arc<dyn TokenStore>,
     stats: Arc<CommitStats>,
-    server_stats: Arc<super::stats::Stats>,
-) {
-    let mut batch = Vec::new();
-    loop {
-        {
-            let mut g = queue.items.lock().unwrap_or_else(|p| p.into_inner());
-            while g.0.is_empty() && !g.1 {
-                g = queue.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+    stop: Arc<AtomicBool>,
+    batch: usize,
+}
+
+impl Worker {
+    fn run(self) {
+        let mut buf = vec![0u8; 4097];
+        let mut now: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(self.batch);
+        let mut accepts: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(self.batch);
+        while !self.stop.load(Ordering::Relaxed) {
+            let (n, src) = match self.sock.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "recv error");
+                    continue;
+                }
+            };
+            let mut taken = 1u64;
+            self.one(src, &buf[..n], &mut now, &mut accepts);
+            while (taken as usize) < self.batch {
+                match rustix::net::recvfrom(&*self.sock, &mut buf[..], RecvFlags::DONTWAIT) {
+                    Ok((_, n, Some(addr))) => {
+                        taken += 1;
+                        // A datagram longer than the buffer arrives cut to
+                        // 4097 bytes: over the limit, so the decoder rejects it.
+                        let n = n.min(buf.len());
+                        if let Ok(src) = SocketAddr::try_from(addr) {
+                            self.one(src, &buf[..n], &mut now, &mut accepts);
+                        }
+                    }
+                    Ok((_, _, None)) => taken += 1,
+                    Err(_) => break, // EAGAIN: the socket is empty
+                }
             }
-            if g.0.is_empty() {
-                return; // stopped and drained
+            self.stats.datagrams.fetch_add(taken, Ordering::Relaxed);
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+            send_all(&self.sock, &mut now);
+            if !accepts.is_empty() {
+                self.commit_and_send(&mut accepts);
             }
-            std::mem::swap(&mut g.0, &mut batch);
         }
-        // Every commit of this batch happened before it was queued, hence
-        // before this flush starts.
+    }
+
+    /// Handles one datagram; its reply goes to `now` or, for an Accept, to
+    /// `accepts` (sent after the flush).
+    fn one(
+        &self,
+        src: SocketAddr,
+        datagram: &[u8],
+        now: &mut Vec<(SocketAddr, Vec<u8>)>,
+        accepts: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) {
+        let Some(reply) = self.handler.handle(src, datagram, self.port) else {
+            return;
+        };
+        if reply.first() == Some(&Code::AccessAccept.to_u8()) {
+            accepts.push((src, reply));
+        } else {
+            now.push((src, reply));
+        }
+    }
+
+    fn commit_and_send(&self, accepts: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        // Every commit of these Accepts happened before this call.
         let started = std::time::Instant::now();
-        let synced = store.sync();
-        server_stats
+        let synced = self.store.sync();
+        self.handler
+            .stats()
             .commit_latency
             .observe(started.elapsed().as_micros() as u64);
         match synced {
             Ok(()) => {
-                stats.flushes.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .accepts
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                stats
-                    .max_batch
-                    .fetch_max(batch.len() as u64, Ordering::Relaxed);
-                for (sock, src, reply) in batch.drain(..) {
-                    if let Err(e) = sock.send_to(&reply, src) {
-                        tracing::debug!(error = %e, %src, "send failed");
-                    }
-                }
+                let n = accepts.len() as u64;
+                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                self.stats.accepts.fetch_add(n, Ordering::Relaxed);
+                self.stats.max_batch.fetch_max(n, Ordering::Relaxed);
+                send_all(&self.sock, accepts);
             }
             Err(e) => {
                 // Not durable: no Accept. The NAS retries; the duplicate
                 // cache answers and the Accept comes back here.
-                stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, dropped = batch.len(), "store flush failed; Accepts withheld");
-                batch.clear();
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, dropped = accepts.len(), "store flush failed; Accepts withheld");
+                accepts.clear();
             }
         }
     }
+}
+
+/// Sends every reply (one `sendmmsg` for many) and empties the list.
+fn send_all(sock: &UdpSocket, replies: &mut Vec<(SocketAddr, Vec<u8>)>) {
+    match replies.len() {
+        0 => {}
+        1 => {
+            let (dst, bytes) = &replies[0];
+            if let Err(e) = sock.send_to(bytes, dst) {
+                tracing::debug!(error = %e, %dst, "send failed");
+            }
+        }
+        _ => {
+            let addrs: Vec<SocketAddrAny> = replies.iter().map(|(a, _)| a.as_any()).collect();
+            let iovs: Vec<[IoSlice<'_>; 1]> =
+                replies.iter().map(|(_, b)| [IoSlice::new(b)]).collect();
+            let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+                (0..replies.len()).map(|_| Default::default()).collect();
+            let mut msgs: Vec<rustix::net::MMsgHdr<'_>> = addrs
+                .iter()
+                .zip(iovs.iter())
+                .zip(controls.iter_mut())
+                .map(|((a, iov), c)| rustix::net::MMsgHdr::new_with_addr(a, iov, c))
+                .collect();
+            let mut from = 0;
+            while from < msgs.len() {
+                match rustix::net::sendmmsg(sock, &mut msgs[from..], SendFlags::empty()) {
+                    Ok(0) => break,
+                    Ok(sent) => from += sent,
+                    Err(e) => {
+                        // One bad destination must not hold up the others.
+                        tracing::debug!(error = %e, dst = %replies[from].0, "send failed");
+                        from += 1;
+                    }
+                }
+            }
+        }
+    }
+    replies.clear();
 }
