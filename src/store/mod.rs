@@ -1,11 +1,15 @@
 //! The token store: users and tokens, behind the [`TokenStore`] trait.
 //!
-//! [`SledStore`] (the default) keeps them in an embedded sled database with
-//! seeds and PINs encrypted at rest under a [`StoreKey`]; [`MemoryStore`]
-//! serves tests. The only state that changes on the request path — the last
+//! [`FileStore`] (the default) keeps them in a directory of plain files: an
+//! append-only record log (one record per user with all its tokens), a file
+//! of fixed-size slots for the fields the request path changes, and a
+//! write-ahead journal of slot images, with a compact in-memory index.
+//! [`SledStore`] keeps them in an embedded sled database. Both encrypt seeds
+//! and PINs at rest under a [`StoreKey`]; [`MemoryStore`] serves tests. The only state that changes on the request path — the last
 //! accepted step/counter — changes by compare-and-swap ([`TokenStore::commit_use`])
 //! and is made durable by [`TokenStore::sync`], which concurrent callers share.
 
+pub mod file;
 pub mod key;
 pub mod memory;
 pub mod sled;
@@ -15,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::otp::{Algorithm, Kind};
 use crate::secret::Secret;
 
+pub use self::file::FileStore;
 pub use self::key::StoreKey;
 pub use self::memory::MemoryStore;
 pub use self::sled::SledStore;
