@@ -11,6 +11,7 @@ pub mod generate;
 pub mod otpcmd;
 pub mod probe;
 pub mod serve;
+pub mod storecmd;
 pub mod token;
 pub mod user;
 
@@ -24,7 +25,7 @@ use crate::admin::{Admin, AdminError, AdminReply, AdminRequest, ErrorKind, Token
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::server::control;
-use crate::store::{SledStore, StoreError, StoreKey, TokenStore};
+use crate::store::{FileStore, SledStore, StoreError, StoreKey, TokenStore};
 use crate::verify::Verifier;
 
 /// radotp: a RADIUS server for one-time passwords (TOTP/HOTP) over PAP,
@@ -70,6 +71,9 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Show the running daemon's counters.
     Stats,
+    /// The token store itself: migrate from sled, compact, size.
+    #[command(subcommand)]
+    Store(storecmd::StoreCmd),
     /// Load generator for any RADIUS server, and its population (`bench provision`).
     Bench(bench::BenchArgs),
     /// Generate the man page or shell completions (packaging).
@@ -127,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe(a) => probe::run(&ctx, a),
         Command::Bench(a) => bench::run(&ctx, a),
         Command::Generate(c) => generate::run(c),
+        Command::Store(cmd) => storecmd::run(&ctx, cmd),
         Command::Stats => {
             let reply = ctx.admin(AdminRequest::Stats)?;
             ctx.print_reply(&reply);
@@ -276,9 +281,8 @@ pub fn open_store_waiting(
 ) -> anyhow::Result<Arc<dyn TokenStore>> {
     let deadline = std::time::Instant::now() + wait;
     loop {
-        let key = StoreKey::load_or_create(&config.store.key_file)?;
-        match SledStore::open(&config.store.path, key, config.store.cache_mb * 1024 * 1024) {
-            Ok(store) => return Ok(Arc::new(store)),
+        match open_store_once(config) {
+            Ok(store) => return Ok(store),
             Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
@@ -291,6 +295,27 @@ pub fn open_store_waiting(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A directory that holds a sled database (radotp 0.1's store) and not a
+/// [`FileStore`].
+pub fn is_sled_store(path: &std::path::Path) -> bool {
+    path.join("conf").is_file() && path.join("db").exists() && !path.join("records").exists()
+}
+
+fn open_store_once(config: &Config) -> Result<Arc<dyn TokenStore>, StoreError> {
+    let key = StoreKey::load_or_create(&config.store.key_file)?;
+    let path = &config.store.path;
+    if is_sled_store(path) {
+        tracing::warn!(
+            path = %path.display(),
+            "the store is a sled database (radotp 0.1): it works, but opens slowly and uses more memory; convert it with `radotp store migrate --from {}` after moving it aside",
+            path.display()
+        );
+        let store = SledStore::open(path, key, config.store.cache_mb * 1024 * 1024)?;
+        return Ok(Arc::new(store));
+    }
+    Ok(Arc::new(FileStore::open(path, key)?))
 }
 
 fn reply_json(reply: &AdminReply) -> serde_json::Value {

@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+// Plain std sockets: the workers block on them; registered with tokio's
+// reactor they would wake its threads on every datagram for nothing.
+use std::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::admin::Admin;
@@ -102,8 +104,8 @@ impl Server {
             Duration::from_secs(config.server.duplicate_cache_secs),
             Duration::from_secs(config.challenge.timeout_secs),
         ));
-        let auth = bind_all(&config.listen_addrs()).await?;
-        let acct = bind_all(&config.accounting_addrs()).await?;
+        let auth = bind_all(&config.listen_addrs())?;
+        let acct = bind_all(&config.accounting_addrs())?;
         let metrics = match config.metrics_addr() {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -315,12 +317,10 @@ impl Server {
     }
 }
 
-async fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<Arc<UdpSocket>>, ServerError> {
+fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<Arc<UdpSocket>>, ServerError> {
     let mut out = Vec::new();
     for &addr in addrs {
-        let s = UdpSocket::bind(addr)
-            .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
+        let s = UdpSocket::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
         out.push(Arc::new(s));
     }
     Ok(out)

@@ -24,7 +24,6 @@
 
 use std::io::IoSlice;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,13 +84,11 @@ pub struct Workers {
     stop: Arc<AtomicBool>,
 }
 
-/// A blocking std socket sharing `sock`'s file description (the tokio
-/// socket stays bound, for its address, but is no longer read). Its
-/// receive buffer is raised so that a burst waits in the kernel instead of
-/// being dropped there.
-pub fn std_socket(sock: &tokio::net::UdpSocket) -> std::io::Result<UdpSocket> {
-    let fd = sock.as_fd().try_clone_to_owned()?;
-    let s = UdpSocket::from(fd);
+/// A handle on `sock` for the workers (the server keeps its own, for the
+/// address). Its receive buffer is raised so that a burst waits in the
+/// kernel instead of being dropped there.
+pub fn std_socket(sock: &UdpSocket) -> std::io::Result<UdpSocket> {
+    let s = sock.try_clone()?;
     s.set_nonblocking(false)?;
     // Wake up now and then to notice a shutdown.
     s.set_read_timeout(Some(Duration::from_millis(100)))?;
