@@ -47,6 +47,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
@@ -1490,6 +1491,11 @@ struct Shared {
     shown: String,
     key: StoreKey,
     records: File,
+    /// `records` has writes not yet synced.
+    records_dirty: AtomicBool,
+    /// Held while syncing `records`: a caller that finds the flag clear
+    /// must not return while another caller's sync is still running.
+    records_sync: Mutex<()>,
     state: File,
     _lock: File,
     hasher: Hasher,
@@ -1888,6 +1894,7 @@ impl Shared {
         self.records
             .write_all_at(bytes, off)
             .map_err(|e| ioe("appending to records", e))?;
+        self.records_dirty.store(true, Ordering::Release);
         inner.end += bytes.len() as u64;
         Ok(off)
     }
@@ -1955,20 +1962,16 @@ impl Shared {
         };
         // `records` first: a slot image on disk must never name an
         // incarnation that a crash could still take away.
-        let res = self
-            .records
-            .sync_data()
-            .map_err(|e| ioe("syncing records", e))
-            .and_then(|()| {
-                if buf.is_empty() {
-                    return Ok(());
-                }
-                journal
-                    .file
-                    .write_all_at(&buf, off)
-                    .and_then(|()| journal.file.sync_data())
-                    .map_err(|e| ioe("writing the journal", e))
-            });
+        let res = self.sync_records().and_then(|()| {
+            if buf.is_empty() {
+                return Ok(());
+            }
+            journal
+                .file
+                .write_all_at(&buf, off)
+                .and_then(|()| journal.file.sync_data())
+                .map_err(|e| ioe("writing the journal", e))
+        });
         if res.is_err() && !buf.is_empty() {
             // Give the entries back so the next flush writes them at the
             // same place (no hole that would end the journal at replay).
@@ -2069,10 +2072,21 @@ impl Shared {
         }
     }
 
+    /// Syncs `records` if an append happened since the last sync. An append
+    /// that completes after the flag is cleared sets it again.
+    fn sync_records(&self) -> Result<(), StoreError> {
+        let _one = lock(&self.records_sync);
+        if !self.records_dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.records.sync_data().map_err(|e| {
+            self.records_dirty.store(true, Ordering::Release);
+            ioe("syncing records", e)
+        })
+    }
+
     fn write_frozen(&self, frozen: &HashMap<u64, Image>) -> Result<(), StoreError> {
-        self.records
-            .sync_data()
-            .map_err(|e| ioe("syncing records", e))?;
+        self.sync_records()?;
         let mut slots: Vec<u64> = frozen.keys().copied().collect();
         slots.sort_unstable();
         let werr = |e| ioe("writing state", e);
@@ -2199,6 +2213,8 @@ impl FileStore {
             shown: shown.clone(),
             key,
             records,
+            records_dirty: AtomicBool::new(false),
+            records_sync: Mutex::new(()),
             state,
             _lock: lock_file,
             hasher,
