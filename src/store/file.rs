@@ -47,6 +47,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
@@ -1182,7 +1183,7 @@ fn load(
             .map_err(|e| ioe("writing the store header", e))?;
         end = h.len() as u64;
     }
-    let guess = (end / 128) as usize;
+    let guess = estimate_records(records, end).map_err(|e| ioe("reading records", e))?;
     let mut inner = Inner {
         users: Table::with_capacity(guess),
         tokens: Table::with_capacity(guess),
@@ -1241,6 +1242,32 @@ fn load(
     inner.users.shrink_to_fit();
     inner.tokens.shrink_to_fit();
     Ok(inner)
+}
+
+/// Roughly how many user records `records` holds, from the average frame
+/// size of its first megabyte, so that the index is built at its final size.
+fn estimate_records(records: &File, end: u64) -> std::io::Result<usize> {
+    let mut buf = vec![0u8; (1u64 << 20).min(end) as usize];
+    let got = read_full_at(records, &mut buf, 0)?;
+    buf.truncate(got);
+    let (mut off, mut first, mut count) = (0usize, None, 0u64);
+    while off + 8 <= buf.len() {
+        let len = le32(&buf[off..]);
+        if len == 0 || len > MAX_RECORD || off + 8 + len as usize > buf.len() {
+            break;
+        }
+        off += 8 + len as usize;
+        match first {
+            None => first = Some(off), // the header
+            Some(_) => count += 1,
+        }
+    }
+    let walked = (off - first.unwrap_or(off)) as u64;
+    if count < 16 {
+        return Ok((end / 128) as usize);
+    }
+    let avg = (walked / count).max(1);
+    Ok((end / avg + end / avg / 32) as usize)
 }
 
 /// The live record of `name` among the hash candidates: `(offset, frame)`.
@@ -1464,6 +1491,11 @@ struct Shared {
     shown: String,
     key: StoreKey,
     records: File,
+    /// `records` has writes not yet synced.
+    records_dirty: AtomicBool,
+    /// Held while syncing `records`: a caller that finds the flag clear
+    /// must not return while another caller's sync is still running.
+    records_sync: Mutex<()>,
     state: File,
     _lock: File,
     hasher: Hasher,
@@ -1477,6 +1509,9 @@ struct Shared {
     ctl_cv: Condvar,
     /// One checkpoint at a time.
     checkpointing: Mutex<()>,
+    /// Serialises admin changes, so that `import` can check and seal
+    /// without holding `inner` exclusively.
+    admin: Mutex<()>,
 }
 
 /// The embedded file store.
@@ -1859,6 +1894,7 @@ impl Shared {
         self.records
             .write_all_at(bytes, off)
             .map_err(|e| ioe("appending to records", e))?;
+        self.records_dirty.store(true, Ordering::Release);
         inner.end += bytes.len() as u64;
         Ok(off)
     }
@@ -1926,20 +1962,16 @@ impl Shared {
         };
         // `records` first: a slot image on disk must never name an
         // incarnation that a crash could still take away.
-        let res = self
-            .records
-            .sync_data()
-            .map_err(|e| ioe("syncing records", e))
-            .and_then(|()| {
-                if buf.is_empty() {
-                    return Ok(());
-                }
-                journal
-                    .file
-                    .write_all_at(&buf, off)
-                    .and_then(|()| journal.file.sync_data())
-                    .map_err(|e| ioe("writing the journal", e))
-            });
+        let res = self.sync_records().and_then(|()| {
+            if buf.is_empty() {
+                return Ok(());
+            }
+            journal
+                .file
+                .write_all_at(&buf, off)
+                .and_then(|()| journal.file.sync_data())
+                .map_err(|e| ioe("writing the journal", e))
+        });
         if res.is_err() && !buf.is_empty() {
             // Give the entries back so the next flush writes them at the
             // same place (no hole that would end the journal at replay).
@@ -2040,10 +2072,21 @@ impl Shared {
         }
     }
 
+    /// Syncs `records` if an append happened since the last sync. An append
+    /// that completes after the flag is cleared sets it again.
+    fn sync_records(&self) -> Result<(), StoreError> {
+        let _one = lock(&self.records_sync);
+        if !self.records_dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.records.sync_data().map_err(|e| {
+            self.records_dirty.store(true, Ordering::Release);
+            ioe("syncing records", e)
+        })
+    }
+
     fn write_frozen(&self, frozen: &HashMap<u64, Image>) -> Result<(), StoreError> {
-        self.records
-            .sync_data()
-            .map_err(|e| ioe("syncing records", e))?;
+        self.sync_records()?;
         let mut slots: Vec<u64> = frozen.keys().copied().collect();
         slots.sort_unstable();
         let werr = |e| ioe("writing state", e);
@@ -2140,12 +2183,11 @@ impl FileStore {
             Err(TryLockError::Error(e)) => return Err(open_err(format!("cannot lock: {e}"))),
         }
         let rpath = path.join("records");
-        let fresh = !rpath.exists();
+        // Left over by a compaction interrupted before its rename.
+        let _ = std::fs::remove_file(path.join("records.new"));
         let mut records = open_rw(&rpath).map_err(|e| open_err(format!("records: {e}")))?;
         let state = open_rw(&path.join("state")).map_err(|e| open_err(format!("state: {e}")))?;
-        if fresh {
-            sync_dir(path)?;
-        }
+        sync_dir(path)?;
         let hasher = Hasher {
             rs: RandomState::new(),
             mask: tuning.hash_mask,
@@ -2171,6 +2213,8 @@ impl FileStore {
             shown: shown.clone(),
             key,
             records,
+            records_dirty: AtomicBool::new(false),
+            records_sync: Mutex::new(()),
             state,
             _lock: lock_file,
             hasher,
@@ -2191,6 +2235,7 @@ impl FileStore {
             ctl: Mutex::new(Ctl::default()),
             ctl_cv: Condvar::new(),
             checkpointing: Mutex::new(()),
+            admin: Mutex::new(()),
         });
         s.checkpoint()?;
         let bg = s.clone();
@@ -2318,6 +2363,7 @@ impl TokenStore for FileStore {
     }
 
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let _admin = lock(&self.s.admin);
         let mut inner = self.s.write_inner();
         if self.s.find_user(&inner, &user.name)?.is_some() {
             return Err(StoreError::UserExists(user.name.clone()));
@@ -2328,6 +2374,7 @@ impl TokenStore for FileStore {
     }
 
     fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let _admin = lock(&self.s.admin);
         let mut inner = self.s.write_inner();
         let Some(f) = self.s.find_user(&inner, &user.name)? else {
             return Err(StoreError::NoSuchUser(user.name.clone()));
@@ -2342,6 +2389,7 @@ impl TokenStore for FileStore {
 
     fn delete_user(&self, name: &str) -> Result<(), StoreError> {
         let s = &*self.s;
+        let _admin = lock(&self.s.admin);
         let mut inner = s.write_inner();
         let Some(f) = s.find_user(&inner, name)? else {
             return Err(StoreError::NoSuchUser(name.to_string()));
@@ -2423,6 +2471,7 @@ impl TokenStore for FileStore {
 
     fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
         let s = &*self.s;
+        let _admin = lock(&self.s.admin);
         let mut inner = s.write_inner();
         let Some(f) = s.find_user(&inner, &token.owner)? else {
             return Err(StoreError::NoSuchUser(token.owner.clone()));
@@ -2439,6 +2488,7 @@ impl TokenStore for FileStore {
 
     fn update_token(&self, token: &Token) -> Result<(), StoreError> {
         let s = &*self.s;
+        let _admin = lock(&self.s.admin);
         let mut inner = s.write_inner();
         let Some((tf, i)) = s.find_token(&inner, &token.id)? else {
             return Err(StoreError::NoSuchToken(token.id.clone()));
@@ -2467,6 +2517,7 @@ impl TokenStore for FileStore {
 
     fn delete_token(&self, id: &str) -> Result<(), StoreError> {
         let s = &*self.s;
+        let _admin = lock(&self.s.admin);
         let mut inner = s.write_inner();
         let Some((f, i)) = s.find_token(&inner, id)? else {
             return Err(StoreError::NoSuchToken(id.to_string()));
@@ -2569,11 +2620,15 @@ impl TokenStore for FileStore {
 
     fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError> {
         let s = &*self.s;
-        let mut inner = s.write_inner();
-        // Check everything first.
-        let named: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
+        // No other admin change runs meanwhile; the request path only waits
+        // while a batch is appended and indexed.
+        let _admin = lock(&s.admin);
         let mut stored_owner: HashMap<&str, bool> = HashMap::new();
+        let mut fresh: Vec<&User> = Vec::new();
         {
+            let inner = s.read_inner();
+            // Check everything first.
+            let named: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
             let mut seen: HashSet<&str> = HashSet::with_capacity(tokens.len());
             for t in tokens {
                 if !seen.insert(t.id.as_str()) || s.find_token(&inner, &t.id)?.is_some() {
@@ -2593,22 +2648,20 @@ impl TokenStore for FileStore {
                     }
                 }
             }
-        }
-        drop(named);
-        // Users not stored yet; the first of repeated names wins. Named
-        // users already stored keep their record but may get tokens.
-        let mut taken: HashSet<&str> = HashSet::with_capacity(users.len());
-        let mut fresh: Vec<&User> = Vec::new();
-        for u in users {
-            if taken.insert(u.name.as_str()) {
-                if s.find_user(&inner, &u.name)?.is_some() {
-                    stored_owner.insert(u.name.as_str(), true);
-                } else {
-                    fresh.push(u);
+            drop((named, seen));
+            // Users not stored yet; the first of repeated names wins. Named
+            // users already stored keep their record but may get tokens.
+            let mut taken: HashSet<&str> = HashSet::with_capacity(users.len());
+            for u in users {
+                if taken.insert(u.name.as_str()) {
+                    if s.find_user(&inner, &u.name)?.is_some() {
+                        stored_owner.insert(u.name.as_str(), true);
+                    } else {
+                        fresh.push(u);
+                    }
                 }
             }
         }
-        drop(taken);
         // Tokens grouped by owner, by id within an owner.
         let mut order: Vec<u32> = (0..tokens.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| {
@@ -2621,46 +2674,40 @@ impl TokenStore for FileStore {
             &order[lo..hi]
         };
 
-        // New users with their tokens, sealed in parallel, appended in
-        // large writes; each user's slots are consecutive.
+        // New users with their tokens: sealed in parallel without any
+        // lock, then appended in one large write per batch; each user's
+        // slots are consecutive (one read for the whole user).
         for chunk in fresh.chunks(IMPORT_CHUNK) {
-            let plans: Vec<(&User, &[u32], u64)> = chunk
-                .iter()
-                .map(|u| {
-                    let ts = tokens_of(&u.name);
-                    let first = inner.slots.alloc_run(1 + ts.len() as u64);
-                    (*u, ts, first)
-                })
-                .collect();
-            let frames = par_map(&plans, |&(u, ts, first)| {
-                let toks = ts
+            let mut recs = par_map(chunk, |u| {
+                let toks = tokens_of(&u.name)
                     .iter()
-                    .zip(first + 1..)
-                    .map(|(&i, slot)| {
-                        let mut t = s.tok_rec(&tokens[i as usize], slot);
+                    .map(|&i| {
+                        let mut t = s.tok_rec(&tokens[i as usize], 0);
                         t.inc = fresh_inc();
                         t
                     })
                     .collect();
-                let mut rec = s.user_rec(u, first, toks);
+                let mut rec = s.user_rec(u, 0, toks);
                 rec.inc = fresh_inc();
-                let mut out = Vec::with_capacity(256);
-                encode_put(&mut out, &rec);
-                out
+                rec
             })?;
-            let mut buf = Vec::with_capacity(frames.iter().map(Vec::len).sum());
-            for f in &frames {
-                buf.extend_from_slice(f);
-            }
-            let mut off = s.append(&mut inner, &buf)?;
-            for ((u, ts, _), f) in plans.iter().zip(&frames) {
-                inner.users.insert(s.hasher.of(&u.name), off);
-                for &i in *ts {
-                    inner
-                        .tokens
-                        .insert(s.hasher.of(&tokens[i as usize].id), off);
+            let mut inner = s.write_inner();
+            let mut buf = Vec::with_capacity(recs.len() * 256);
+            let mut starts = Vec::with_capacity(recs.len());
+            for rec in &mut recs {
+                rec.slot = inner.slots.alloc_run(1 + rec.tokens.len() as u64);
+                for (t, slot) in rec.tokens.iter_mut().zip(rec.slot + 1..) {
+                    t.slot = slot;
                 }
-                off += f.len() as u64;
+                starts.push(buf.len() as u64);
+                encode_put(&mut buf, rec);
+            }
+            let base = s.append(&mut inner, &buf)?;
+            for (rec, start) in recs.iter().zip(starts) {
+                inner.users.insert(s.hasher.of(&rec.name), base + start);
+                for t in &rec.tokens {
+                    inner.tokens.insert(s.hasher.of(&t.id), base + start);
+                }
             }
         }
 
@@ -2676,6 +2723,7 @@ impl TokenStore for FileStore {
             if ts.is_empty() {
                 continue;
             }
+            let mut inner = s.write_inner();
             let Some(f) = s.find_user(&inner, owner)? else {
                 return Err(StoreError::NoSuchUser(owner.to_string()));
             };
@@ -3360,13 +3408,37 @@ mod tests {
         assert_eq!(open(dir.path()).counts().unwrap(), (2, 1));
     }
 
-    fn vm_rss_kb() -> u64 {
+    fn vm_kb(field: &str) -> u64 {
         std::fs::read_to_string("/proc/self/status")
             .unwrap()
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Run by [`scale_one_million_users_with_a_token_and_pin`] in a fresh
+    /// process, so that the memory figures are the store's alone.
+    #[test]
+    #[ignore]
+    fn scale_open_in_a_fresh_process() {
+        let Some(dir) = std::env::var_os("RADOTP_SCALE_DIR") else {
+            return;
+        };
+        let rss0 = vm_kb("VmRSS:");
+        let t0 = std::time::Instant::now();
+        let s = open(Path::new(&dir));
+        let took = t0.elapsed();
+        let (rss1, hwm) = (vm_kb("VmRSS:"), vm_kb("VmHWM:"));
+        let st = s.stats();
+        println!("open: {took:?}");
+        println!(
+            "VmRSS before open {rss0} kB, after open {rss1} kB (+{} MB), peak VmHWM {hwm} kB; \
+             index {:.1} MB",
+            rss1.saturating_sub(rss0) / 1024,
+            st.index_bytes as f64 / 1048576.0
+        );
+        println!("{st:?}");
     }
 
     /// The scale check: `cargo test --release --lib store::file -- --ignored
@@ -3374,6 +3446,9 @@ mod tests {
     #[test]
     #[ignore]
     fn scale_one_million_users_with_a_token_and_pin() {
+        if std::env::var_os("RADOTP_SCALE_DIR").is_some() {
+            return; // the child run
+        }
         let n: usize = std::env::var("RADOTP_SCALE_N")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -3395,53 +3470,87 @@ mod tests {
                 })
                 .collect();
             let s = open(dir.path());
+            let rss0 = vm_kb("VmRSS:");
             let t0 = std::time::Instant::now();
             s.import(&users, &tokens).unwrap();
             s.sync().unwrap();
-            println!("import of {n} users + {n} tokens: {:?}", t0.elapsed());
+            println!(
+                "import of {n} users + {n} tokens: {:?} (VmRSS {rss0} kB before, peak VmHWM {} kB, \
+                 inputs included)",
+                t0.elapsed(),
+                vm_kb("VmHWM:")
+            );
             let t0 = std::time::Instant::now();
             drop(s);
             println!("close: {:?}", t0.elapsed());
         }
-        let rss0 = vm_rss_kb();
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "store::file::tests::scale_open_in_a_fresh_process",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("RADOTP_SCALE_DIR", dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for l in text
+            .lines()
+            .filter(|l| !l.starts_with("running") && !l.is_empty())
+        {
+            println!("[fresh process] {l}");
+        }
+        assert!(out.status.success());
+
         let t0 = std::time::Instant::now();
         let s = open(dir.path());
-        let took = t0.elapsed();
-        let rss1 = vm_rss_kb();
-        let st = s.stats();
-        println!("open: {took:?}");
+        println!("open (warm, this process): {:?}", t0.elapsed());
         println!(
-            "VmRSS before open {rss0} kB, after {rss1} kB (+{} MB); index {} MB",
-            (rss1.saturating_sub(rss0)) / 1024,
-            st.index_bytes >> 20
-        );
-        println!(
-            "size on disk: {} MB ({} bytes per user+token); {st:?}",
+            "size on disk: {} MB ({} bytes per user+token)",
             s.size_on_disk().unwrap() >> 20,
             s.size_on_disk().unwrap() / n as u64
         );
         assert_eq!(s.counts().unwrap(), (n, n));
         // The request path against the big store.
+        let probes = 100_000usize;
+        let name = |i: usize| format!("user{:07}", (i * 7919) % n);
         let t0 = std::time::Instant::now();
-        let probes = 100_000;
+        let mut found = Vec::with_capacity(probes);
         for i in 0..probes {
-            let name = format!("user{:07}", (i * 7919) % n);
-            let (u, ts) = s.user_with_tokens(&name).unwrap().unwrap();
+            let (u, ts) = s.user_with_tokens(&name(i)).unwrap().unwrap();
             assert_eq!(ts.len(), 1);
-            assert!(s
-                .commit_use(&ts[0].id, ts[0].last, 1 + i as u64, 0, 1, true)
-                .unwrap());
-            s.record_success(&u.name, 2).unwrap();
-            if i % 64 == 0 {
-                s.sync().unwrap();
-            }
+            found.push((u.name.clone(), ts[0].id.clone(), ts[0].last));
         }
+        println!("user_with_tokens: {:?} each", t0.elapsed() / probes as u32);
+        let t0 = std::time::Instant::now();
+        for (i, (_, id, last)) in found.iter().enumerate() {
+            assert!(s.commit_use(id, *last, 1 + i as u64, 0, 1, true).unwrap());
+        }
+        println!("commit_use: {:?} each", t0.elapsed() / probes as u32);
+        let t0 = std::time::Instant::now();
+        for (u, _, _) in &found {
+            s.record_success(u, 2).unwrap();
+        }
+        println!("record_success: {:?} each", t0.elapsed() / probes as u32);
+        let t0 = std::time::Instant::now();
         s.sync().unwrap();
         println!(
-            "{probes} look-ups + commit_use + record_success: {:?} per request (sync every 64)",
-            t0.elapsed() / probes as u32
+            "sync of those {} slot images: {:?}",
+            2 * probes,
+            t0.elapsed()
         );
-        println!("VmRSS after requests: {} kB", vm_rss_kb());
+        let t0 = std::time::Instant::now();
+        for (i, (_, id, _)) in found.iter().take(200).enumerate() {
+            let last = s.token(id).unwrap().unwrap().last;
+            assert!(s
+                .commit_use(id, last, 1_000_000 + i as u64, 0, 1, true)
+                .unwrap());
+            s.sync().unwrap();
+        }
+        println!("sync after one commit: {:?} each", t0.elapsed() / 200);
+        println!("VmRSS after requests: {} kB", vm_kb("VmRSS:"));
         let t0 = std::time::Instant::now();
         drop(s);
         println!("close with checkpoint: {:?}", t0.elapsed());
