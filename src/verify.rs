@@ -299,7 +299,7 @@ impl Verifier {
             let Some(m) = found else {
                 return Ok(None);
             };
-            let current = current_counter(&token, now);
+            let current = current_counter(token, now);
             if opts.dry_run
                 || self
                     .store
@@ -308,7 +308,7 @@ impl Verifier {
                 candidate(buf, pin, &[]);
                 let password = {
                     let mut p = buf.clone();
-                    let code = otp_code_at(&token, m.counter);
+                    let code = otp_code_at(token, m.counter);
                     p.extend_from_slice(code.as_bytes());
                     Secret::new(p)
                 };

@@ -189,7 +189,7 @@ pub fn des_key_with_parity(key7: &[u8; 7]) -> [u8; 8] {
         // Seven key bits, most significant first, in the top of the octet.
         let seven = ((bits >> (49 - 7 * i)) & 0x7f) as u8;
         let b = seven << 1;
-        *o = b | u8::from(b.count_ones() % 2 == 0);
+        *o = b | u8::from(b.count_ones().is_multiple_of(2));
     }
     out
 }

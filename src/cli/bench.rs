@@ -13,8 +13,11 @@
 //! a share of wrong codes.
 //!
 //! Load: `--concurrency N` requests in flight (closed loop) or `--rate R`
-//! requests per second (open loop, latency measured from the scheduled
-//! send time so a slow server cannot hide its queueing). Work is spread
+//! requests per second (open loop). Latency runs from the moment a
+//! request is sent to its reply; in open loop the report also gives the
+//! send lag (scheduled send time to actual send), so that a generator that
+//! fell behind its schedule shows (the open loop never waits for replies
+//! unless all 256 identifiers of a socket are taken: counted as starved). Work is spread
 //! over `--threads` threads, each running its `--sockets` sockets on a
 //! single-threaded tokio runtime (epoll: one wake-up serves every reply
 //! queued on a socket; replies are drained without blocking until the
@@ -341,7 +344,7 @@ fn hex_encode(b: &[u8]) -> String {
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -497,6 +500,9 @@ pub struct Report {
     pub starved: u64,
     /// Latency percentiles, microseconds.
     pub latency_us: Latency,
+    /// Open loop: how late requests left against their schedule
+    /// (percentiles, microseconds; zero in closed loop).
+    pub send_lag_us: Latency,
 }
 
 /// Latency percentiles, microseconds.
@@ -514,7 +520,7 @@ impl Report {
     pub fn text(&self) -> String {
         let l = &self.latency_us;
         let ms = |us: u64| us as f64 / 1000.0;
-        format!(
+        let mut out = format!(
             "method {}: {:.0} requests/s over {:.1} s\n\
              accepts {}  rejects {}  timeouts {}  errors {}  unexpected {}  starved {}\n\
              latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}\n",
@@ -532,7 +538,17 @@ impl Report {
             ms(l.p99),
             ms(l.p999),
             ms(l.max)
-        )
+        );
+        if self.send_lag_us.max > 0 {
+            let g = &self.send_lag_us;
+            out.push_str(&format!(
+                "send lag ms (open loop, scheduled to sent): p50 {:.3}  p99 {:.3}  max {:.3}\n",
+                ms(g.p50),
+                ms(g.p99),
+                ms(g.max)
+            ));
+        }
+        out
     }
 }
 
@@ -612,6 +628,7 @@ struct Tally {
     unexpected: u64,
     starved: u64,
     latencies: Vec<u32>,
+    lags: Vec<u32>,
 }
 
 impl Tally {
@@ -624,6 +641,7 @@ impl Tally {
         self.unexpected += o.unexpected;
         self.starved += o.starved;
         self.latencies.extend(o.latencies);
+        self.lags.extend(o.lags);
     }
 }
 
@@ -718,15 +736,6 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
         total.add(tally);
         slots.push(share);
     }
-    let mut lat = std::mem::take(&mut total.latencies);
-    lat.sort_unstable();
-    let pct = |p: f64| -> u64 {
-        if lat.is_empty() {
-            return 0;
-        }
-        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
-        u64::from(lat[i])
-    };
     let report = Report {
         method: a.method.as_str().to_string(),
         seconds,
@@ -738,15 +747,31 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
         errors: total.errors,
         unexpected: total.unexpected,
         starved: total.starved,
-        latency_us: Latency {
+        latency_us: Latency::of(std::mem::take(&mut total.latencies)),
+        send_lag_us: Latency::of(std::mem::take(&mut total.lags)),
+    };
+    Ok((report, slots, users, old))
+}
+
+impl Latency {
+    /// Percentiles of microsecond samples.
+    fn of(mut v: Vec<u32>) -> Latency {
+        v.sort_unstable();
+        let pct = |p: f64| -> u64 {
+            if v.is_empty() {
+                return 0;
+            }
+            let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+            u64::from(v[i])
+        };
+        Latency {
             p50: pct(0.50),
             p90: pct(0.90),
             p99: pct(0.99),
             p999: pct(0.999),
-            max: lat.last().copied().map_or(0, u64::from),
-        },
-    };
-    Ok((report, slots, users, old))
+            max: v.last().copied().map_or(0, u64::from),
+        }
+    }
 }
 
 type WorkerOut = anyhow::Result<(Tally, Vec<Slot>)>;
@@ -761,8 +786,9 @@ fn worker(shared: Arc<Shared>, t: usize, threads: usize, share: Vec<Slot>) -> Wo
         (a.concurrency / threads + usize::from(t < a.concurrency % threads)).max(1);
     let per_thread_rate = a.rate.map(|r| r as f64 / threads as f64);
     let creds = Rc::new(RefCell::new(Credentials {
+        ready: (0..share.len()).collect(),
         slots: share,
-        cursor: 0,
+        parked: Default::default(),
         rng: rand::rngs::StdRng::from_entropy(),
     }));
     let tallies = rt.block_on(async {
@@ -802,9 +828,13 @@ fn worker(shared: Arc<Shared>, t: usize, threads: usize, share: Vec<Slot>) -> Wo
 use std::cell::RefCell;
 use std::rc::Rc;
 
+/// The users of one generator thread: those ready for a request, in turn,
+/// and TOTP users whose next fresh code lies in a later step, by step.
+/// Taking a credential is O(1) however many users are used up.
 struct Credentials {
     slots: Vec<Slot>,
-    cursor: usize,
+    ready: std::collections::VecDeque<usize>,
+    parked: std::collections::BinaryHeap<std::cmp::Reverse<(u64, usize)>>,
     rng: rand::rngs::StdRng,
 }
 
@@ -819,15 +849,22 @@ impl Credentials {
     /// The next user not in flight with a fresh code at `now`.
     fn take(&mut self, shared: &Shared, now: u64) -> Option<Taken> {
         let a = &shared.args;
-        let n = self.slots.len();
         let step = now / PERIOD;
+        while let Some(&std::cmp::Reverse((wake, i))) = self.parked.peek() {
+            if wake > step {
+                break;
+            }
+            self.parked.pop();
+            self.ready.push_back(i);
+        }
         // In the last second of a step a request may arrive after the
         // server's clock moved on, and the drift it learns would differ
         // from ours: no TOTP request then.
-        let boundary = now % PERIOD == PERIOD - 1;
-        for _ in 0..n {
-            let i = self.cursor;
-            self.cursor = (self.cursor + 1) % n;
+        let fresh_totp = shared.kind == Kind::Totp && !a.reuse && !a.static_password;
+        if fresh_totp && now % PERIOD == PERIOD - 1 {
+            return None;
+        }
+        while let Some(i) = self.ready.pop_front() {
             let s = &mut self.slots[i];
             if s.busy || s.lost {
                 continue;
@@ -849,9 +886,6 @@ impl Credentials {
             let counter = match shared.kind {
                 Kind::Totp if a.reuse => step,
                 Kind::Totp => {
-                    if boundary {
-                        continue;
-                    }
                     // The server searches ±1 step around `step + drift`
                     // (the offset of the last code it accepted) and takes
                     // nothing at or below the last step used (`next`).
@@ -862,6 +896,10 @@ impl Credentials {
                     let centre = step + s.drift;
                     let c = (s.next as i64 + 1).max(centre - 1);
                     if c > centre + 1 || (c - step).abs() > TOTP_AHEAD || c < 0 {
+                        // Used up for now: fresh again once `centre + 1`
+                        // reaches `next + 1`.
+                        let wake = (s.next as i64 - s.drift).max(step + 1);
+                        self.parked.push(std::cmp::Reverse((wake as u64, i)));
                         continue;
                     }
                     s.next = c as u64;
@@ -893,6 +931,16 @@ impl Credentials {
             });
         }
         None
+    }
+
+    /// The request of slot `i` is over: the user is ready again, unless
+    /// lost.
+    fn release(&mut self, i: usize) {
+        let s = &mut self.slots[i];
+        s.busy = false;
+        if !s.lost {
+            self.ready.push_back(i);
+        }
     }
 }
 
@@ -982,7 +1030,7 @@ async fn socket_task(
                     let i = next_id as usize;
                     next_id = next_id.wrapping_add(1);
                     let free = pending[i].is_none()
-                        && quarantine[i].map_or(true, |t| now.duration_since(t) > timeout * 2);
+                        && quarantine[i].is_none_or(|t| now.duration_since(t) > timeout * 2);
                     if free {
                         id = Some(i);
                         break;
@@ -1020,8 +1068,9 @@ async fn socket_task(
                 p.push(types::USER_NAME, user.name.as_bytes().to_vec());
                 p.attributes.extend(attrs);
                 let bytes = crypto::encode_request(&p, secret, !a.no_message_authenticator)?;
+                let sent_at = Instant::now();
                 if let Err(e) = sock.send(&bytes).await {
-                    creds.borrow_mut().slots[taken.slot].busy = false;
+                    creds.borrow_mut().release(taken.slot);
                     if measuring {
                         tally.errors += 1;
                     }
@@ -1030,11 +1079,17 @@ async fn socket_task(
                 }
                 if measuring {
                     tally.sent += 1;
+                    if interval.is_some() {
+                        let lag = sent_at.saturating_duration_since(scheduled);
+                        tally
+                            .lags
+                            .push(u32::try_from(lag.as_micros()).unwrap_or(u32::MAX));
+                    }
                 }
                 pending[id] = Some(Pending {
                     authenticator,
                     exchange,
-                    sent: scheduled,
+                    sent: sent_at,
                     slot: taken.slot,
                     expect_accept: taken.expect_accept,
                     counted: measuring,
@@ -1080,7 +1135,6 @@ async fn socket_task(
                 continue; // late reply after a timeout
             };
             in_flight -= 1;
-            creds.borrow_mut().slots[p.slot].busy = false;
             let lat = p.sent.elapsed();
             let answered_as_expected = raw[0]
                 == if p.expect_accept {
@@ -1088,8 +1142,12 @@ async fn socket_task(
                 } else {
                     Code::AccessReject.to_u8()
                 };
-            if !answered_as_expected {
-                creds.borrow_mut().slots[p.slot].lost = true;
+            {
+                let mut c = creds.borrow_mut();
+                if !answered_as_expected {
+                    c.slots[p.slot].lost = true;
+                }
+                c.release(p.slot);
             }
             let ok = crypto::verify_response(raw, &p.authenticator, secret);
             let reply = Packet::decode(raw);
@@ -1141,8 +1199,8 @@ async fn socket_task(
                     if let Some(p) = slot.take() {
                         in_flight -= 1;
                         let mut c = creds.borrow_mut();
-                        c.slots[p.slot].busy = false;
                         c.slots[p.slot].lost = true;
+                        c.release(p.slot);
                         drop(c);
                         quarantine[i] = Some(now);
                         if p.counted {

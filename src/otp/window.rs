@@ -195,7 +195,7 @@ pub fn resync(
                 // earlier step on a tie.
                 Some(current) => {
                     let closer =
-                        best.map_or(true, |b| b.abs_diff(current) > step.abs_diff(current));
+                        best.is_none_or(|b| b.abs_diff(current) > step.abs_diff(current));
                     if closer {
                         best = Some(step);
                     }
@@ -634,7 +634,7 @@ mod tests {
                 let old = last.saturating_sub(back);
                 let code = code_at(&token, old);
                 let m = find(&token, now, &p, |c| c == &code);
-                prop_assert!(m.map_or(true, |m| m.counter > last));
+                prop_assert!(m.is_none_or(|m| m.counter > last));
             }
         }
 
@@ -650,7 +650,7 @@ mod tests {
                 let first = find(&token, now, &p, |c| c == &code).expect("target is a candidate");
                 let after = TokenView { last: Some(first.counter), drift: first.drift, ..token };
                 let again = find(&after, now, &p, |c| c == &code);
-                prop_assert!(again.map_or(true, |m| m.counter > first.counter));
+                prop_assert!(again.is_none_or(|m| m.counter > first.counter));
                 prop_assert!(first.drift.unsigned_abs() <= u64::from(p.max_drift));
             }
         }

@@ -66,7 +66,7 @@ pub fn unhide_password(
     authenticator: &[u8; 16],
 ) -> Result<Secret, PasswordError> {
     let n = hidden.len();
-    if n == 0 || n % 16 != 0 || n > MAX_PASSWORD_LEN {
+    if n == 0 || !n.is_multiple_of(16) || n > MAX_PASSWORD_LEN {
         return Err(PasswordError::BadLength(n));
     }
     let mut plain = hidden.to_vec();

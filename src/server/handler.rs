@@ -173,7 +173,7 @@ impl Handler {
             }
             return None;
         }
-        if !self.authentic(&client, &packet, datagram, src, started) {
+        if !self.authentic(client, &packet, datagram, src, started) {
             return None;
         }
         // The reply echoes every Proxy-State: when they leave no room for the
@@ -217,10 +217,10 @@ impl Handler {
                     Port::Auth => Code::AccessAccept,
                     Port::Accounting => Code::AccountingResponse,
                 };
-                self.encode(code, &packet, Vec::new(), &client)
+                self.encode(code, &packet, Vec::new(), client)
             }
-            Code::AccountingRequest => self.accounting(&client, &packet),
-            _ => match self.access(&settings, &client, &packet) {
+            Code::AccountingRequest => self.accounting(client, &packet),
+            _ => match self.access(&settings, client, &packet) {
                 Ok(reply) => reply,
                 Err(e) => {
                     // No answer rather than a wrong one; the NAS will retry.

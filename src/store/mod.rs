@@ -254,7 +254,7 @@ pub(crate) fn count_failure(
     lock_secs: u64,
 ) {
     *failures = failures.saturating_add(1);
-    if threshold != 0 && *failures % threshold == 0 {
+    if threshold != 0 && (*failures).is_multiple_of(threshold) {
         *locked_until = Some(now.saturating_add(lock_secs));
     }
 }
