@@ -115,7 +115,9 @@ FR_PID=$!
 PIDS+=("$FR_PID")
 
 RADOTP_PID=""
+RADOTP_WINDOW=1
 start_radotp() { # window
+    RADOTP_WINDOW=$1
     if [ -n "$RADOTP_PID" ]; then
         kill "$RADOTP_PID" 2>/dev/null || true
         wait "$RADOTP_PID" 2>/dev/null || true
@@ -143,27 +145,59 @@ kill -0 "$FR_PID" || { cat "$FR/log/stderr"; echo "FreeRADIUS did not start" >&2
 CLK=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# The daemon's group-commit counters (radotp only; "{}" for FreeRADIUS).
+commit_stats() { # PID
+    if [ "$1" = "$RADOTP_PID" ]; then
+        "$RADOTP" -c "$WORK/radotp-w$RADOTP_WINDOW.toml" --json stats 2>/dev/null |
+            python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]["server"]["group_commit"]))' ||
+            echo '{}'
+    else
+        echo '{}'
+    fi
+}
+
 # run NAME PID ARGS... -> appends a JSON line to $WORK/results.jsonl
+# The server's CPU (utime + stime from /proc/PID/stat) and, for radotp, its
+# group-commit counters are read before and after the generator's call;
+# that window holds the warm-up too, so CPU per request divides by every
+# reply of the call (the generator's replies_total, warm-up included).
 run() {
     local name=$1 pid=$2
     shift 2
-    local c0 c1 out
+    local c0 c1 out g0 g1
+    g0=$(commit_stats "$pid")
     c0=$(cpu_ticks "$pid")
     out=$("$RADOTP" --json bench --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
         --threads "$THREADS" --secret "$SECRET" --seed-file "$WORK/seeds" "$@" || true)
     c1=$(cpu_ticks "$pid")
-    python3 - "$name" "$c0" "$c1" "$CLK" "$out" >>"$WORK/results.jsonl" <<'PY'
+    g1=$(commit_stats "$pid")
+    python3 - "$name" "$c0" "$c1" "$out" "$g0" "$g1" "$CLK" >>"$WORK/results.jsonl" <<'PY'
 import json, sys
-name, c0, c1, clk, out = sys.argv[1:]
+name, c0, c1, out, g0, g1, clk = sys.argv[1:]
 r = json.loads(out)
-replies = r["accepts"] + r["rejects"]
 cpu = (int(c1) - int(c0)) / int(clk)
 r["name"] = name
 r["server_cpu_s"] = cpu
-r["cpu_s_per_100k"] = cpu / replies * 1e5 if replies else None
+everything = r.get("replies_total") or (r["accepts"] + r["rejects"])
+r["cpu_s_per_100k"] = cpu / everything * 1e5 if everything else None
+g0, g1 = json.loads(g0), json.loads(g1)
+if g0 and g1:
+    d = {k: (g1.get(k) or 0) - (g0.get(k) or 0) for k in ("flushes", "accepts", "store_flushes")}
+    secs = r["seconds"] + r.get("warmup_seconds", 0)
+    r["commit"] = {
+        "syncs_per_s": d["flushes"] / secs if secs else None,
+        "fdatasyncs_per_s": d["store_flushes"] / secs if secs else None,
+        "accepts_per_sync": d["accepts"] / d["flushes"] if d["flushes"] else None,
+        "accepts_per_fdatasync": d["accepts"] / d["store_flushes"] if d["store_flushes"] else None,
+    }
 print(json.dumps(r))
 PY
-    tail -1 "$WORK/results.jsonl" | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("   %-38s %8.0f req/s  p99 %6.2f ms  acc %d rej %d to %d err %d unexp %d starved %d  cpu/100k %s" % (r["name"], r["requests_per_sec"], r["latency_us"]["p99"]/1000, r["accepts"], r["rejects"], r["timeouts"], r["errors"], r["unexpected"], r["starved"], r["cpu_s_per_100k"]))' >&2
+    tail -1 "$WORK/results.jsonl" | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+c = r.get("commit") or {}
+extra = "  fdatasync/s %.0f  accepts/fdatasync %.1f" % (c.get("fdatasyncs_per_s") or 0, c.get("accepts_per_fdatasync") or 0) if c else ""
+print("   %-34s %8.0f req/s  p99 %6.2f ms  acc %d rej %d to %d err %d unexp %d starved %d  cpu/100k %.2f%s" % (r["name"], r["requests_per_sec"], r["latency_us"]["p99"] / 1000, r["accepts"], r["rejects"], r["timeouts"], r["errors"], r["unexpected"], r["starved"], r["cpu_s_per_100k"] or 0, extra))' >&2
 }
 
 : >"$WORK/results.jsonl"
@@ -203,6 +237,33 @@ for pair in $PAIRS; do
     done
 done
 
+# ---- radotp at half of its peak, open loop -----------------------------------
+if [ "$HALF" = 1 ]; then
+    for pair in $PAIRS; do
+        peak=$(python3 - "$WORK/results.jsonl" "$pair radotp" <<'PY'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+v = [r["requests_per_sec"] for r in rs if r["name"] == sys.argv[2]]
+print(int(statistics.median(v)) if v else 0)
+PY
+)
+        [ "$peak" -gt 0 ] || continue
+        rate=$((peak / 2))
+        log "pair $pair: radotp in open loop at $rate req/s (half of its median peak), $RUNS runs"
+        case $pair in
+        pap-totp) args=(--group totp --method pap) ;;
+        pap-pin-totp) args=(--group totp-pin --method pap) ;;
+        chap-totp) args=(--group totp --method chap) ;;
+        mschapv2-pin-totp-w1) args=(--group totp-pin --method mschapv2) ;;
+        mschapv2-pin-totp-w10) start_radotp 10; args=(--group totp-pin --method mschapv2) ;;
+        esac
+        for i in $(seq 1 "$RUNS"); do
+            run "$pair radotp half-load" "$RADOTP_PID" "${R[@]}" "${args[@]}" --rate "$rate"
+        done
+        [ "$pair" = mschapv2-pin-totp-w10 ] && start_radotp 1
+    done
+fi
+
 # ---- table of medians --------------------------------------------------------
 python3 - "$WORK/results.jsonl" "$RUNS" "$DURATION" "$CONCURRENCY" "$FR_VERSION" <<'PY'
 import json, statistics, sys
@@ -234,6 +295,14 @@ for p in pairs:
         to = sum(r["timeouts"] for r in rs)
         got[srv] = (rps, p99, cpu)
         print(f"{p:<24} {srv:<11} {rps:>9.0f} {p99:>8.2f} {cpu if cpu is not None else float('nan'):>11.2f} {err:>7} {to:>8}")
+    half = by.get(f"{p} radotp half-load")
+    if half:
+        print(f"{p:<24} {'half-load':<11} {med(half, lambda r: r['requests_per_sec']):>9.0f} {med(half, lambda r: r['latency_us']['p99'] / 1000):>8.2f} {med(half, lambda r: r['cpu_s_per_100k']):>11.2f} {sum(r['errors'] + r['unexpected'] for r in half):>7} {sum(r['timeouts'] for r in half):>8}")
+    rs = by.get(f"{p} radotp") or []
+    fd = med(rs, lambda r: (r.get("commit") or {}).get("fdatasyncs_per_s"))
+    ab = med(rs, lambda r: (r.get("commit") or {}).get("accepts_per_fdatasync"))
+    if fd is not None:
+        print(f"{p:<24} {'at peak':<11} {fd:>9.0f} fdatasync/s, {ab:.1f} Accepts per fdatasync (medians)")
     if len(got) == 2:
         a, b = got["radotp"], got["freeradius"]
         ratio = lambda x, y: x / y if x and y else float("nan")

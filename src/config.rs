@@ -113,13 +113,13 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The sled database directory.
+    /// The store directory (a file store, or a sled store of radotp 0.1).
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
     /// The 32-byte key file (mode 0600) that encrypts seeds and PINs.
     #[serde(default = "default_key_file")]
     pub key_file: PathBuf,
-    /// sled page cache, MiB.
+    /// Page cache of a sled store, MiB (unused by the file store).
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
 }

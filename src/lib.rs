@@ -14,7 +14,8 @@
 //!   and the RADIUS cryptography; no I/O.
 //! - [`auth`]: PAP, CHAP, MS-CHAP and MS-CHAP-V2: credential extraction,
 //!   candidate matching and reply attributes (MPPE keys, MS-CHAP2-Success).
-//! - [`store`]: users and tokens behind the `TokenStore` trait; sled on disk
+//! - [`store`]: users and tokens behind the `TokenStore` trait; radotp's own
+//!   file store (record log, state slots, journal; a sled store of 0.1 still opens)
 //!   with seeds and PINs encrypted, or memory for tests.
 //! - [`verify`]: the one verification path (server and `radotp otp check`):
 //!   policy, candidate search with the PIN in front, compare-and-swap commit,

@@ -503,6 +503,11 @@ pub struct Report {
     /// Open loop: how late requests left against their schedule
     /// (percentiles, microseconds; zero in closed loop).
     pub send_lag_us: Latency,
+    /// Replies received during the whole call, warm-up included (for CPU
+    /// per request measured around the call).
+    pub replies_total: u64,
+    /// Seconds of warm-up before the measured period.
+    pub warmup_seconds: f64,
 }
 
 /// Latency percentiles, microseconds.
@@ -589,7 +594,10 @@ fn save_state(path: &Path, users: &[BenchUser], slots: &[Vec<Slot>], old: &Saved
         if s.lost {
             // Unknown server state: far enough ahead that the next run
             // starts after anything it may have accepted.
-            m.insert(users[s.user].name.clone(), (s.next + 2 * TOTP_AHEAD as u64, 0));
+            m.insert(
+                users[s.user].name.clone(),
+                (s.next + 2 * TOTP_AHEAD as u64, 0),
+            );
         } else if s.next > 0 {
             m.insert(users[s.user].name.clone(), (s.next, s.drift));
         }
@@ -629,6 +637,7 @@ struct Tally {
     starved: u64,
     latencies: Vec<u32>,
     lags: Vec<u32>,
+    replies_total: u64,
 }
 
 impl Tally {
@@ -642,6 +651,7 @@ impl Tally {
         self.starved += o.starved;
         self.latencies.extend(o.latencies);
         self.lags.extend(o.lags);
+        self.replies_total += o.replies_total;
     }
 }
 
@@ -660,12 +670,7 @@ pub fn run_load(a: &RunArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-type RunOutput = (
-    Report,
-    Vec<Vec<Slot>>,
-    Arc<Vec<BenchUser>>,
-    SavedState,
-);
+type RunOutput = (Report, Vec<Vec<Slot>>, Arc<Vec<BenchUser>>, SavedState);
 
 /// Runs the generator over `population` (tests call this directly).
 pub fn run_population(a: &RunArgs, population: Vec<BenchUser>) -> anyhow::Result<Report> {
@@ -749,6 +754,8 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
         starved: total.starved,
         latency_us: Latency::of(std::mem::take(&mut total.latencies)),
         send_lag_us: Latency::of(std::mem::take(&mut total.lags)),
+        replies_total: total.replies_total,
+        warmup_seconds: a.warmup.max(0.0),
     };
     Ok((report, slots, users, old))
 }
@@ -1151,6 +1158,7 @@ async fn socket_task(
             }
             let ok = crypto::verify_response(raw, &p.authenticator, secret);
             let reply = Packet::decode(raw);
+            tally.replies_total += 1;
             if !p.counted {
                 continue;
             }

@@ -71,7 +71,7 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Show the running daemon's counters.
     Stats,
-    /// The token store itself: migrate from sled, compact, size.
+    /// The token store itself: migrate from sled, show kind and size.
     #[command(subcommand)]
     Store(storecmd::StoreCmd),
     /// Load generator for any RADIUS server, and its population (`bench provision`).

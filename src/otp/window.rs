@@ -194,8 +194,7 @@ pub fn resync(
                 // replacing only on a strictly smaller distance keeps the
                 // earlier step on a tie.
                 Some(current) => {
-                    let closer =
-                        best.is_none_or(|b| b.abs_diff(current) > step.abs_diff(current));
+                    let closer = best.is_none_or(|b| b.abs_diff(current) > step.abs_diff(current));
                     if closer {
                         best = Some(step);
                     }

@@ -127,9 +127,11 @@ impl Server {
         let stats_fn = {
             let stats = stats.clone();
             let commit = commit.clone();
+            let store = store.clone();
             Arc::new(move || {
                 let mut v = stats.to_json();
                 v["group_commit"] = commit.to_json();
+                v["group_commit"]["store_flushes"] = serde_json::json!(store.flushes());
                 v
             }) as Arc<dyn Fn() -> serde_json::Value + Send + Sync>
         };

@@ -1512,6 +1512,26 @@ struct Shared {
     /// Serialises admin changes, so that `import` can check and seal
     /// without holding `inner` exclusively.
     admin: Mutex<()>,
+    /// Where the request path last found each token (direct-mapped by the
+    /// id's hash), so that the `commit_use` after a `user_with_tokens`
+    /// needs no second read and decode of the record.
+    recent: Vec<Mutex<Option<Recent>>>,
+}
+
+/// Entries of [`Shared::recent`].
+const RECENT: usize = 1024;
+
+/// A token as `user_with_tokens` found it: its record's offset, slot,
+/// incarnation and the record's own hot values. Valid while the index
+/// still points the id at that offset: records are append-only, so a
+/// rewritten record (new slot assignment or incarnation) has a new offset.
+#[derive(Debug, Clone)]
+struct Recent {
+    id: String,
+    off: u64,
+    slot: u64,
+    inc: u64,
+    base: TokHot,
 }
 
 /// The embedded file store.
@@ -1629,6 +1649,27 @@ impl Shared {
 
     fn hot(&self) -> MutexGuard<'_, Hot> {
         lock(&self.hot)
+    }
+
+    fn remember(&self, off: u64, t: &TokRec) {
+        let h = self.hasher.of(&t.id);
+        *lock(&self.recent[(h % RECENT as u64) as usize]) = Some(Recent {
+            id: t.id.clone(),
+            off,
+            slot: t.slot,
+            inc: t.inc,
+            base: t.hot(),
+        });
+    }
+
+    /// The remembered place of token `id` (hash `h`), if the index still
+    /// points there.
+    fn recall(&self, inner: &Inner, id: &str, h: u64) -> Option<Recent> {
+        let r = lock(&self.recent[(h % RECENT as u64) as usize])
+            .as_ref()
+            .filter(|r| r.id == id)
+            .cloned()?;
+        inner.tokens.find(h, r.off).map(|_| r)
     }
 
     fn stripe(&self, slot: u64) -> MutexGuard<'_, ()> {
@@ -2236,6 +2277,7 @@ impl FileStore {
             ctl_cv: Condvar::new(),
             checkpointing: Mutex::new(()),
             admin: Mutex::new(()),
+            recent: (0..RECENT).map(|_| Mutex::new(None)).collect(),
         });
         s.checkpoint()?;
         let bg = s.clone();
@@ -2462,6 +2504,9 @@ impl TokenStore for FileStore {
         let Some(mut f) = self.s.find_user(&inner, name)? else {
             return Ok(None);
         };
+        for t in &f.rec.tokens {
+            self.s.remember(f.off, t);
+        }
         self.s.apply_all(&mut f.rec)?;
         Ok(Some((
             self.s.open_user(&f.rec)?,
@@ -2539,13 +2584,37 @@ impl TokenStore for FileStore {
     ) -> Result<bool, StoreError> {
         let s = &*self.s;
         let inner = s.read_inner();
-        let Some((mut f, i)) = s.find_token(&inner, id)? else {
-            return Err(StoreError::NoSuchToken(id.to_string()));
+        let (slot, inc, _stripe, cur) = match s.recall(&inner, id, s.hasher.of(id)) {
+            // The request path: user_with_tokens just read this record.
+            Some(r) => {
+                let stripe = s.stripe(r.slot);
+                let cur = match s.images(&[(r.slot, r.inc, SLOT_TOKEN)])?.pop() {
+                    Some(Img::Use(img)) => token_hot_of(&img)
+                        .map_err(|why| StoreError::Corrupt(format!("token '{id}'"), why))?,
+                    Some(Img::Bad) => {
+                        return Err(StoreError::Corrupt(
+                            format!("token '{id}'"),
+                            format!(
+                                "its state slot {} fails its checksum; refusing to fall back \
+                                 to older replay state",
+                                r.slot
+                            ),
+                        ))
+                    }
+                    _ => r.base,
+                };
+                (r.slot, r.inc, stripe, cur)
+            }
+            None => {
+                let Some((mut f, i)) = s.find_token(&inner, id)? else {
+                    return Err(StoreError::NoSuchToken(id.to_string()));
+                };
+                let (slot, inc) = (f.rec.tokens[i].slot, f.rec.tokens[i].inc);
+                let stripe = s.stripe(slot);
+                s.apply_hot(&mut f.rec, false, &[i])?;
+                (slot, inc, stripe, f.rec.tokens[i].hot())
+            }
         };
-        let (slot, inc) = (f.rec.tokens[i].slot, f.rec.tokens[i].inc);
-        let _stripe = s.stripe(slot);
-        s.apply_hot(&mut f.rec, false, &[i])?;
-        let cur = f.rec.tokens[i].hot();
         if cur.last != expected_last {
             return Ok(false);
         }
@@ -2611,6 +2680,10 @@ impl TokenStore for FileStore {
 
     fn sync(&self) -> Result<(), StoreError> {
         self.s.sync()
+    }
+
+    fn flushes(&self) -> Option<u64> {
+        Some(self.sync_stats().flushes)
     }
 
     fn counts(&self) -> Result<(usize, usize), StoreError> {

@@ -230,6 +230,12 @@ pub trait TokenStore: Send + Sync {
     /// after its call has finished.
     fn sync(&self) -> Result<(), StoreError>;
 
+    /// Flushes to disk done by [`TokenStore::sync`] so far (group commit:
+    /// fewer than its callers), where the store counts them.
+    fn flushes(&self) -> Option<u64> {
+        None
+    }
+
     /// (users, tokens) counts.
     fn counts(&self) -> Result<(usize, usize), StoreError>;
 

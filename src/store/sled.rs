@@ -660,6 +660,10 @@ impl TokenStore for SledStore {
         }
     }
 
+    fn flushes(&self) -> Option<u64> {
+        Some(self.sync_stats().flushes)
+    }
+
     fn counts(&self) -> Result<(usize, usize), StoreError> {
         Ok((
             self.n_users.load(Ordering::Relaxed),
