@@ -571,8 +571,11 @@ struct Slot {
     lost: bool,
 }
 
-/// Saved per user: (next, drift).
-type SavedState = HashMap<String, (u64, i64)>;
+/// Saved per user: (next, drift, lost). A lost TOTP user stays lost: the
+/// drift the server learnt from its last request is unknown, so no code
+/// can be picked that is sure to fall in the server's window. (HOTP does
+/// not care: any counter above the one the server may have taken is fresh.)
+type SavedState = HashMap<String, (u64, i64, bool)>;
 
 fn load_state(path: &Path) -> SavedState {
     let mut m = HashMap::new();
@@ -580,8 +583,11 @@ fn load_state(path: &Path) -> SavedState {
         for line in std::io::BufReader::new(f).lines().map_while(Result::ok) {
             let mut it = line.split_ascii_whitespace();
             if let (Some(n), Some(v)) = (it.next(), it.next().and_then(|v| v.parse().ok())) {
-                let d = it.next().and_then(|d| d.parse().ok()).unwrap_or(0);
-                m.insert(n.to_string(), (v, d));
+                let (d, lost) = match it.next() {
+                    Some("lost") => (0, true),
+                    d => (d.and_then(|d| d.parse().ok()).unwrap_or(0), false),
+                };
+                m.insert(n.to_string(), (v, d, lost));
             }
         }
     }
@@ -591,22 +597,19 @@ fn load_state(path: &Path) -> SavedState {
 fn save_state(path: &Path, users: &[BenchUser], slots: &[Vec<Slot>], old: &SavedState) {
     let mut m = old.clone();
     for s in slots.iter().flatten() {
-        if s.lost {
-            // Unknown server state: far enough ahead that the next run
-            // starts after anything it may have accepted.
-            m.insert(
-                users[s.user].name.clone(),
-                (s.next + 2 * TOTP_AHEAD as u64, 0),
-            );
-        } else if s.next > 0 {
-            m.insert(users[s.user].name.clone(), (s.next, s.drift));
+        if s.lost || s.next > 0 {
+            m.insert(users[s.user].name.clone(), (s.next, s.drift, s.lost));
         }
     }
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        for (k, (v, d)) in &m {
-            writeln!(w, "{k} {v} {d}")?;
+        for (k, (v, d, lost)) in &m {
+            if *lost {
+                writeln!(w, "{k} {v} lost")?;
+            } else {
+                writeln!(w, "{k} {v} {d}")?;
+            }
         }
         w.flush()?;
         std::fs::rename(&tmp, path)
@@ -699,13 +702,14 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
     // Users are dealt to threads round-robin; each thread owns its share.
     let mut shares: Vec<Vec<Slot>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, u) in users.iter().enumerate() {
-        let (next, drift) = old.get(&u.name).copied().unwrap_or((0, 0));
+        let (next, drift, lost) = old.get(&u.name).copied().unwrap_or((0, 0, false));
         shares[i % threads].push(Slot {
             user: i,
             next,
             drift,
             busy: false,
-            lost: false,
+            // HOTP: the counter was advanced past the lost request already.
+            lost: lost && a.group.kind() == Kind::Totp,
         });
     }
     let users = Arc::new(users);

@@ -75,7 +75,7 @@ const MAX_RECORD: u32 = 64 << 20;
 /// Bytes read at once when the length of a record is not known yet.
 const READ_AHEAD: usize = 1024;
 /// Buffer of the sequential scans.
-const SCAN_BUF: usize = 8 << 20;
+const SCAN_BUF: usize = 1 << 20;
 /// Bytes per state slot; slots are aligned, so none crosses a 512-byte sector.
 const SLOT: usize = 64;
 /// One journal entry: slot number, image, crc.
