@@ -6,7 +6,9 @@
 # Environment (defaults in brackets):
 #   RUNS [3]  DURATION [5] (seconds per run)  WARMUP [1] (seconds, not counted)
 #   CONCURRENCY [256]
-#   THREADS [1] (generator threads)  USERS [300000] (per TOTP group)
+#   THREADS [1] (generator threads)  USERS [500000] (per TOTP group)
+#   HALF [1]: after the pairs, radotp again in open loop at half of its
+#     median peak rate per pair, for p99 at half load (0: skip)
 #   FR_USERS [20000] (users per group in FreeRADIUS's users file)
 #   WORK [a new /tmp/radotp-compare.XXXX]  PORT_BASE [18120]
 #   PAIRS [all]: space-separated subset of
@@ -21,7 +23,8 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONCURRENCY=${CONCURRENCY:-256}
 THREADS=${THREADS:-1}
-USERS=${USERS:-300000}
+USERS=${USERS:-500000}
+HALF=${HALF:-1}
 FR_USERS=${FR_USERS:-20000}
 PORT_BASE=${PORT_BASE:-18120}
 PAIRS=${PAIRS:-"pap-totp pap-pin-totp chap-totp mschapv2-pin-totp-w1 mschapv2-pin-totp-w10"}
@@ -149,7 +152,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 commit_stats() { # PID
     if [ "$1" = "$RADOTP_PID" ]; then
         "$RADOTP" -c "$WORK/radotp-w$RADOTP_WINDOW.toml" --json stats 2>/dev/null |
-            python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]["server"]["group_commit"]))' ||
+            python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]["server"]["group_commit"]))' 2>/dev/null ||
             echo '{}'
     else
         echo '{}'

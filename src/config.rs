@@ -97,10 +97,14 @@ pub struct ServerConfig {
     /// How long a reply is kept to answer retransmissions (RFC 5080), seconds.
     #[serde(default = "default_duplicate_secs")]
     pub duplicate_cache_secs: u64,
-    /// Accepts waiting at once for the group-commit flush; more are dropped
-    /// and counted (the NAS's retransmission is answered from the cache).
+    /// Most datagrams one worker takes from its socket before answering
+    /// them (capped at 64); the Accepts among them share one flush.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Worker threads per authentication socket; 0: one per CPU core (at
+    /// least 2).
+    #[serde(default)]
+    pub workers: usize,
     /// Log level (`error`, `warn`, `info`, `debug`, `trace`); `RUST_LOG` overrides.
     #[serde(default = "default_log_level")]
     pub log_level: String,

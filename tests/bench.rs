@@ -122,3 +122,25 @@ fn bench_counts_replies_with_wrong_authenticators_as_errors() {
     assert!(r.errors > 10, "{r:?}");
     assert_eq!((r.accepts, r.rejects), (0, 0), "{r:?}");
 }
+
+// TOTP users reused many times at one server time: the generator follows
+// the drift radotp learns from every accepted code (its window of ±1 steps
+// is centred on the last drift), so each user yields exactly the codes of
+// steps -1 to +TOTP_AHEAD (8) one after the other, all accepted, and then
+// none: 16 users, 10 Accepts each, no Reject, nothing unexpected.
+#[test]
+fn bench_totp_codes_follow_the_drift_the_server_learns() {
+    let srv = common::start(&common::config_text(""));
+    let users = generate(Group::TotpPin, 16, 4);
+    let (us, ts) = store_records(&users, common::T0);
+    srv.store.import(&us, &ts).unwrap();
+    let mut a = args(srv.addr, Method::Pap, Mode::Valid);
+    a.group = Group::TotpPin;
+    let r = run_population(&a, users).unwrap();
+    assert_eq!(r.accepts, 16 * 10, "{r:?}");
+    assert_eq!(
+        (r.rejects, r.errors, r.unexpected, r.timeouts),
+        (0, 0, 0, 0),
+        "{r:?}"
+    );
+}

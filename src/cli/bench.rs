@@ -563,19 +563,22 @@ struct Slot {
     user: usize,
     next: u64,
     /// TOTP: the step offset of the last accepted code (the server
-    /// remembers it and centres its window there).
+    /// remembers it and centres its window there), as a range: a request
+    /// sent in the last second of a step may be verified in the next one,
+    /// and then the server learns one less.
     drift: i64,
+    drift_lo: i64,
     busy: bool,
     /// A request of this user timed out or got an unexpected answer: what
     /// the server remembers of it is unknown, so it is not used again.
     lost: bool,
 }
 
-/// Saved per user: (next, drift, lost). A lost TOTP user stays lost: the
+/// Saved per user: (next, drift, drift_lo, lost). A lost TOTP user stays lost: the
 /// drift the server learnt from its last request is unknown, so no code
 /// can be picked that is sure to fall in the server's window. (HOTP does
 /// not care: any counter above the one the server may have taken is fresh.)
-type SavedState = HashMap<String, (u64, i64, bool)>;
+type SavedState = HashMap<String, (u64, i64, i64, bool)>;
 
 fn load_state(path: &Path) -> SavedState {
     let mut m = HashMap::new();
@@ -587,7 +590,8 @@ fn load_state(path: &Path) -> SavedState {
                     Some("lost") => (0, true),
                     d => (d.and_then(|d| d.parse().ok()).unwrap_or(0), false),
                 };
-                m.insert(n.to_string(), (v, d, lost));
+                let lo = it.next().and_then(|d| d.parse().ok()).unwrap_or(d);
+                m.insert(n.to_string(), (v, d, lo, lost));
             }
         }
     }
@@ -598,17 +602,20 @@ fn save_state(path: &Path, users: &[BenchUser], slots: &[Vec<Slot>], old: &Saved
     let mut m = old.clone();
     for s in slots.iter().flatten() {
         if s.lost || s.next > 0 {
-            m.insert(users[s.user].name.clone(), (s.next, s.drift, s.lost));
+            m.insert(
+                users[s.user].name.clone(),
+                (s.next, s.drift, s.drift_lo, s.lost),
+            );
         }
     }
     let tmp = path.with_extension("tmp");
     let write = || -> std::io::Result<()> {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        for (k, (v, d, lost)) in &m {
+        for (k, (v, d, lo, lost)) in &m {
             if *lost {
                 writeln!(w, "{k} {v} lost")?;
             } else {
-                writeln!(w, "{k} {v} {d}")?;
+                writeln!(w, "{k} {v} {d} {lo}")?;
             }
         }
         w.flush()?;
@@ -702,11 +709,12 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
     // Users are dealt to threads round-robin; each thread owns its share.
     let mut shares: Vec<Vec<Slot>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, u) in users.iter().enumerate() {
-        let (next, drift, lost) = old.get(&u.name).copied().unwrap_or((0, 0, false));
+        let (next, drift, drift_lo, lost) = old.get(&u.name).copied().unwrap_or((0, 0, 0, false));
         shares[i % threads].push(Slot {
             user: i,
             next,
             drift,
+            drift_lo,
             busy: false,
             // HOTP: the counter was advanced past the lost request already.
             lost: lost && a.group.kind() == Kind::Totp,
@@ -868,13 +876,9 @@ impl Credentials {
             self.parked.pop();
             self.ready.push_back(i);
         }
-        // In the last second of a step a request may arrive after the
-        // server's clock moved on, and the drift it learns would differ
-        // from ours: no TOTP request then.
-        let fresh_totp = shared.kind == Kind::Totp && !a.reuse && !a.static_password;
-        if fresh_totp && now % PERIOD == PERIOD - 1 {
-            return None;
-        }
+        // In the last second of a step a request may be verified after
+        // the server's clock moved on: the drift it learns is then one less.
+        let late_in_step = now % PERIOD == PERIOD - 1;
         while let Some(i) = self.ready.pop_front() {
             let s = &mut self.slots[i];
             if s.busy || s.lost {
@@ -900,22 +904,23 @@ impl Credentials {
                     // The server searches ±1 step around `step + drift`
                     // (the offset of the last code it accepted) and takes
                     // nothing at or below the last step used (`next`).
-                    // The lowest unused step in that window is fresh; an
-                    // Accept moves the drift to it. The drift stays within
+                    // The lowest unused step inside the window of every
+                    // drift the server may have learnt is fresh; an Accept
+                    // moves the drift to it. The drift stays within
                     // ±TOTP_AHEAD, inside the server's clamp.
                     let step = step as i64;
-                    let centre = step + s.drift;
-                    let c = (s.next as i64 + 1).max(centre - 1);
-                    if c > centre + 1 || (c - step).abs() > TOTP_AHEAD || c < 0 {
-                        // Used up for now: fresh again once `centre + 1`
-                        // reaches `next + 1`.
-                        let wake = (s.next as i64 - s.drift).max(step + 1);
+                    let c = (s.next as i64 + 1).max(step + s.drift - 1);
+                    if c > step + s.drift_lo + 1 || (c - step).abs() > TOTP_AHEAD || c < 0 {
+                        // Used up for now: fresh again once the window's
+                        // top reaches `next + 1`.
+                        let wake = (s.next as i64 - s.drift_lo).max(step + 1);
                         self.parked.push(std::cmp::Reverse((wake as u64, i)));
                         continue;
                     }
                     s.next = c as u64;
                     if !wrong {
                         s.drift = c - step;
+                        s.drift_lo = if late_in_step { c - step - 1 } else { c - step };
                     }
                     c as u64
                 }

@@ -75,6 +75,7 @@ pub struct Server {
     clock: Arc<dyn Clock>,
     commit: Arc<CommitStats>,
     max_in_flight: usize,
+    workers: usize,
     config_path: Option<PathBuf>,
     control_path: Option<PathBuf>,
 }
@@ -147,6 +148,7 @@ impl Server {
             clock,
             commit,
             max_in_flight: config.server.max_in_flight,
+            workers: config.server.workers,
             config_path,
             control_path,
         })
@@ -196,7 +198,10 @@ impl Server {
         mut shutdown: watch::Receiver<bool>,
         mut reload: watch::Receiver<u64>,
     ) -> Result<(), ServerError> {
-        let per_auth = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+        let per_auth = match self.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)),
+            n => n,
+        };
         let mut sockets = Vec::new();
         for (sock, port, n) in self
             .auth
