@@ -350,3 +350,75 @@ fn enroll_writes_qr_png_and_svg() {
     let o = e.run(&["token", "enroll", "qr", "--qr", "x.gif"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+// `radotp store migrate`: a sled store of radotp 0.1 (same key file) is
+// copied into the configured file store with PINs, seeds and replay state:
+// the last used step stays used, the next one is accepted, the PIN still
+// checks; a second migration into the now non-empty store is refused.
+#[test]
+fn store_migrate_copies_a_sled_store_with_pins_seeds_and_replay_state() {
+    use radotp::otp::{Algorithm, Kind};
+    use radotp::secret::Secret;
+    use radotp::store::{SledStore, StoreKey, Token, TokenState, TokenStore, User};
+    let e = env();
+    let old = e.dir.path().join("old.sled");
+    let step = now() / 30;
+    {
+        let key = StoreKey::load_or_create(&e.dir.path().join("radotp.key")).unwrap();
+        let s = SledStore::open(&old, key, 1 << 20).unwrap();
+        let mut u = User::new("carol", 1);
+        u.pin = Some(Secret::from("2468"));
+        u.failures = 3;
+        s.insert_user(&u).unwrap();
+        s.insert_token(&Token {
+            id: "t-1".into(),
+            owner: "carol".into(),
+            kind: Kind::Totp,
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            seed: Secret::new(b"12345678901234567890".to_vec()),
+            last: Some(step),
+            drift: 0,
+            state: TokenState::Active,
+            description: "from 0.1".into(),
+            created: 1,
+            last_used: Some(step * 30),
+        })
+        .unwrap();
+        s.sync().unwrap();
+    }
+    let from = old.display().to_string();
+    let out = e.ok(&["store", "migrate", "--from", &from]);
+    assert!(out.contains("migrated 1 users and 1 tokens"), "{out}");
+    let v = e.json(&["token", "show", "t-1"]);
+    assert_eq!(v["result"]["last"], step, "{v}");
+    assert_eq!(v["result"]["description"], "from 0.1");
+    let v = e.json(&["user", "show", "carol"]);
+    assert_eq!(v["result"]["failures"], 3, "{v}");
+    let b32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let used = format!("2468{}", oathtool(b32, step * 30, &[]));
+    assert_eq!(
+        e.run(&["otp", "check", "carol", &used]).status.code(),
+        Some(1)
+    );
+    let next = format!("2468{}", oathtool(b32, step * 30 + 30, &[]));
+    let v = e.json(&["otp", "check", "carol", &next]);
+    assert_eq!(v["result"]["accepted"], true, "{v}");
+    let v = e.json(&["store", "info"]);
+    assert_eq!(
+        (&v["kind"], &v["users"], &v["tokens"]),
+        (&"file".into(), &1.into(), &1.into()),
+        "{v}"
+    );
+    let o = e.run(&["store", "migrate", "--from", &from]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not empty"));
+    let o = e.run(&[
+        "store",
+        "migrate",
+        "--from",
+        &e.dir.path().display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "not a sled store: usage error");
+}

@@ -28,6 +28,14 @@ pub enum StoreCmd {
 /// Runs a store command.
 pub fn run(ctx: &Ctx, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
     let config = ctx.config()?;
+    let sock = &config.server.control_socket;
+    if std::os::unix::net::UnixStream::connect(sock).is_ok() {
+        return Err(UsageError(format!(
+            "a daemon is running (it answers on {}) and holds the store: stop it first (systemctl stop radotp), then run radotp store again",
+            sock.display()
+        ))
+        .into());
+    }
     match cmd {
         StoreCmd::Migrate { from } => {
             if !is_sled_store(&from) {
@@ -93,7 +101,11 @@ pub fn run(ctx: &Ctx, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
             } else {
                 println!("store: {} ({kind})", config.store.path.display());
                 println!("users: {users}, tokens: {tokens}");
-                println!("on disk: {:.1} MB", size as f64 / 1e6);
+                if size < 1_000_000 {
+                    println!("on disk: {:.1} kB", size as f64 / 1e3);
+                } else {
+                    println!("on disk: {:.1} MB", size as f64 / 1e6);
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
