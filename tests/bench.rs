@@ -144,3 +144,27 @@ fn bench_totp_codes_follow_the_drift_the_server_learns() {
         "{r:?}"
     );
 }
+
+// The step boundary: requests the generator sends in the last second of a
+// step (its clock at T0 + 29) and the server verifies in the next one (its
+// clock at T0 + 30, one step on): each code lies in the windows of both
+// steps and the drift is tracked as a range, so every request is accepted
+// on both sides of the boundary.
+#[test]
+fn bench_totp_codes_sent_late_in_a_step_are_accepted_after_the_boundary() {
+    let srv = common::start(&common::config_text(""));
+    let users = generate(Group::TotpPin, 16, 4);
+    let (us, ts) = store_records(&users, common::T0);
+    srv.store.import(&us, &ts).unwrap();
+    srv.clock.set(common::T0 + 30);
+    let mut a = args(srv.addr, Method::Pap, Mode::Valid);
+    a.group = Group::TotpPin;
+    a.at = Some(common::T0 + 29);
+    let r = run_population(&a, users).unwrap();
+    assert!(r.accepts >= 16 * 5, "{r:?}");
+    assert_eq!(
+        (r.rejects, r.errors, r.unexpected, r.timeouts),
+        (0, 0, 0, 0),
+        "{r:?}"
+    );
+}

@@ -877,7 +877,8 @@ impl Credentials {
             self.ready.push_back(i);
         }
         // In the last second of a step a request may be verified after
-        // the server's clock moved on: the drift it learns is then one less.
+        // the server's clock moved on: its window is then one step higher,
+        // and the drift it learns one less.
         let late_in_step = now % PERIOD == PERIOD - 1;
         while let Some(i) = self.ready.pop_front() {
             let s = &mut self.slots[i];
@@ -898,29 +899,49 @@ impl Credentials {
                 Mode::Wrong => true,
                 Mode::Mixed => self.rng.gen_range(0..100) < a.wrong_percent,
             };
+            let mut ambiguous = false;
             let counter = match shared.kind {
                 Kind::Totp if a.reuse => step,
                 Kind::Totp => {
-                    // The server searches ±1 step around `step + drift`
-                    // (the offset of the last code it accepted) and takes
-                    // nothing at or below the last step used (`next`).
-                    // The lowest unused step inside the window of every
-                    // drift the server may have learnt is fresh; an Accept
-                    // moves the drift to it. The drift stays within
-                    // ±TOTP_AHEAD, inside the server's clamp.
+                    // radotp searches ±1 step around its centre, `V +
+                    // drift`, where V is its step when it verifies and
+                    // drift the offset of the last code it accepted from
+                    // the step it was verified in; it takes nothing at or
+                    // below that code (`next`). V is our step `step`, or
+                    // `step + 1` when we send in a step's last second; the
+                    // last Accept's drift is `drift`, or `drift_lo` (one
+                    // less) if it was sent late and verified after the
+                    // boundary, and then this request is verified after
+                    // it too. So the centre is at least max(next,
+                    // step + drift_lo) and at most step + late + drift:
+                    // the lowest step above `next` within one of both is
+                    // fresh and inside the window whatever happened. The
+                    // drift stays within ±TOTP_AHEAD, inside radotp's clamp.
                     let step = step as i64;
-                    let c = (s.next as i64 + 1).max(step + s.drift - 1);
-                    if c > step + s.drift_lo + 1 || (c - step).abs() > TOTP_AHEAD || c < 0 {
-                        // Used up for now: fresh again once the window's
-                        // top reaches `next + 1`.
-                        let wake = (s.next as i64 - s.drift_lo).max(step + 1);
+                    let late = i64::from(late_in_step);
+                    let next = s.next as i64;
+                    let centre_lo = next.max(step + s.drift_lo);
+                    let centre_hi = step + late + s.drift;
+                    let c = (next + 1).max(centre_hi - 1);
+                    if c > centre_lo + 1 || (c - step).abs() > TOTP_AHEAD || c < 0 {
+                        // Used up for now: look again in a later step.
+                        let wake = (next - s.drift_lo).max(step + 1);
                         self.parked.push(std::cmp::Reverse((wake as u64, i)));
                         continue;
                     }
-                    s.next = c as u64;
+                    // Six digits collide: if the step the server may try
+                    // before `c` (its centre, one above) has the same code,
+                    // it may record that step instead; the code is accepted
+                    // either way, but the user's state is unknown after it.
+                    if c < centre_hi && !wrong {
+                        ambiguous = hotp(Algorithm::Sha1, &user.seed, c as u64, DIGITS)
+                            == hotp(Algorithm::Sha1, &user.seed, c as u64 + 1, DIGITS);
+                    }
+                    // A wrong code consumes nothing on the server.
                     if !wrong {
+                        s.next = c as u64;
                         s.drift = c - step;
-                        s.drift_lo = if late_in_step { c - step - 1 } else { c - step };
+                        s.drift_lo = c - step - late;
                     }
                     c as u64
                 }
@@ -931,6 +952,8 @@ impl Credentials {
                 }
             };
             s.busy = true;
+            // Answered as expected either way, then never used again.
+            s.lost |= ambiguous;
             let mut code = hotp(Algorithm::Sha1, &user.seed, counter, DIGITS);
             if wrong {
                 code = (code + 500_000) % 1_000_000;
