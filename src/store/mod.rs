@@ -248,6 +248,41 @@ pub trait TokenStore: Send + Sync {
     fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError>;
 }
 
+/// `prefix` followed by `name`: the associated data of a sealed PIN or seed.
+pub(crate) fn aad(prefix: &[u8], name: &str) -> Vec<u8> {
+    let mut a = Vec::with_capacity(prefix.len() + name.len());
+    a.extend_from_slice(prefix);
+    a.extend_from_slice(name.as_bytes());
+    a
+}
+
+/// `f` over `items` on up to 4 threads (sealing dominates bulk imports),
+/// results in order.
+pub(crate) fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Result<Vec<R>, StoreError> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if workers < 2 || items.len() < 1024 {
+        return Ok(items.iter().map(f).collect());
+    }
+    let f = &f;
+    std::thread::scope(|sc| {
+        let parts: Vec<_> = items
+            .chunks(items.len().div_ceil(workers))
+            .map(|part| sc.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for p in parts {
+            out.extend(
+                p.join()
+                    .map_err(|_| StoreError::Io("a sealing thread panicked".into()))?,
+            );
+        }
+        Ok(out)
+    })
+}
+
 /// The failure-counting rule shared by the stores: one more consecutive
 /// failure; each time the count reaches a multiple of `threshold` (0 = never)
 /// the user is locked until `now + lock_secs`. Counting on after a lock
@@ -606,6 +641,36 @@ pub(crate) mod tests {
         assert_eq!(s.tokens_of("new").unwrap().len(), 25);
         assert_eq!(s.tokens_of("old").unwrap().len(), 26);
         assert_eq!(s.token("t-007").unwrap().unwrap(), tokens[7]);
+    }
+
+    /// Group commit: 16 threads × 20 commit-and-sync rounds are served by
+    /// fewer flushes than `sync` calls. For stores that count flushes.
+    pub fn sync_shares_flushes_between_concurrent_callers(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        for i in 0..16 {
+            s.insert_token(&token(&format!("t{i}"), "u", b"seed"))
+                .unwrap();
+        }
+        let before = s.flushes().expect("the store counts its flushes");
+        let barrier = Barrier::new(16);
+        std::thread::scope(|sc| {
+            for i in 0..16u64 {
+                let b = &barrier;
+                sc.spawn(move || {
+                    b.wait();
+                    for n in 0..20u64 {
+                        let last = (n > 0).then(|| n - 1);
+                        assert!(s.commit_use(&format!("t{i}"), last, n, 0, n, true).unwrap());
+                        s.sync().unwrap();
+                    }
+                });
+            }
+        });
+        let flushes = s.flushes().unwrap() - before;
+        assert!(
+            (1..320).contains(&flushes),
+            "320 syncs, {flushes} flushes: group commit shared none"
+        );
     }
 
     fn sync_from_many_threads_returns(s: &dyn TokenStore) {

@@ -28,7 +28,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Batch, Db, IVec, Transactional, Tree};
 
-use super::{count_failure, StoreError, StoreKey, Token, TokenState, TokenStore, User};
+use super::{
+    aad, count_failure, par_map, StoreError, StoreKey, Token, TokenState, TokenStore, User,
+};
 use crate::secret::Secret;
 
 use self::codec::{TokenRec, UserRec};
@@ -114,43 +116,9 @@ fn index_key(owner: &str, id: &str) -> Vec<u8> {
     k
 }
 
-fn aad(prefix: &[u8], name: &str) -> Vec<u8> {
-    let mut a = Vec::with_capacity(prefix.len() + name.len());
-    a.extend_from_slice(prefix);
-    a.extend_from_slice(name.as_bytes());
-    a
-}
-
 fn key_str(k: &[u8], what: &str) -> Result<String, StoreError> {
     String::from_utf8(k.to_vec())
         .map_err(|_| StoreError::Corrupt(what.to_string(), "key is not UTF-8".into()))
-}
-
-/// `f` over `items` on up to 4 threads (sealing dominates bulk imports),
-/// results in order.
-fn par_map<T: Sync, R: Send>(
-    items: &[T],
-    f: impl Fn(&T) -> R + Sync,
-) -> Result<Vec<R>, StoreError> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if workers < 2 || items.len() < 1024 {
-        return Ok(items.iter().map(f).collect());
-    }
-    let f = &f;
-    std::thread::scope(|sc| {
-        let parts: Vec<_> = items
-            .chunks(items.len().div_ceil(workers))
-            .map(|part| sc.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for p in parts {
-            out.extend(
-                p.join()
-                    .map_err(|_| StoreError::Io("a sealing thread panicked".into()))?,
-            );
-        }
-        Ok(out)
-    })
 }
 
 impl SledStore {
@@ -1011,7 +979,6 @@ mod tests {
     use crate::otp::{Algorithm, Kind};
     use crate::store::tests::token;
     use std::sync::atomic::AtomicU32;
-    use std::sync::Barrier;
 
     const KEY: [u8; 32] = [0x5a; 32];
     const CACHE: u64 = 16 << 20;
@@ -1033,34 +1000,7 @@ mod tests {
     #[test]
     fn sync_shares_flushes_between_concurrent_callers() {
         let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path());
-        s.insert_user(&User::new("u", 1)).unwrap();
-        for i in 0..16 {
-            s.insert_token(&token(&format!("t{i}"), "u", b"seed"))
-                .unwrap();
-        }
-        let barrier = Barrier::new(16);
-        std::thread::scope(|sc| {
-            for i in 0..16u64 {
-                let (s, b) = (&s, &barrier);
-                sc.spawn(move || {
-                    b.wait();
-                    for n in 0..20u64 {
-                        let last = (n > 0).then(|| n - 1);
-                        assert!(s.commit_use(&format!("t{i}"), last, n, 0, n, true).unwrap());
-                        s.sync().unwrap();
-                    }
-                });
-            }
-        });
-        let st = s.sync_stats();
-        println!("{st:?}");
-        assert_eq!(st.callers, 320);
-        assert!(st.flushes >= 1);
-        assert!(
-            st.flushes < st.callers,
-            "group commit shared no flush: {st:?}"
-        );
+        crate::store::tests::sync_shares_flushes_between_concurrent_callers(&open(dir.path()));
     }
 
     #[test]
