@@ -47,7 +47,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 
@@ -103,6 +103,9 @@ struct Tuning {
     compact_min: u64,
     /// Every index hash is ANDed with this (tests force collisions with 0).
     hash_mask: u64,
+    /// Zeroed bytes laid out ahead of the journal's end at a time (see
+    /// [`Journal::prepared`]).
+    journal_chunk: u64,
 }
 
 impl Default for Tuning {
@@ -112,6 +115,7 @@ impl Default for Tuning {
             checkpoint_bytes: 32 << 20,
             compact_min: 4 << 20,
             hash_mask: u64::MAX,
+            journal_chunk: 4 << 20,
         }
     }
 }
@@ -1425,11 +1429,24 @@ fn compact(
 // ---------------------------------------------------------------------------
 
 /// One journal generation.
+///
+/// Its file is zero-filled ahead of the entries, a chunk at a time, and
+/// the zeros made durable. The `sync_data` of a flush then rewrites blocks
+/// that are already allocated and written, with the file's size unchanged:
+/// the file system has no metadata to commit, and the flush costs one
+/// data write and a cache flush. Appending instead made every flush a
+/// file-system journal commit as well, and each new extent a stall of
+/// several milliseconds on this path (measured on ext4: 1 in 60 flushes
+/// took 5–20 ms at 30,000 Accepts/s). Replay stops at the first invalid
+/// entry, and quietly at the zeros.
 #[derive(Debug)]
 struct Journal {
     file: File,
     gen: u64,
     path: PathBuf,
+    /// Bytes from the start known to be written (entries or zeros) and
+    /// durable. Only the flush leader reads and moves it.
+    prepared: AtomicU64,
 }
 
 impl Journal {
@@ -1448,7 +1465,40 @@ impl Journal {
             .open(&path)
             .map_err(|e| ioe("creating a journal", e))?;
         sync_dir(dir)?;
-        Ok(Journal { file, gen, path })
+        Ok(Journal {
+            file,
+            gen,
+            path,
+            prepared: AtomicU64::new(0),
+        })
+    }
+
+    /// Writes `entries` at `off` and makes them durable. When they reach
+    /// into the last half of the zeroed part (or past it), first lays out
+    /// `chunk` more zeros after them, made durable by the same `sync_data`
+    /// (one slower flush per chunk). Zeros never cover an entry: they start
+    /// past this write, and the one flush leader is the only writer.
+    fn write_durable(&self, entries: &[u8], off: u64, chunk: u64) -> std::io::Result<()> {
+        let end = off + entries.len() as u64;
+        let prepared = self.prepared.load(Ordering::Relaxed);
+        self.file.write_all_at(entries, off)?;
+        let mut grown = None;
+        if chunk > 0 && end + chunk / 2 > prepared {
+            let from = prepared.max(end);
+            let zeros = [0u8; 64 << 10];
+            let mut at = from;
+            while at < from + chunk {
+                let n = (from + chunk - at).min(zeros.len() as u64) as usize;
+                self.file.write_all_at(&zeros[..n], at)?;
+                at += n as u64;
+            }
+            grown = Some(at);
+        }
+        self.file.sync_data()?;
+        if let Some(p) = grown {
+            self.prepared.store(p, Ordering::Relaxed);
+        }
+        Ok(())
     }
 }
 
@@ -1977,9 +2027,7 @@ impl Shared {
                 return Ok(());
             }
             journal
-                .file
-                .write_all_at(&buf, off)
-                .and_then(|()| journal.file.sync_data())
+                .write_durable(&buf, off, self.tuning.journal_chunk)
                 .map_err(|e| ioe("writing the journal", e))
         });
         if res.is_err() && !buf.is_empty() {
@@ -3006,6 +3054,67 @@ mod tests {
     }
 
     #[test]
+    fn journal_zero_tail_is_not_an_entry() {
+        // The zeros laid out ahead of the entries must end a replay.
+        let zero = [0u8; JOURNAL_ENTRY];
+        assert_ne!(
+            crc32fast::hash(&zero[..JOURNAL_ENTRY - 4]),
+            le32(&zero[JOURNAL_ENTRY - 4..])
+        );
+    }
+
+    /// `chunk` bytes of zeros ahead; `rounds` flushes of one commit each.
+    fn journal_prepared_ahead(chunk: u64, rounds: u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let tuning = Tuning {
+            journal_chunk: chunk,
+            ..Tuning::default()
+        };
+        {
+            let s = open_with(dir.path(), tuning);
+            s.insert_user(&User::new("u", 1)).unwrap();
+            for i in 0..4 {
+                s.insert_token(&token(&format!("t{i}"), "u", b"seed"))
+                    .unwrap();
+            }
+            s.sync().unwrap();
+            for r in 0..rounds {
+                let prev = r.checked_sub(1);
+                for i in 0..4 {
+                    let id = format!("t{i}");
+                    assert!(s.commit_use(&id, prev, r, 0, r, true).unwrap());
+                }
+                s.sync().unwrap();
+            }
+            let len = std::fs::metadata(journal_file(dir.path())).unwrap().len();
+            let data = rounds * 4 * JOURNAL_ENTRY as u64;
+            assert!(len >= data, "journal {len} bytes, entries {data}");
+            if chunk > 0 {
+                // Zeros stay laid out ahead of the entries.
+                assert!(
+                    len >= data + chunk / 2,
+                    "journal {len} bytes, entries {data}"
+                );
+            }
+            s.crash();
+        }
+        let s = open(dir.path());
+        for i in 0..4 {
+            let t = s.token(&format!("t{i}")).unwrap().unwrap();
+            assert_eq!(t.last, Some(rounds - 1), "t{i}");
+        }
+    }
+
+    #[test]
+    fn journal_prepared_ahead_replays_every_flushed_entry() {
+        // Chunks smaller than one flush, about one flush, and many flushes.
+        journal_prepared_ahead(64, 40);
+        journal_prepared_ahead(4 * JOURNAL_ENTRY as u64, 40);
+        journal_prepared_ahead(4096, 100);
+        journal_prepared_ahead(0, 10);
+    }
+
+    #[test]
     fn replay_state_only_in_the_journal_survives_a_crash() {
         let dir = tempfile::tempdir().unwrap();
         {
@@ -3123,11 +3232,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn torn_journal_tail_loses_only_the_last_entry() {
+    /// A crash tore the last of five flushed entries: cut the journal
+    /// inside it (`zeros`: refill the rest with the zeros that were there).
+    fn torn_journal_tail(chunk: u64, zeros: bool) {
         let dir = tempfile::tempdir().unwrap();
+        let tuning = Tuning {
+            journal_chunk: chunk,
+            ..Tuning::default()
+        };
         {
-            let s = open(dir.path());
+            let s = open_with(dir.path(), tuning);
             s.insert_user(&User::new("u", 1)).unwrap();
             s.insert_token(&token("t", "u", b"seed")).unwrap();
             s.sync().unwrap();
@@ -3141,15 +3255,33 @@ mod tests {
         }
         let j = journal_file(dir.path());
         let len = std::fs::metadata(&j).unwrap().len();
-        assert_eq!(len, 5 * JOURNAL_ENTRY as u64);
+        let data = 5 * JOURNAL_ENTRY as u64;
+        if chunk == 0 {
+            assert_eq!(len, data);
+        } else {
+            assert!(len >= data + chunk / 2, "{len}");
+        }
         let root = tempfile::tempdir().unwrap();
-        for cut in len - JOURNAL_ENTRY as u64..=len {
+        for cut in data - JOURNAL_ENTRY as u64..=data {
             let copy = root.path().join(format!("c{cut}"));
             copy_truncated(dir.path(), &copy, &j, cut);
+            if zeros {
+                let torn = copy.join(j.file_name().unwrap());
+                let f = OpenOptions::new().write(true).open(torn).unwrap();
+                f.set_len(len).unwrap();
+            }
             let s = open(&copy);
-            let want = if cut == len { 5 } else { 4 };
+            let want = if cut == data { 5 } else { 4 };
             assert_eq!(s.token("t").unwrap().unwrap().last, Some(want), "cut {cut}");
         }
+    }
+
+    #[test]
+    fn torn_journal_tail_loses_only_the_last_entry() {
+        torn_journal_tail(0, false);
+        // Zeros laid out ahead: torn into them, or the zeros cut off too.
+        torn_journal_tail(Tuning::default().journal_chunk, true);
+        torn_journal_tail(Tuning::default().journal_chunk, false);
     }
 
     #[test]
