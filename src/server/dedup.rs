@@ -44,14 +44,21 @@ pub struct DedupCache {
 
 impl DedupCache {
     /// Entries live `ttl`; at most `capacity` are kept (oldest evicted).
+    ///
+    /// Both tables are sized for `capacity` at once: grown on demand, each
+    /// doubling rehashed every entry under the lock that every request
+    /// takes, a stall of milliseconds for all workers once the cache held
+    /// about 100,000 entries. The memory is only reserved: pages are
+    /// touched as entries arrive.
     pub fn new(ttl: Duration, capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         DedupCache {
             inner: Mutex::new(Inner {
-                map: HashMap::new(),
-                order: VecDeque::new(),
+                map: HashMap::with_capacity(capacity),
+                order: VecDeque::with_capacity(capacity),
             }),
             ttl,
-            capacity: capacity.max(1),
+            capacity,
         }
     }
 
