@@ -10,6 +10,9 @@
 #   HALF [1]: after the pairs, radotp again in open loop at half of its
 #     median peak rate per pair, for p99 at half load (0: skip)
 #   FR_USERS [20000] (users per group in FreeRADIUS's users file)
+#   WORKERS [0]: radotp's [server] workers (0: its default, one per core and
+#     at least 2). On 2 cores shared with the generator, 1 costs less CPU
+#     per request but gives less throughput (PERFORMANCE.md)
 #   WORK [a new /tmp/radotp-compare.XXXX]  PORT_BASE [18120]
 #   PAIRS [all]: space-separated subset of
 #     pap-totp pap-pin-totp chap-totp mschapv2-pin-totp-w1 mschapv2-pin-totp-w10
@@ -23,6 +26,7 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 CONCURRENCY=${CONCURRENCY:-256}
 THREADS=${THREADS:-1}
+WORKERS=${WORKERS:-0}
 USERS=${USERS:-500000}
 HALF=${HALF:-1}
 FR_USERS=${FR_USERS:-20000}
@@ -71,6 +75,7 @@ listen = ["127.0.0.1:$P_RADOTP"]
 accounting_listen = []
 control_socket = "$WORK/radotp.sock"
 log_level = "warn"
+workers = $WORKERS
 [store]
 path = "$WORK/radotp.db"
 key_file = "$WORK/radotp.key"
@@ -139,7 +144,7 @@ start_radotp() { # window
         sleep 0.05
     done
     t1=$(date +%s.%N)
-    log "radotp (window ±$1) up in $(python3 -c "print(round($t1-$t0,2))") s"
+    log "radotp (window ±$1, workers = $WORKERS) up in $(python3 -c "print(round($t1-$t0,2))") s"
 }
 start_radotp 1
 sleep 1
