@@ -900,6 +900,8 @@ impl Credentials {
                 Mode::Mixed => self.rng.gen_range(0..100) < a.wrong_percent,
             };
             let mut ambiguous = false;
+            // The code of `counter`, when the ambiguity check computed it.
+            let mut known = None;
             let counter = match shared.kind {
                 Kind::Totp if a.reuse => step,
                 Kind::Totp => {
@@ -934,8 +936,9 @@ impl Credentials {
                     // it may record that step instead; the code is accepted
                     // either way, but the user's state is unknown after it.
                     if c < centre_hi && !wrong {
-                        ambiguous = hotp(Algorithm::Sha1, &user.seed, c as u64, DIGITS)
-                            == hotp(Algorithm::Sha1, &user.seed, c as u64 + 1, DIGITS);
+                        let code = hotp(Algorithm::Sha1, &user.seed, c as u64, DIGITS);
+                        ambiguous = code == hotp(Algorithm::Sha1, &user.seed, c as u64 + 1, DIGITS);
+                        known = Some(code);
                     }
                     // A wrong code consumes nothing on the server.
                     if !wrong {
@@ -954,7 +957,8 @@ impl Credentials {
             s.busy = true;
             // Answered as expected either way, then never used again.
             s.lost |= ambiguous;
-            let mut code = hotp(Algorithm::Sha1, &user.seed, counter, DIGITS);
+            let mut code =
+                known.unwrap_or_else(|| hotp(Algorithm::Sha1, &user.seed, counter, DIGITS));
             if wrong {
                 code = (code + 500_000) % 1_000_000;
             }
