@@ -65,6 +65,15 @@ const DIGITS: u32 = 6;
 /// the current one (radotp clamps the drift it remembers to ±10 by default).
 const TOTP_AHEAD: i64 = 8;
 
+/// A wrong code must differ from the code of every counter the server may
+/// try: radotp's widest HOTP look-ahead (100 counters past the next one)
+/// and its widest TOTP window (±10 steps) around any drift the generator
+/// leaves behind (±TOTP_AHEAD), one step more for a request verified after
+/// a step boundary. Six digits collide about once in 10^6 candidates, so a
+/// blind "code + 500000" would be accepted now and then.
+const WRONG_HOTP_SPAN: u64 = 100;
+const WRONG_TOTP_SPAN: u64 = TOTP_AHEAD as u64 + 10 + 1;
+
 /// `bench` options: the generator, or `provision`.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -572,6 +581,9 @@ struct Slot {
     /// A request of this user timed out or got an unexpected answer: what
     /// the server remembers of it is unknown, so it is not used again.
     lost: bool,
+    /// The last wrong code picked and the counter it was picked for: the
+    /// user's state does not change on a Reject, so it serves again.
+    wrong: Option<(u64, u32)>,
 }
 
 /// Saved per user: (next, drift, drift_lo, lost). A lost TOTP user stays lost: the
@@ -718,6 +730,7 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
             busy: false,
             // HOTP: the counter was advanced past the lost request already.
             lost: lost && a.group.kind() == Kind::Totp,
+            wrong: None,
         });
     }
     let users = Arc::new(users);
@@ -950,18 +963,27 @@ impl Credentials {
                 }
                 Kind::Hotp => {
                     let c = s.next;
-                    s.next += 1;
+                    // A wrong code consumes nothing on the server: moving
+                    // on would leave the look-ahead behind after a run of
+                    // wrong codes.
+                    if !wrong {
+                        s.next += 1;
+                    }
                     c
                 }
             };
             s.busy = true;
             // Answered as expected either way, then never used again.
             s.lost |= ambiguous;
-            let mut code =
-                known.unwrap_or_else(|| hotp(Algorithm::Sha1, &user.seed, counter, DIGITS));
-            if wrong {
-                code = (code + 500_000) % 1_000_000;
-            }
+            let code = match s.wrong {
+                Some((c, w)) if wrong && c == counter => w,
+                _ if wrong => {
+                    let w = wrong_code(&user.seed, shared.kind, counter);
+                    s.wrong = Some((counter, w));
+                    w
+                }
+                _ => known.unwrap_or_else(|| hotp(Algorithm::Sha1, &user.seed, counter, DIGITS)),
+            };
             let mut password = Vec::with_capacity(16);
             if let (Some(pin), false) = (&user.pin, a.no_pin) {
                 password.extend_from_slice(pin.as_bytes());
@@ -985,6 +1007,28 @@ impl Credentials {
             self.ready.push_back(i);
         }
     }
+}
+
+/// A code no counter the server may try for `counter` yields (see
+/// `WRONG_HOTP_SPAN`): the right one moved by half the code space, then on
+/// past any collision.
+fn wrong_code(seed: &[u8], kind: Kind, counter: u64) -> u32 {
+    let (lo, hi) = match kind {
+        Kind::Hotp => (counter, counter + WRONG_HOTP_SPAN),
+        Kind::Totp => (
+            counter.saturating_sub(WRONG_TOTP_SPAN),
+            counter + WRONG_TOTP_SPAN,
+        ),
+    };
+    let taken: Vec<u32> = (lo..=hi)
+        .map(|c| hotp(Algorithm::Sha1, seed, c, DIGITS))
+        .collect();
+    let modulus = 10u32.pow(DIGITS);
+    let mut w = (hotp(Algorithm::Sha1, seed, counter, DIGITS) + modulus / 2) % modulus;
+    while taken.contains(&w) {
+        w = (w + 1) % modulus;
+    }
+    w
 }
 
 struct Pending {
@@ -1256,4 +1300,39 @@ async fn socket_task(
         }
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Seed 00 01 .. 13, counter 13365: code 655601, and counter 13430
+    // (65 later, inside a look-ahead of 100) yields 155601, the old blind
+    // "code + 500000". The wrong code must miss it and every other counter
+    // the server may try.
+    #[test]
+    fn wrong_code_misses_every_counter_the_server_may_try() {
+        let seed: Vec<u8> = (0..20).collect();
+        assert_eq!(hotp(Algorithm::Sha1, &seed, 13365, DIGITS), 655_601);
+        assert_eq!(hotp(Algorithm::Sha1, &seed, 13430, DIGITS), 155_601);
+        for (kind, counter) in [(Kind::Hotp, 13365), (Kind::Totp, 13400), (Kind::Totp, 3)] {
+            let w = wrong_code(&seed, kind, counter);
+            let (lo, hi) = match kind {
+                Kind::Hotp => (counter, counter + WRONG_HOTP_SPAN),
+                Kind::Totp => (
+                    counter.saturating_sub(WRONG_TOTP_SPAN),
+                    counter + WRONG_TOTP_SPAN,
+                ),
+            };
+            assert!(w < 1_000_000);
+            for c in lo..=hi {
+                assert_ne!(
+                    hotp(Algorithm::Sha1, &seed, c, DIGITS),
+                    w,
+                    "{kind:?} {counter} {c}"
+                );
+            }
+        }
+        assert_ne!(wrong_code(&seed, Kind::Hotp, 13365), 155_601);
+    }
 }
