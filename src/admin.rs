@@ -665,6 +665,12 @@ fn check_result(outcome: Outcome, dry_run: bool) -> CheckResult {
             dry_run,
             ..rejected(r.as_str())
         },
+        // Not asked for here (no challenge flow in a check); counted as
+        // what it is, a password without a code.
+        Outcome::PinOnly => CheckResult {
+            dry_run,
+            ..rejected("pin_only")
+        },
     }
 }
 

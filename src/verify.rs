@@ -88,6 +88,11 @@ pub enum Outcome {
     Accept(Accepted),
     /// Nothing matched, or the policy refused.
     Reject(Reason),
+    /// PAP, with [`Options::pin_only_challenge`]: the password is the
+    /// user's PIN alone (or empty, for a challenge user without a PIN), and
+    /// the user may log in: ask for the code in a second step. Nothing is
+    /// committed or counted.
+    PinOnly,
 }
 
 /// What an Accept knows.
@@ -111,6 +116,10 @@ pub struct Options {
     pub with_pin: bool,
     /// Look but do not touch: no commit, no failure counted.
     pub dry_run: bool,
+    /// First step of the PAP challenge flow: answer [`Outcome::PinOnly`]
+    /// when the password is the PIN alone. Checked on the record the
+    /// verification reads anyway, so a PAP request reads the user once.
+    pub pin_only_challenge: bool,
 }
 
 impl Default for Options {
@@ -118,6 +127,7 @@ impl Default for Options {
         Options {
             with_pin: true,
             dry_run: false,
+            pin_only_challenge: false,
         }
     }
 }
@@ -216,6 +226,15 @@ impl Verifier {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UnknownUser));
         };
+        if let (true, Some(pw)) = (opts.pin_only_challenge, pap_password) {
+            let pin_only = match &user.pin {
+                Some(pin) => pin.ct_eq(pw),
+                None => user.challenge && pw.is_empty(),
+            };
+            if pin_only && user.enabled && !user.locked_at(now) {
+                return Ok(Outcome::PinOnly);
+            }
+        }
         if !user.enabled {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UserDisabled));
@@ -494,6 +513,38 @@ mod tests {
             Outcome::Accept(a) => assert_eq!(a.password.expose(), format!("4711{code}").as_bytes()),
             o => panic!("{o:?}"),
         }
+    }
+
+    // The first step of the PAP challenge flow is decided on the record the
+    // verification reads: the PIN alone asks for the code and counts
+    // nothing; PIN + code is verified as usual; a disabled user or a PIN
+    // alone without the option is rejected.
+    #[test]
+    fn pin_only_challenge_on_the_record_verify_reads() {
+        let (v, store, _) = setup(Some("4711"));
+        let first = |v: &Verifier, pw: &str| {
+            let pw = pw.as_bytes().to_vec();
+            let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
+            let opts = Options {
+                pin_only_challenge: true,
+                ..Options::default()
+            };
+            v.verify("alice", opts, Some(&pw), &m).unwrap()
+        };
+        for _ in 0..12 {
+            assert_eq!(first(&v, "4711"), Outcome::PinOnly);
+        }
+        assert_eq!(store.user("alice").unwrap().unwrap().failures, 0);
+        assert_eq!(pap(&v, "alice", "4711"), Outcome::Reject(Reason::WrongCode));
+        assert_eq!(first(&v, "4712"), Outcome::Reject(Reason::WrongPin));
+        assert!(matches!(
+            first(&v, &format!("4711{}", code_at(T0))),
+            Outcome::Accept(_)
+        ));
+        let mut u = store.user("alice").unwrap().unwrap();
+        u.enabled = false;
+        store.update_user(&u).unwrap();
+        assert_eq!(first(&v, "4711"), Outcome::Reject(Reason::UserDisabled));
     }
 
     #[test]

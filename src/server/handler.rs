@@ -18,7 +18,7 @@ use crate::config::{Client, Config};
 use crate::radius::attribute::types;
 use crate::radius::crypto::{self, MessageAuthenticator};
 use crate::radius::{Attribute, Code, Packet};
-use crate::verify::{Options, Outcome, Reason, Verifier};
+use crate::verify::{Accepted, Options, Outcome, Reason, Verifier};
 
 use super::challenge::ChallengeTable;
 use super::clients::ClientTable;
@@ -303,13 +303,7 @@ impl Handler {
         };
         let method = cred.method();
         let Ok(user) = std::str::from_utf8(user_bytes) else {
-            return Ok(self.finish(
-                client,
-                packet,
-                &cred,
-                &log_user,
-                Outcome::Reject(Reason::UnknownUser),
-            ));
+            return Ok(self.rejected(client, packet, &cred, &log_user, Reason::UnknownUser));
         };
         if user.is_empty() {
             return Ok(self.reject_early(client, packet, &log_user, "no_user_name"));
@@ -331,64 +325,62 @@ impl Handler {
                 return Ok(self.encode(Code::AccessReject, packet, attrs, client));
             }
             opts.with_pin = false;
-        } else if let Credential::Pap(pap) = &cred {
-            // First step: a PAP password that is the PIN alone.
-            if let Some(u) = verifier.store().user(user)? {
-                let pin_only = match &u.pin {
-                    Some(pin) => pin.ct_eq(pap.password.expose()),
-                    None => u.challenge && pap.password.is_empty(),
-                };
-                if pin_only && u.enabled && !u.locked_at(verifier.now()) {
-                    return Ok(self.challenge(
-                        client,
-                        packet,
-                        user,
-                        &settings.challenge_prompt,
-                        now,
-                    ));
-                }
-            }
+        } else if matches!(cred, Credential::Pap(_)) {
+            // First step: a PAP password that is the PIN alone gets a
+            // challenge (the verifier checks it on the record it reads).
+            opts.pin_only_challenge = true;
         }
         let pap_pw = match &cred {
             Credential::Pap(p) => Some(p.password.expose()),
             _ => None,
         };
-        let outcome = verifier.verify(user, opts, pap_pw, &|c| cred.matches(c))?;
-        Ok(self.finish(client, packet, &cred, &log_user, outcome))
+        Ok(
+            match verifier.verify(user, opts, pap_pw, &|c| cred.matches(c))? {
+                Outcome::PinOnly => {
+                    self.challenge(client, packet, user, &settings.challenge_prompt, now)
+                }
+                Outcome::Accept(a) => self.accepted(client, packet, &cred, &log_user, a),
+                Outcome::Reject(r) => self.rejected(client, packet, &cred, &log_user, r),
+            },
+        )
     }
 
-    fn finish(
+    fn accepted(
         &self,
         client: &Client,
         packet: &Packet,
         cred: &Credential,
         log_user: &LogName<'_>,
-        outcome: Outcome,
+        a: Accepted,
     ) -> Option<Vec<u8>> {
         let method = cred.method();
-        match outcome {
-            Outcome::Accept(a) => {
-                tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"accept", token = %a.token_id, drift = a.offset, "access");
-                self.stats.result(&client.name, method, 0);
-                let attrs =
-                    cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
-                self.encode(Code::AccessAccept, packet, attrs, client)
-            }
-            Outcome::Reject(reason) => {
-                tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %reason, "access");
-                self.stats.result(&client.name, method, 1);
-                let code = match reason {
-                    Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
-                    _ => MsChapErrorCode::AuthenticationFailure,
-                };
-                self.encode(
-                    Code::AccessReject,
-                    packet,
-                    cred.reject_attributes(code),
-                    client,
-                )
-            }
-        }
+        tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"accept", token = %a.token_id, drift = a.offset, "access");
+        self.stats.result(&client.name, method, 0);
+        let attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
+        self.encode(Code::AccessAccept, packet, attrs, client)
+    }
+
+    fn rejected(
+        &self,
+        client: &Client,
+        packet: &Packet,
+        cred: &Credential,
+        log_user: &LogName<'_>,
+        reason: Reason,
+    ) -> Option<Vec<u8>> {
+        let method = cred.method();
+        tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %reason, "access");
+        self.stats.result(&client.name, method, 1);
+        let code = match reason {
+            Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
+            _ => MsChapErrorCode::AuthenticationFailure,
+        };
+        self.encode(
+            Code::AccessReject,
+            packet,
+            cred.reject_attributes(code),
+            client,
+        )
     }
 
     fn reject_early(
