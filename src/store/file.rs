@@ -1556,7 +1556,13 @@ struct Hot {
     retired: Vec<PathBuf>,
     /// A checkpoint was asked for and has not started yet.
     requested: bool,
+    /// Changes of the slots, counted per `slot % EPOCHS`: a slot whose
+    /// count has not moved since it was read still holds what was read.
+    epochs: Vec<u64>,
 }
+
+/// Counters of [`Hot::epochs`].
+const EPOCHS: usize = 4096;
 
 #[derive(Debug, Default)]
 struct SyncState {
@@ -1615,6 +1621,10 @@ const RECENT: usize = 1024;
 /// incarnation and the record's own hot values. Valid while the index
 /// still points the id at that offset: records are append-only, so a
 /// rewritten record (new slot assignment or incarnation) has a new offset.
+///
+/// `seen` is the token's state as that read found it (slot image or
+/// record) with the slot's epoch at the time: while the epoch has not
+/// moved, `commit_use` compares against it without reading the slot again.
 #[derive(Debug, Clone)]
 struct Recent {
     id: String,
@@ -1622,6 +1632,7 @@ struct Recent {
     slot: u64,
     inc: u64,
     base: TokHot,
+    seen: (u64, TokHot),
 }
 
 /// The embedded file store.
@@ -1708,14 +1719,17 @@ impl Shared {
         lock(&self.hot)
     }
 
-    fn remember(&self, off: u64, t: &TokRec) {
+    /// Remembers token `t` of the record at `off`: `base` its record's own
+    /// hot values, `t` as read with the slots, at `epoch`.
+    fn remember(&self, off: u64, t: &TokRec, base: TokHot, epoch: u64) {
         let h = self.hasher.of(&t.id);
         *lock(&self.recent[(h % RECENT as u64) as usize]) = Some(Recent {
             id: t.id.clone(),
             off,
             slot: t.slot,
             inc: t.inc,
-            base: t.hot(),
+            base,
+            seen: (epoch, t.hot()),
         });
     }
 
@@ -1785,11 +1799,23 @@ impl Shared {
 
     /// What the slots say for each `(slot, incarnation, kind)`.
     fn images(&self, wants: &[(u64, u64, u8)]) -> Result<Vec<Img>, StoreError> {
+        self.images_at(wants, &mut Vec::new())
+    }
+
+    /// [`Shared::images`], and the epoch of each slot before it was read
+    /// into `epochs`.
+    fn images_at(
+        &self,
+        wants: &[(u64, u64, u8)],
+        epochs: &mut Vec<u64>,
+    ) -> Result<Vec<Img>, StoreError> {
         let mut attempt = 0;
         loop {
             let mut out: Vec<Option<Img>> = vec![None; wants.len()];
             {
                 let h = self.hot();
+                epochs.clear();
+                epochs.extend(wants.iter().map(|w| h.epochs[w.0 as usize % EPOCHS]));
                 for (o, &(slot, inc, kind)) in out.iter_mut().zip(wants) {
                     let img = h
                         .overlay
@@ -1836,6 +1862,18 @@ impl Shared {
     /// Applies the current slot values to the user (if `user`) and to the
     /// tokens at `toks`.
     fn apply_hot(&self, rec: &mut UserRec, user: bool, toks: &[usize]) -> Result<(), StoreError> {
+        self.apply_hot_at(rec, user, toks, &mut Vec::new())
+    }
+
+    /// [`Shared::apply_hot`], and the epochs of the slots read (user
+    /// first) into `epochs`.
+    fn apply_hot_at(
+        &self,
+        rec: &mut UserRec,
+        user: bool,
+        toks: &[usize],
+        epochs: &mut Vec<u64>,
+    ) -> Result<(), StoreError> {
         let mut wants = Vec::with_capacity(1 + toks.len());
         if user {
             wants.push((rec.slot, rec.inc, SLOT_USER));
@@ -1843,7 +1881,7 @@ impl Shared {
         for &i in toks {
             wants.push((rec.tokens[i].slot, rec.tokens[i].inc, SLOT_TOKEN));
         }
-        let imgs = self.images(&wants)?;
+        let imgs = self.images_at(&wants, epochs)?;
         let bad = |what: String, slot: u64| {
             StoreError::Corrupt(
                 what,
@@ -1885,6 +1923,8 @@ impl Shared {
     fn put_image(&self, slot: u64, img: Image) {
         let mut h = self.hot();
         h.overlay.insert(slot, img);
+        let e = &mut h.epochs[slot as usize % EPOCHS];
+        *e = e.wrapping_add(1);
         journal_entry(&mut h.buf, slot, &img);
         let due = h.overlay.len() >= self.tuning.checkpoint_slots
             || h.written + h.buf.len() as u64 >= self.tuning.checkpoint_bytes;
@@ -2325,6 +2365,7 @@ impl FileStore {
                 written: 0,
                 retired: gens.into_iter().map(|g| g.1).collect(),
                 requested: false,
+                epochs: vec![0; EPOCHS],
             }),
             sync: Mutex::new(SyncState::default()),
             synced: Condvar::new(),
@@ -2559,10 +2600,13 @@ impl TokenStore for FileStore {
         let Some(mut f) = self.s.find_user(&inner, name)? else {
             return Ok(None);
         };
-        for t in &f.rec.tokens {
-            self.s.remember(f.off, t);
+        let bases: Vec<TokHot> = f.rec.tokens.iter().map(|t| t.hot()).collect();
+        let all: Vec<usize> = (0..f.rec.tokens.len()).collect();
+        let mut epochs = Vec::with_capacity(1 + all.len());
+        self.s.apply_hot_at(&mut f.rec, true, &all, &mut epochs)?;
+        for ((t, base), &epoch) in f.rec.tokens.iter().zip(bases).zip(&epochs[1..]) {
+            self.s.remember(f.off, t, base, epoch);
         }
-        self.s.apply_all(&mut f.rec)?;
         Ok(Some((
             self.s.open_user(&f.rec)?,
             self.s.open_tokens(&f.rec)?,
@@ -2643,7 +2687,16 @@ impl TokenStore for FileStore {
             // The request path: user_with_tokens just read this record.
             Some(r) => {
                 let stripe = s.stripe(r.slot);
-                let cur = match s.images(&[(r.slot, r.inc, SLOT_TOKEN)])?.pop() {
+                // Unchanged since user_with_tokens read it (every change
+                // of a slot moves its epoch, under the same lock): no
+                // second read.
+                let unchanged = s.hot().epochs[r.slot as usize % EPOCHS] == r.seen.0;
+                let cur = match unchanged {
+                    true => None,
+                    false => s.images(&[(r.slot, r.inc, SLOT_TOKEN)])?.pop(),
+                };
+                let cur = match cur {
+                    None => r.seen.1,
                     Some(Img::Use(img)) => token_hot_of(&img)
                         .map_err(|why| StoreError::Corrupt(format!("token '{id}'"), why))?,
                     Some(Img::Bad) => {
@@ -3393,6 +3446,46 @@ mod tests {
         drop(s);
         let s = open(dir.path());
         let _ = s.delete_token("t").unwrap_err();
+    }
+
+    // commit_use after user_with_tokens compares against the state that
+    // read saw, without reading the slot again, only while nothing wrote
+    // the slot since: a second commit with the same expectation must lose,
+    // whether the image is in the overlay or, after a checkpoint, on disk.
+    #[test]
+    fn commit_use_after_read_sees_every_later_change_of_the_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        s.insert_user(&User::new("u", 1)).unwrap();
+        let mut t = token("t", "u", b"seed");
+        t.state = TokenState::Active;
+        s.insert_token(&t).unwrap();
+        for round in 0..2u64 {
+            let (_, toks) = s.user_with_tokens("u").unwrap().unwrap();
+            let last = toks[0].last;
+            assert!(s.commit_use("t", last, 10 + round, 0, 5, false).unwrap());
+            assert!(!s.commit_use("t", last, 20 + round, 0, 5, false).unwrap());
+            // Changed behind the remembered read by another path.
+            let (_, toks) = s.user_with_tokens("u").unwrap().unwrap();
+            assert_eq!(toks[0].last, Some(10 + round));
+            assert!(s
+                .commit_use("t", Some(10 + round), 30 + round, 0, 6, false)
+                .unwrap());
+            assert!(!s
+                .commit_use("t", Some(10 + round), 40 + round, 0, 6, false)
+                .unwrap());
+            s.checkpoint().unwrap();
+        }
+        // The remembered read is from before the checkpoint; the image it
+        // saw is now on disk only.
+        let (_, toks) = s.user_with_tokens("u").unwrap().unwrap();
+        assert_eq!(toks[0].last, Some(31));
+        s.checkpoint().unwrap();
+        assert!(s.commit_use("t", Some(31), 50, 0, 7, false).unwrap());
+        assert!(!s.commit_use("t", Some(31), 51, 0, 7, false).unwrap());
+        drop(s);
+        let s = open(dir.path());
+        assert_eq!(s.token("t").unwrap().unwrap().last, Some(50));
     }
 
     #[test]
