@@ -48,8 +48,11 @@ impl MsChap {
     /// Does `candidate` produce this NT-Response (RFC 2433 §A.5)?
     /// The final comparison is constant-time.
     pub fn matches(&self, candidate: &[u8]) -> bool {
-        let response = nt_challenge_response(&self.challenge, candidate);
-        ct_eq(&response, &self.nt_response)
+        response_matches(
+            &self.challenge,
+            &nt_password_hash(candidate),
+            &self.nt_response,
+        )
     }
 
     /// The plaintext MS-CHAP-MPPE-Keys material for `password`
@@ -82,11 +85,11 @@ impl MsChapV2 {
     }
 
     /// Does `candidate` produce this NT-Response (RFC 2759 §8.1)? Costs one
-    /// MD4 and three DES encryptions; constant-time final comparison.
+    /// MD4 and one DES encryption (three for the one that matches, see
+    /// [`response_matches`]); constant-time comparisons.
     pub fn matches(&self, candidate: &[u8]) -> bool {
         let hash = nt_password_hash(candidate);
-        let response = challenge_response(&self.challenge_hash, &hash);
-        ct_eq(&response, &self.nt_response)
+        response_matches(&self.challenge_hash, &hash, &self.nt_response)
     }
 
     /// The authenticator response (`S=` + 40 upper-case hex digits) for the
@@ -216,6 +219,22 @@ pub fn challenge_response(challenge: &[u8; 8], password_hash: &[u8; 16]) -> [u8;
         chunk.copy_from_slice(&des_encrypt(challenge, &key));
     }
     out
+}
+
+/// Is `response` the ChallengeResponse of `challenge` under
+/// `password_hash`? The first DES block decides for every candidate but
+/// the right one: the other two blocks are computed and all 24 octets
+/// compared (in constant time) only when the first 8 match. A search over
+/// many candidates thus costs one DES each, not three. What the timing
+/// tells is whether some candidate's first block matched, which a sender
+/// who does not know the password brings about with probability 2^-64.
+fn response_matches(challenge: &[u8; 8], password_hash: &[u8; 16], response: &[u8; 24]) -> bool {
+    let mut key = [0u8; 7];
+    key.copy_from_slice(&password_hash[..7]);
+    if !ct_eq(&des_encrypt(challenge, &key), &response[..8]) {
+        return false;
+    }
+    ct_eq(&challenge_response(challenge, password_hash), response)
 }
 
 /// GenerateNTResponse (RFC 2759 §8.1), client side: `user` may carry a
@@ -424,6 +443,23 @@ mod tests {
             challenge_hash(&a(PEER_CHALLENGE), &a(AUTH_CHALLENGE), USER),
             a::<8>(CHALLENGE)
         );
+    }
+
+    // RFC 2759 §9.2 NT-Response: the first-block shortcut accepts it, and
+    // refuses it with any one octet of any of the three blocks changed.
+    #[test]
+    fn rfc2759_9_2_nt_response_matches_all_three_blocks() {
+        let (challenge, hash) = (a::<8>(CHALLENGE), a::<16>(PASSWORD_HASH));
+        let right = a::<24>(NT_RESPONSE);
+        assert!(response_matches(&challenge, &hash, &right));
+        for i in 0..24 {
+            let mut wrong = right;
+            wrong[i] ^= 0x01;
+            assert!(!response_matches(&challenge, &hash, &wrong), "octet {i}");
+        }
+        let mut other = hash;
+        other[15] ^= 0x80;
+        assert!(!response_matches(&challenge, &other, &right));
     }
 
     #[test]
