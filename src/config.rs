@@ -97,6 +97,10 @@ pub struct ServerConfig {
     /// How long a reply is kept to answer retransmissions (RFC 5080), seconds.
     #[serde(default = "default_duplicate_secs")]
     pub duplicate_cache_secs: u64,
+    /// Memory for those replies, MiB: the oldest are overwritten first
+    /// (about 100 bytes a PAP reply, 250 an MS-CHAP-V2 Accept with keys).
+    #[serde(default = "default_duplicate_mb")]
+    pub duplicate_cache_mb: usize,
     /// Most datagrams one worker takes from its socket before answering
     /// them (capped at 64); the Accepts among them share one flush.
     #[serde(default = "default_max_in_flight")]
@@ -272,6 +276,9 @@ fn default_control_socket() -> PathBuf {
 }
 fn default_duplicate_secs() -> u64 {
     30
+}
+fn default_duplicate_mb() -> usize {
+    8
 }
 fn default_max_in_flight() -> usize {
     1024
@@ -456,6 +463,15 @@ impl Config {
             return Err(err(
                 None,
                 "[server] listen is empty: expected at least one \"ADDRESS:PORT\"".into(),
+            ));
+        }
+        if !(1..=1024).contains(&self.server.duplicate_cache_mb) {
+            return Err(err(
+                None,
+                format!(
+                    "[server] duplicate_cache_mb = {}: expected 1 to 1024 (MiB)",
+                    self.server.duplicate_cache_mb
+                ),
             ));
         }
         if self.server.max_in_flight == 0 {
@@ -702,6 +718,19 @@ mod tests {
         assert_eq!(e.line, Some(2), "{e}");
         assert_eq!(e.column, Some(13), "{e}");
         assert!(e.message.contains("expected u32"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_cache_mb_out_of_range_says_what_is_expected() {
+        for v in ["0", "2048"] {
+            let text = format!("[server]\nduplicate_cache_mb = {v}\n");
+            let e = Config::from_toml(&text, "c.toml").unwrap_err();
+            assert_eq!(e.file, "c.toml");
+            assert!(e.message.contains("duplicate_cache_mb"), "{e}");
+            assert!(e.message.contains("expected 1 to 1024"), "{e}");
+        }
+        let ok = Config::from_toml("[server]\nduplicate_cache_mb = 16\n", "c.toml").unwrap();
+        assert_eq!(ok.server.duplicate_cache_mb, 16);
     }
 
     #[test]

@@ -93,16 +93,18 @@ impl fmt::Display for LogName<'_> {
 }
 
 impl Handler {
-    /// A handler; `dedup_ttl` and `challenge_ttl` from the config.
+    /// A handler; `dedup_ttl`, `dedup_bytes` and `challenge_ttl` from the
+    /// config.
     pub fn new(
         settings: Settings,
         stats: Arc<Stats>,
         dedup_ttl: Duration,
+        dedup_bytes: usize,
         challenge_ttl: Duration,
     ) -> Self {
         Handler {
             settings: RwLock::new(Arc::new(settings)),
-            dedup: DedupCache::new(dedup_ttl, 200_000),
+            dedup: DedupCache::new(dedup_ttl, dedup_bytes),
             challenges: ChallengeTable::new(challenge_ttl, 100_000),
             limiter: RateLimiter::new(),
             stats,
@@ -231,7 +233,7 @@ impl Handler {
                 }
             },
         };
-        self.dedup.finish(key, reply.clone());
+        self.dedup.finish(key, reply.as_deref());
         self.stats.latency(started.elapsed().as_micros() as u64);
         reply
     }

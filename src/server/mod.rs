@@ -103,6 +103,7 @@ impl Server {
             Settings::new(&config, deferred)?,
             stats.clone(),
             Duration::from_secs(config.server.duplicate_cache_secs),
+            config.server.duplicate_cache_mb << 20,
             Duration::from_secs(config.challenge.timeout_secs),
         ));
         let auth = bind_all(&config.listen_addrs())?;
