@@ -1,9 +1,9 @@
 //! The datagram path: a few worker threads per UDP socket, each working in
 //! batches, with group commit.
 //!
-//! Each worker blocks in `recv_from` on its socket (the kernel hands each
-//! datagram to one waiting worker), then takes whatever else is already
-//! queued on the socket without blocking, up to a batch, and runs
+//! Each worker blocks in `recvmmsg` on its socket (the kernel hands each
+//! datagram to one waiting worker), which also takes whatever else is
+//! already queued, up to a batch, in the same system call, and runs
 //! [`Handler::handle`] on each datagram inline. The replies that need
 //! nothing durable (Rejects, Challenges, accounting) leave at once in one
 //! `sendmmsg`. If the batch holds Access-Accepts, whose replay commits must
@@ -28,8 +28,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::io::IoSliceMut;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use rustix::net::addr::SocketAddrArg;
-use rustix::net::{RecvFlags, SendAncillaryBuffer, SendFlags, SocketAddrAny};
+use rustix::net::{SendAncillaryBuffer, SendFlags, SocketAddrAny};
 
 use crate::radius::Code;
 use crate::store::TokenStore;
@@ -155,41 +160,51 @@ struct Worker {
 
 impl Worker {
     fn run(self) {
-        let mut buf = vec![0u8; 4097];
+        // One buffer per datagram of a batch, one byte over the RADIUS
+        // limit: a longer datagram arrives cut to 4097 bytes, over the
+        // limit, so the decoder rejects it.
+        let mut bufs: Vec<[u8; 4097]> = vec![[0u8; 4097]; self.batch];
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(self.batch, None);
+        let mut got: Vec<(usize, SocketAddr, usize)> = Vec::with_capacity(self.batch);
         let mut now: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(self.batch);
         let mut accepts: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(self.batch);
+        let fd = self.sock.as_raw_fd();
         while !self.stop.load(Ordering::Relaxed) {
-            let (n, src) = match self.sock.recv_from(&mut buf) {
-                Ok(x) => x,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "recv error");
-                    continue;
+            // One system call: block (up to the socket's read timeout) for
+            // the first datagram, then take whatever else is queued.
+            got.clear();
+            let taken = {
+                let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
+                    .iter_mut()
+                    .map(|b| [IoSliceMut::new(&mut b[..])])
+                    .collect();
+                match recvmmsg(
+                    fd,
+                    &mut headers,
+                    iovs.iter_mut(),
+                    MsgFlags::MSG_WAITFORONE,
+                    None,
+                ) {
+                    Ok(msgs) => {
+                        let mut n = 0u64;
+                        for (i, m) in msgs.enumerate() {
+                            n += 1;
+                            if let Some(src) = m.address.as_ref().and_then(std_addr) {
+                                got.push((i, src, m.bytes));
+                            }
+                        }
+                        n
+                    }
+                    Err(Errno::EAGAIN | Errno::EINTR) => continue,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "recv error");
+                        continue;
+                    }
                 }
             };
-            let mut taken = 1u64;
-            self.one(src, &buf[..n], &mut now, &mut accepts);
-            while (taken as usize) < self.batch {
-                match rustix::net::recvfrom(&*self.sock, &mut buf[..], RecvFlags::DONTWAIT) {
-                    Ok((_, n, Some(addr))) => {
-                        taken += 1;
-                        // A datagram longer than the buffer arrives cut to
-                        // 4097 bytes: over the limit, so the decoder rejects it.
-                        let n = n.min(buf.len());
-                        if let Ok(src) = SocketAddr::try_from(addr) {
-                            self.one(src, &buf[..n], &mut now, &mut accepts);
-                        }
-                    }
-                    Ok((_, _, None)) => taken += 1,
-                    Err(_) => break, // EAGAIN: the socket is empty
-                }
+            for &(i, src, n) in &got {
+                let buf = &bufs[i];
+                self.one(src, &buf[..n.min(buf.len())], &mut now, &mut accepts);
             }
             self.stats.datagrams.fetch_add(taken, Ordering::Relaxed);
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
@@ -244,6 +259,14 @@ impl Worker {
             }
         }
     }
+}
+
+/// The sender of a datagram as a std address (UDP: IPv4 or IPv6).
+fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    a.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
 }
 
 /// Sends every reply (one `sendmmsg` for many) and empties the list.
