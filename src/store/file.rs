@@ -85,6 +85,8 @@ const SLOT: usize = 64;
 const JOURNAL_ENTRY: usize = 8 + SLOT + 4;
 /// A slot run this short is read with one `pread`.
 const SLOT_SPAN: u64 = 4096;
+/// The page size the state file is written in (see `write_frozen`).
+const STATE_PAGE: u64 = 4096;
 /// Lock stripes of the request path (by slot number).
 const STRIPES: usize = 256;
 /// Users sealed and appended per batch during [`TokenStore::import`].
@@ -1598,7 +1600,8 @@ impl Journal {
         let mut grown = None;
         if chunk > 0 && end + chunk / 2 > prepared {
             let from = prepared.max(end);
-            let zeros = [0u8; 64 << 10];
+            // In single pages, for single-page folios (see `page_runs`).
+            let zeros = [0u8; STATE_PAGE as usize];
             let mut at = from;
             while at < from + chunk {
                 let n = (from + chunk - at).min(zeros.len() as u64) as usize;
@@ -2332,29 +2335,42 @@ impl Shared {
         let mut slots: Vec<u64> = frozen.keys().copied().collect();
         slots.sort_unstable();
         let werr = |e| ioe("writing state", e);
-        let mut run: Vec<u8> = Vec::with_capacity(1 << 20);
-        let mut run_start = 0u64;
-        let mut run_next = 0u64;
-        for s in slots {
-            if !run.is_empty() && (s != run_next || run.len() >= 1 << 20) {
-                self.state
-                    .write_all_at(&run, run_start * SLOT as u64)
-                    .map_err(werr)?;
-                run.clear();
+        let mut run: Vec<u8> = Vec::with_capacity(STATE_PAGE as usize);
+        for (first, n) in page_runs(&slots) {
+            run.clear();
+            for s in first..first + n {
+                run.extend_from_slice(&frozen[&s]);
             }
-            if run.is_empty() {
-                run_start = s;
-            }
-            run.extend_from_slice(&frozen[&s]);
-            run_next = s + 1;
-        }
-        if !run.is_empty() {
             self.state
-                .write_all_at(&run, run_start * SLOT as u64)
+                .write_all_at(&run, first * SLOT as u64)
                 .map_err(werr)?;
         }
         self.state.sync_data().map_err(werr)
     }
+}
+
+/// Splits sorted, distinct slot numbers into runs of consecutive slots
+/// `(first, count)`, none of which crosses a page of the state file.
+///
+/// A write of at most one page gets a single-page folio in the page cache;
+/// a larger one may get a large folio, and every later 64-byte write into
+/// it walks all of its buffer heads: 8.5 against 1 us per write, measured
+/// on ext4 with 2 MiB folios.
+fn page_runs(slots: &[u64]) -> impl Iterator<Item = (u64, u64)> + '_ {
+    let per_page = STATE_PAGE / SLOT as u64;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let first = *slots.get(i)?;
+        let mut n = 1;
+        while slots
+            .get(i + n as usize)
+            .is_some_and(|&s| s == first + n && s % per_page != 0)
+        {
+            n += 1;
+        }
+        i += n as usize;
+        Some((first, n))
+    })
 }
 
 /// Journal generations present in `dir`, oldest first.
@@ -2429,6 +2445,14 @@ impl FileStore {
         let _ = std::fs::remove_file(path.join("records.new"));
         let mut records = open_rw(&rpath).map_err(|e| open_err(format!("records: {e}")))?;
         let state = open_rw(&path.join("state")).map_err(|e| open_err(format!("state: {e}")))?;
+        // Slots are read one small span at a time, at random: readahead
+        // would only fill the cache with large folios (see `write_frozen`).
+        let _ = nix::fcntl::posix_fadvise(
+            &state,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_RANDOM,
+        );
         sync_dir(path)?;
         let hasher = Hasher {
             rs: RandomState::new(),
@@ -3631,6 +3655,39 @@ mod tests {
         drop(s);
         let s = open(dir.path());
         let _ = s.delete_token("t").unwrap_err();
+    }
+
+    // Checkpoint writes cover every dirty slot exactly once, in runs of
+    // consecutive slots that never cross a state page.
+    #[test]
+    fn checkpoint_runs_cover_every_slot_and_never_cross_a_page() {
+        let per_page = STATE_PAGE / SLOT as u64;
+        let mut slots: Vec<u64> = (0..3 * per_page).collect();
+        slots.extend([5 * per_page - 1, 5 * per_page, 7 * per_page + 3]);
+        slots.extend(9 * per_page + 10..9 * per_page + 20);
+        let runs: Vec<(u64, u64)> = page_runs(&slots).collect();
+        assert_eq!(
+            runs,
+            vec![
+                (0, per_page),
+                (per_page, per_page),
+                (2 * per_page, per_page),
+                (5 * per_page - 1, 1),
+                (5 * per_page, 1),
+                (7 * per_page + 3, 1),
+                (9 * per_page + 10, 10),
+            ]
+        );
+        let covered: Vec<u64> = runs.iter().flat_map(|&(f, n)| f..f + n).collect();
+        assert_eq!(covered, slots);
+        for (f, n) in runs {
+            assert_eq!(
+                f / per_page,
+                (f + n - 1) / per_page,
+                "run {f}+{n} crosses a page"
+            );
+        }
+        assert_eq!(page_runs(&[]).count(), 0);
     }
 
     // commit_use after user_with_tokens compares against the state that
