@@ -990,6 +990,14 @@ struct Inner {
     end: u64,
     /// Bytes of superseded or deleted records.
     garbage: u64,
+    /// Live user records that still list a token whose entry points at
+    /// another record (it moved there; a crash came before this record
+    /// was rewritten). Only their tokens are checked against the index on
+    /// each read; almost always empty.
+    stale: HashSet<u64>,
+    /// Moved by every write lock taken: while it has not moved, no entry
+    /// of the index has changed.
+    gen: u64,
 }
 
 /// The index's keyed hash: random key per process, so that crafted names
@@ -1273,6 +1281,8 @@ fn load(
         slots: Slots::default(),
         end,
         garbage: 0,
+        stale: HashSet::new(),
+        gen: 0,
     };
     let outcome = scan(records, 0, end, |off, kind, payload, len| {
         if off == 0 {
@@ -1426,6 +1436,7 @@ fn load_forget(
         inner.users.remove(pos);
     }
     inner.slots.unmark(v.slot);
+    inner.stale.remove(&old);
     for t in &v.tokens {
         if let Some(pos) = inner.tokens.find(hasher.of(t.id), old) {
             inner.tokens.remove(pos);
@@ -1465,6 +1476,7 @@ fn load_put(
                 .map_err(|why| corrupt_at(rpath, other, why))?;
             if ov.tokens.iter().any(|x| x.id == t.id) {
                 moved = Some(pos);
+                inner.stale.insert(other);
                 break;
             }
         }
@@ -1701,6 +1713,8 @@ const RECENT: usize = 1024;
 /// incarnation and the record's own hot values. Valid while the index
 /// still points the id at that offset: records are append-only, so a
 /// rewritten record (new slot assignment or incarnation) has a new offset.
+/// While `gen` equals `Inner::gen`, no write lock was taken since the read,
+/// so the index is not even looked at.
 ///
 /// `seen` is the token's state as that read found it (slot image or
 /// record) with the slot's epoch at the time: while the epoch has not
@@ -1713,6 +1727,8 @@ struct Recent {
     inc: u64,
     base: TokHot,
     seen: (u64, TokHot),
+    /// `Inner::gen` when it was read.
+    gen: u64,
 }
 
 /// The embedded file store.
@@ -1792,7 +1808,9 @@ impl Shared {
     }
 
     fn write_inner(&self) -> RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        let mut w = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        w.gen += 1;
+        w
     }
 
     fn hot(&self) -> MutexGuard<'_, Hot> {
@@ -1801,7 +1819,7 @@ impl Shared {
 
     /// Remembers token `t` of the record at `off`: `base` its record's own
     /// hot values, `t` as read with the slots, at `epoch`.
-    fn remember(&self, off: u64, t: &TokRec, base: TokHot, epoch: u64) {
+    fn remember(&self, gen: u64, off: u64, t: &TokRec, base: TokHot, epoch: u64) {
         let h = self.hasher.of(&t.id);
         *lock(&self.recent[(h % RECENT as u64) as usize]) = Some(Recent {
             id: t.id.clone(),
@@ -1810,6 +1828,7 @@ impl Shared {
             inc: t.inc,
             base,
             seen: (epoch, t.hot()),
+            gen,
         });
     }
 
@@ -1820,6 +1839,9 @@ impl Shared {
             .as_ref()
             .filter(|r| r.id == id)
             .cloned()?;
+        if r.gen == inner.gen {
+            return Some(r);
+        }
         inner.tokens.find(h, r.off).map(|_| r)
     }
 
@@ -1842,7 +1864,11 @@ impl Shared {
         Found {
             off,
             len: buf.len() as u64,
-            rec: v.to_rec(|id| inner.tokens.find(self.hasher.of(id), off).is_some()),
+            rec: if inner.stale.contains(&off) {
+                v.to_rec(|id| inner.tokens.find(self.hasher.of(id), off).is_some())
+            } else {
+                v.to_rec(|_| true)
+            },
             all: v
                 .tokens
                 .iter()
@@ -2148,15 +2174,24 @@ impl Shared {
         }
         for t in &rec.tokens {
             let h = self.hasher.of(&t.id);
-            let from = prev
-                .and_then(|p| inner.tokens.find(h, p.off))
-                .or_else(|| moved_from.and_then(|m| inner.tokens.find(h, m)));
+            let mut from = prev.and_then(|p| inner.tokens.find(h, p.off));
+            if from.is_none() {
+                if let Some(m) = moved_from {
+                    from = inner.tokens.find(h, m);
+                    if from.is_some() {
+                        // The record at `m` lists the token until it is
+                        // rewritten (next, unless that append fails).
+                        inner.stale.insert(m);
+                    }
+                }
+            }
             match from {
                 Some(pos) => inner.tokens.set(pos, off),
                 None => inner.tokens.insert(h, off),
             }
         }
         if let Some(p) = prev {
+            inner.stale.remove(&p.off);
             for (id, slot) in &p.all {
                 if rec.tokens.iter().any(|t| t.id == *id) {
                     continue;
@@ -2668,6 +2703,7 @@ impl TokenStore for FileStore {
         if let Some(pos) = inner.users.find(s.hasher.of(name), f.off) {
             inner.users.remove(pos);
         }
+        inner.stale.remove(&f.off);
         inner.slots.release(f.rec.slot);
         for (id, slot) in &f.all {
             if let Some(pos) = inner.tokens.find(s.hasher.of(id), f.off) {
@@ -2735,7 +2771,7 @@ impl TokenStore for FileStore {
         let mut epochs = Vec::with_capacity(1 + all.len());
         self.s.apply_hot_at(&mut f.rec, true, &all, &mut epochs)?;
         for ((t, base), &epoch) in f.rec.tokens.iter().zip(bases).zip(&epochs[1..]) {
-            self.s.remember(f.off, t, base, epoch);
+            self.s.remember(inner.gen, f.off, t, base, epoch);
         }
         Ok(Some((
             self.s.open_user(&f.rec)?,
@@ -3244,6 +3280,62 @@ mod tests {
         assert_eq!(s.token("t1").unwrap().unwrap().seed.expose(), b"t1");
     }
 
+    // A crash between the two appends of a token move leaves the old
+    // owner's record live and still listing the token: every read of that
+    // owner leaves the token out, before and after the owner is rewritten,
+    // while owners without such a record are read without the check.
+    #[test]
+    fn token_moved_before_a_crash_is_read_only_under_its_new_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = |v: Vec<Token>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+        let with = |s: &FileStore, u: &str| ids(s.user_with_tokens(u).unwrap().unwrap().1);
+        let cut = {
+            let s = open(dir.path());
+            for u in ["a", "b", "c"] {
+                s.insert_user(&User::new(u, 1)).unwrap();
+            }
+            for (id, o) in [("t1", "a"), ("t2", "a"), ("t3", "b"), ("t4", "c")] {
+                s.insert_token(&token(id, o, id.as_bytes())).unwrap();
+            }
+            s.sync().unwrap();
+            let before = std::fs::metadata(dir.path().join("records")).unwrap().len();
+            let mut t = s.token("t1").unwrap().unwrap();
+            t.owner = "b".into();
+            s.update_token(&t).unwrap();
+            s.sync().unwrap();
+            assert!(s.s.read_inner().stale.is_empty());
+            let bytes = std::fs::read(dir.path().join("records")).unwrap();
+            // Keep the new owner's record, drop the old owner's rewrite.
+            before + FRAME_HEAD + u64::from(le32(&bytes[before as usize..]))
+        };
+        let f = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("records"))
+            .unwrap();
+        f.set_len(cut).unwrap();
+        drop(f);
+        {
+            let s = open(dir.path());
+            assert_eq!(s.s.read_inner().stale.len(), 1);
+            assert_eq!(with(&s, "a"), ["t2"]);
+            assert_eq!(ids(s.tokens_of("a").unwrap()), ["t2"]);
+            assert_eq!(with(&s, "b"), ["t1", "t3"]);
+            assert_eq!(with(&s, "c"), ["t4"]);
+            assert_eq!(s.token("t1").unwrap().unwrap().owner, "b");
+            assert!(s.commit_use("t1", None, 5, 0, 7, true).unwrap());
+            // Rewriting the old owner drops the stale copy for good.
+            s.insert_token(&token("t5", "a", b"t5")).unwrap();
+            assert!(s.s.read_inner().stale.is_empty());
+            assert_eq!(with(&s, "a"), ["t2", "t5"]);
+            s.sync().unwrap();
+        }
+        let s = open(dir.path());
+        assert!(s.s.read_inner().stale.is_empty());
+        assert_eq!(with(&s, "a"), ["t2", "t5"]);
+        assert_eq!(with(&s, "b"), ["t1", "t3"]);
+        assert_eq!(s.token("t1").unwrap().unwrap().last, Some(5));
+    }
+
     fn table_model<C: Cell>() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -3728,6 +3820,54 @@ mod tests {
         drop(s);
         let s = open(dir.path());
         assert_eq!(s.token("t").unwrap().unwrap().last, Some(50));
+    }
+
+    // The remembered read skips the index only while no write lock was
+    // taken since: a token deleted, moved or re-seeded in between is
+    // committed by what the index says now, never by the old record.
+    #[test]
+    fn commit_use_after_an_admin_change_since_the_read_follows_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for u in ["u", "v"] {
+            s.insert_user(&User::new(u, 1)).unwrap();
+        }
+        let mut t = token("t", "u", b"seed");
+        t.state = TokenState::Active;
+        s.insert_token(&t).unwrap();
+        s.insert_token(&token("w", "u", b"other")).unwrap();
+
+        // Deleted after the read: no commit.
+        s.user_with_tokens("u").unwrap().unwrap();
+        s.delete_token("w").unwrap();
+        assert!(matches!(
+            s.commit_use("w", None, 1, 0, 5, true),
+            Err(StoreError::NoSuchToken(_))
+        ));
+
+        // Moved to another owner after the read: the commit lands on the
+        // token where it lives now, and survives a reopen.
+        s.user_with_tokens("u").unwrap().unwrap();
+        let mut m = s.token("t").unwrap().unwrap();
+        m.owner = "v".into();
+        s.update_token(&m).unwrap();
+        assert!(s.commit_use("t", None, 7, 0, 5, false).unwrap());
+        assert!(!s.commit_use("t", None, 8, 0, 5, false).unwrap());
+
+        // Replaced (new incarnation, replay state reset) after the read: the
+        // old read's expectation no longer holds.
+        s.user_with_tokens("v").unwrap().unwrap();
+        let mut r = s.token("t").unwrap().unwrap();
+        r.last = None;
+        s.update_token(&r).unwrap();
+        assert!(s.commit_use("t", None, 3, 0, 6, false).unwrap());
+        assert!(!s.commit_use("t", Some(7), 9, 0, 6, false).unwrap());
+        s.sync().unwrap();
+        drop(s);
+        let s = open(dir.path());
+        let t = s.token("t").unwrap().unwrap();
+        assert_eq!((t.owner.as_str(), t.last), ("v", Some(3)));
+        assert!(s.token("w").unwrap().is_none());
     }
 
     #[test]
