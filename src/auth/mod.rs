@@ -11,6 +11,7 @@
 
 pub mod chap;
 pub mod client;
+mod des;
 pub mod mschap;
 pub mod pap;
 

@@ -10,7 +10,6 @@
 //! no heap allocation (the MS-CHAP-V2 ChallengeHash is computed once, when
 //! the credential is extracted).
 
-use des::cipher::{BlockEncrypt, KeyInit};
 use md4::{Digest, Md4};
 use sha1::Sha1;
 
@@ -199,11 +198,7 @@ pub fn des_key_with_parity(key7: &[u8; 7]) -> [u8; 8] {
 
 /// DesEncrypt (RFC 2759 §8.6): one DES-ECB block under a 7-octet key.
 fn des_encrypt(clear: &[u8; 8], key7: &[u8; 7]) -> [u8; 8] {
-    let key = des_key_with_parity(key7);
-    let cipher = des::Des::new(&key.into());
-    let mut block = (*clear).into();
-    cipher.encrypt_block(&mut block);
-    block.into()
+    super::des::encrypt(&des_key_with_parity(key7), clear)
 }
 
 /// ChallengeResponse (RFC 2759 §8.5, RFC 2433 §A.7): the password hash
