@@ -36,8 +36,9 @@
 //! with PIN).
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IoSlice, IoSliceMut, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +46,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
+use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
 use rand::{Rng, RngCore, SeedableRng};
+use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags};
 use serde::Serialize;
 
 use super::{open_store, Ctx, UsageError};
@@ -1049,6 +1052,86 @@ fn unix_now(a: &RunArgs, start: Instant) -> u64 {
     }
 }
 
+/// Requests sent with one system call, at most.
+const SEND_BATCH: usize = 32;
+/// Replies taken with one system call, at most.
+const RECV_BATCH: usize = 64;
+
+/// A request built and waiting for its burst's `sendmmsg`.
+struct Outgoing {
+    id: usize,
+    bytes: Vec<u8>,
+    scheduled: Instant,
+}
+
+/// Sends `out` on the connected socket, as few `sendmmsg` calls as the
+/// kernel takes, waiting while the socket's buffer is full. One flag per
+/// request: false when the kernel refused it.
+async fn send_batch(sock: &tokio::net::UdpSocket, out: &[Outgoing]) -> Vec<bool> {
+    let mut ok = vec![true; out.len()];
+    let mut from = 0;
+    while from < out.len() {
+        let r = sock.try_io(tokio::io::Interest::WRITABLE, || {
+            let iovs: Vec<[IoSlice<'_>; 1]> = out[from..]
+                .iter()
+                .map(|o| [IoSlice::new(&o.bytes)])
+                .collect();
+            let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> =
+                (0..iovs.len()).map(|_| Default::default()).collect();
+            let mut msgs: Vec<MMsgHdr<'_>> = iovs
+                .iter()
+                .zip(controls.iter_mut())
+                .map(|(iov, c)| MMsgHdr::new(iov, c))
+                .collect();
+            rustix::net::sendmmsg(sock, &mut msgs, SendFlags::empty()).map_err(std::io::Error::from)
+        });
+        match r {
+            Ok(0) => {
+                ok[from] = false;
+                from += 1;
+            }
+            Ok(n) => from += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if sock.writable().await.is_err() {
+                    ok[from..].iter_mut().for_each(|o| *o = false);
+                    break;
+                }
+            }
+            Err(e) => {
+                // The first of the rest was refused; go on with the others.
+                tracing::debug!(error = %e, "send failed");
+                ok[from] = false;
+                from += 1;
+            }
+        }
+    }
+    ok
+}
+
+/// One non-blocking `recvmmsg` into `bufs`: the datagrams' lengths into
+/// `lens` (WouldBlock when none is queued).
+fn recv_batch(
+    sock: &tokio::net::UdpSocket,
+    bufs: &mut [[u8; 4096]],
+    headers: &mut MultiHeaders<SockaddrStorage>,
+    lens: &mut Vec<usize>,
+) -> std::io::Result<()> {
+    let mut iovs: Vec<[IoSliceMut<'_>; 1]> = bufs
+        .iter_mut()
+        .map(|b| [IoSliceMut::new(&mut b[..])])
+        .collect();
+    let msgs = recvmmsg(
+        sock.as_raw_fd(),
+        headers,
+        iovs.iter_mut(),
+        MsgFlags::MSG_DONTWAIT,
+        None,
+    )
+    .map_err(std::io::Error::from)?;
+    lens.extend(msgs.map(|m| m.bytes));
+    Ok(())
+}
+
 async fn socket_task(
     shared: Arc<Shared>,
     creds: Rc<RefCell<Credentials>>,
@@ -1075,7 +1158,9 @@ async fn socket_task(
     let mut next_id: u8 = rand::random();
     let mut in_flight = 0usize;
     let mut tally = Tally::default();
-    let mut buf = vec![0u8; 4096];
+    let mut bufs: Vec<[u8; 4096]> = vec![[0u8; 4096]; RECV_BATCH];
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(RECV_BATCH, None);
+    let mut out: Vec<Outgoing> = Vec::with_capacity(SEND_BATCH);
     let mut rng = rand::rngs::StdRng::from_entropy();
     let start = Instant::now();
     let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r.max(0.001)));
@@ -1096,7 +1181,7 @@ async fn socket_task(
                 let (due, scheduled) = match interval {
                     None => {
                         burst += 1;
-                        (in_flight < conc && burst <= 16, now)
+                        (in_flight + out.len() < conc && burst <= 16, now)
                     }
                     Some(iv) => {
                         if next_send > now {
@@ -1155,34 +1240,54 @@ async fn socket_task(
                 p.push(types::USER_NAME, user.name.as_bytes().to_vec());
                 p.attributes.extend(attrs);
                 let bytes = crypto::encode_request(&p, secret, !a.no_message_authenticator)?;
-                let sent_at = Instant::now();
-                if let Err(e) = sock.send(&bytes).await {
-                    creds.borrow_mut().release(taken.slot);
-                    if measuring {
-                        tally.errors += 1;
-                    }
-                    tracing::debug!(error = %e, "send failed");
-                    break;
-                }
-                if measuring {
-                    tally.sent += 1;
-                    if interval.is_some() {
-                        let lag = sent_at.saturating_duration_since(scheduled);
-                        tally
-                            .lags
-                            .push(u32::try_from(lag.as_micros()).unwrap_or(u32::MAX));
-                    }
-                }
+                // Taken until it is sent or given back.
                 pending[id] = Some(Pending {
                     authenticator,
                     exchange,
-                    sent: sent_at,
+                    sent: now,
                     slot: taken.slot,
                     expect_accept: taken.expect_accept,
                     counted: measuring,
                 });
                 quarantine[id] = None;
-                in_flight += 1;
+                out.push(Outgoing {
+                    id,
+                    bytes,
+                    scheduled,
+                });
+                if out.len() >= SEND_BATCH {
+                    break;
+                }
+            }
+            // The burst in one system call where it fits (sendmmsg).
+            if !out.is_empty() {
+                let sent = send_batch(&sock, &out).await;
+                let sent_at = Instant::now();
+                let measuring = shared.measuring.load(Ordering::Relaxed);
+                for (o, ok) in out.drain(..).zip(sent) {
+                    let Some(p) = pending[o.id].as_mut() else {
+                        continue;
+                    };
+                    if !ok {
+                        creds.borrow_mut().release(p.slot);
+                        if p.counted {
+                            tally.errors += 1;
+                        }
+                        pending[o.id] = None;
+                        continue;
+                    }
+                    p.sent = sent_at;
+                    in_flight += 1;
+                    if measuring {
+                        tally.sent += 1;
+                        if interval.is_some() {
+                            let lag = sent_at.saturating_duration_since(o.scheduled);
+                            tally
+                                .lags
+                                .push(u32::try_from(lag.as_micros()).unwrap_or(u32::MAX));
+                        }
+                    }
+                }
             }
         }
         // Wait for a reply, the next scheduled send, or a timeout sweep.
@@ -1190,90 +1295,92 @@ async fn socket_task(
             Some(_) if !stopping => next_send.min(now + Duration::from_millis(50)),
             _ => now + Duration::from_millis(50),
         };
-        let got = tokio::select! {
-            r = sock.recv(&mut buf) => Some(r),
-            _ = tokio::time::sleep_until(wake.into()) => None,
+        let ready = tokio::select! {
+            r = sock.readable() => r.is_ok(),
+            _ = tokio::time::sleep_until(wake.into()) => false,
         };
-        let mut first = got;
-        loop {
-            let r = match first.take() {
-                Some(r) => r,
-                None => match sock.try_recv(&mut buf) {
-                    Ok(n) => Ok(n),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) => Err(e),
-                },
-            };
-            let n = match r {
-                Ok(n) => n,
+        // Every queued reply, up to RECV_BATCH a system call (recvmmsg).
+        let mut lens: Vec<usize> = Vec::with_capacity(RECV_BATCH);
+        let mut more = ready;
+        while more {
+            lens.clear();
+            match sock.try_io(tokio::io::Interest::READABLE, || {
+                recv_batch(&sock, &mut bufs, &mut headers, &mut lens)
+            }) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     // ICMP port unreachable and the like.
                     tracing::debug!(error = %e, "recv failed");
                     break;
                 }
-            };
-            let raw = &buf[..n];
-            if n < 20 {
-                tally.errors += 1;
-                continue;
             }
-            let id = raw[1] as usize;
-            let Some(p) = pending[id].take() else {
-                continue; // late reply after a timeout
-            };
-            in_flight -= 1;
-            let lat = p.sent.elapsed();
-            let answered_as_expected = raw[0]
-                == if p.expect_accept {
-                    Code::AccessAccept.to_u8()
-                } else {
-                    Code::AccessReject.to_u8()
-                };
-            {
-                let mut c = creds.borrow_mut();
-                if !answered_as_expected {
-                    c.slots[p.slot].lost = true;
-                }
-                c.release(p.slot);
-            }
-            let ok = crypto::verify_response(raw, &p.authenticator, secret);
-            let reply = Packet::decode(raw);
-            tally.replies_total += 1;
-            if !p.counted {
-                continue;
-            }
-            let reply = match (ok, reply) {
-                (true, Ok(r)) => r,
-                _ => {
+            // A short batch emptied the queue.
+            more = lens.len() == RECV_BATCH;
+            for (k, &n) in lens.iter().enumerate() {
+                let raw = &bufs[k][..n];
+                if n < 20 {
                     tally.errors += 1;
                     continue;
                 }
-            };
-            match reply.code {
-                Code::AccessAccept => {
-                    if p.exchange.check_accept(&reply).is_err() {
+                let id = raw[1] as usize;
+                let Some(p) = pending[id].take() else {
+                    continue; // late reply after a timeout
+                };
+                in_flight -= 1;
+                let lat = p.sent.elapsed();
+                let answered_as_expected = raw[0]
+                    == if p.expect_accept {
+                        Code::AccessAccept.to_u8()
+                    } else {
+                        Code::AccessReject.to_u8()
+                    };
+                {
+                    let mut c = creds.borrow_mut();
+                    if !answered_as_expected {
+                        c.slots[p.slot].lost = true;
+                    }
+                    c.release(p.slot);
+                }
+                let ok = crypto::verify_response(raw, &p.authenticator, secret);
+                let reply = Packet::decode(raw);
+                tally.replies_total += 1;
+                if !p.counted {
+                    continue;
+                }
+                let reply = match (ok, reply) {
+                    (true, Ok(r)) => r,
+                    _ => {
                         tally.errors += 1;
                         continue;
                     }
-                    tally.accepts += 1;
-                    if !p.expect_accept {
-                        tally.unexpected += 1;
+                };
+                match reply.code {
+                    Code::AccessAccept => {
+                        if p.exchange.check_accept(&reply).is_err() {
+                            tally.errors += 1;
+                            continue;
+                        }
+                        tally.accepts += 1;
+                        if !p.expect_accept {
+                            tally.unexpected += 1;
+                        }
+                    }
+                    Code::AccessReject => {
+                        tally.rejects += 1;
+                        if p.expect_accept {
+                            tally.unexpected += 1;
+                        }
+                    }
+                    _ => {
+                        tally.errors += 1;
+                        continue;
                     }
                 }
-                Code::AccessReject => {
-                    tally.rejects += 1;
-                    if p.expect_accept {
-                        tally.unexpected += 1;
-                    }
-                }
-                _ => {
-                    tally.errors += 1;
-                    continue;
-                }
+                tally
+                    .latencies
+                    .push(u32::try_from(lat.as_micros()).unwrap_or(u32::MAX));
             }
-            tally
-                .latencies
-                .push(u32::try_from(lat.as_micros()).unwrap_or(u32::MAX));
         }
         // Timeouts.
         let now = Instant::now();
