@@ -107,7 +107,10 @@ struct Tuning {
     /// Every index hash is ANDed with this (tests force collisions with 0).
     hash_mask: u64,
     /// Zeroed bytes laid out ahead of the journal's end at a time (see
-    /// [`Journal::prepared`]).
+    /// [`Journal::prepared`]). The flush that lays them out waits for
+    /// them, and every Accept waiting for it: p99 at 45,000 PAP req/s was
+    /// 14.9 ms with 4 MiB, 10.4 with 1 MiB, 8.9 with 512 KiB and 7.6 with
+    /// 128 KiB, which cost more CPU (medians of 3 to 6 runs).
     journal_chunk: u64,
     /// A flush starts at least this long after the previous one started
     /// (see [`Shared::sync`]).
@@ -121,7 +124,7 @@ impl Default for Tuning {
             checkpoint_bytes: 32 << 20,
             compact_min: 4 << 20,
             hash_mask: u64::MAX,
-            journal_chunk: 4 << 20,
+            journal_chunk: 512 << 10,
             flush_gap: Duration::from_micros(300),
         }
     }
@@ -1612,8 +1615,10 @@ impl Journal {
         let mut grown = None;
         if chunk > 0 && end + chunk / 2 > prepared {
             let from = prepared.max(end);
-            // In single pages, for single-page folios (see `page_runs`).
-            let zeros = [0u8; STATE_PAGE as usize];
+            // 64 KiB a call: in single pages (like the state file) the
+            // zeroing flush took 1,024 calls and set the tail (p99 at
+            // 45,000 req/s 21.4 against 14.9 ms).
+            let zeros = [0u8; 64 << 10];
             let mut at = from;
             while at < from + chunk {
                 let n = (from + chunk - at).min(zeros.len() as u64) as usize;
