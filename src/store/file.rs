@@ -115,6 +115,12 @@ struct Tuning {
     /// A flush starts at least this long after the previous one started
     /// (see [`Shared::sync`]).
     flush_gap: Duration,
+    /// A checkpoint syncs the state file after every this many page
+    /// writes instead of once at the end: a journal flush then waits
+    /// behind at most that much of the checkpoint's writeback. p99 at
+    /// 45,000 PAP req/s open loop: 8.0 ms with one sync at the end, 4.5
+    /// with 16, 2.6 with 32, 2.9 with 64 (medians of 3 to 6 runs).
+    state_sync_writes: u64,
 }
 
 impl Default for Tuning {
@@ -126,6 +132,7 @@ impl Default for Tuning {
             hash_mask: u64::MAX,
             journal_chunk: 512 << 10,
             flush_gap: Duration::from_micros(300),
+            state_sync_writes: 32,
         }
     }
 }
@@ -2376,7 +2383,8 @@ impl Shared {
         slots.sort_unstable();
         let werr = |e| ioe("writing state", e);
         let mut run: Vec<u8> = Vec::with_capacity(STATE_PAGE as usize);
-        for (first, n) in page_runs(&slots) {
+        let piece = self.tuning.state_sync_writes.max(1);
+        for (i, (first, n)) in page_runs(&slots).enumerate() {
             run.clear();
             for s in first..first + n {
                 run.extend_from_slice(&frozen[&s]);
@@ -2384,6 +2392,12 @@ impl Shared {
             self.state
                 .write_all_at(&run, first * SLOT as u64)
                 .map_err(werr)?;
+            // A piece at a time: the journal's flushes share the disk's
+            // queue with this writeback, and every Accept waits for its
+            // flush (see `Tuning::state_sync_writes`).
+            if (i as u64 + 1).is_multiple_of(piece) {
+                self.state.sync_data().map_err(werr)?;
+            }
         }
         self.state.sync_data().map_err(werr)
     }
