@@ -321,7 +321,15 @@ pub fn write_seed_file(path: &Path, users: &[BenchUser]) -> anyhow::Result<()> {
             u.static_password
         )?;
     }
-    w.flush()?;
+    synced(w)
+}
+
+/// Flushes `w` and syncs its file: provisioning reports success only once
+/// its files are on disk, and a daemon started right after does not wait
+/// for their writeback in its own first `fsync` (ext4 may commit them
+/// together).
+fn synced(w: std::io::BufWriter<std::fs::File>) -> anyhow::Result<()> {
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     Ok(())
 }
 
@@ -415,8 +423,7 @@ pub fn write_freeradius_users(
             crate::otp::encode_base32_secret(&u.seed)
         )?;
     }
-    w.flush()?;
-    Ok(())
+    synced(w)
 }
 
 /// Runs `bench` or `bench provision`.
