@@ -126,7 +126,7 @@ struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            checkpoint_slots: 32_768,
+            checkpoint_slots: 24_576,
             checkpoint_bytes: 32 << 20,
             compact_min: 4 << 20,
             hash_mask: u64::MAX,
@@ -2315,7 +2315,10 @@ impl Shared {
             let mut h = self.hot();
             // The next overlay is reserved at once: grown on demand, each
             // doubling would rehash it under the lock every request takes.
-            let reserve = self.tuning.checkpoint_slots.min(1 << 20);
+            // Room for a sixth more than the trigger (the overlay grows
+            // while a checkpoint still runs): 24,576 slots then reserve
+            // 28,672, which is 32,768 buckets, not 65,536.
+            let reserve = (self.tuning.checkpoint_slots.min(1 << 20) * 7).div_ceil(6);
             let next = HashMap::with_capacity(reserve);
             let frozen = Arc::new(std::mem::replace(&mut h.overlay, next));
             h.frozen = Some(frozen.clone());
