@@ -983,8 +983,21 @@ mod tests {
     const KEY: [u8; 32] = [0x5a; 32];
     const CACHE: u64 = 16 << 20;
 
+    /// Opens the test store. sled lets go of its file lock a moment after
+    /// the last handle is dropped (its background threads still hold the
+    /// database): a reopen right after a drop failed once in CI with
+    /// `InUse`, so it is retried for up to 5 s. A held store is tested
+    /// with `SledStore::open` itself.
     fn open(dir: &Path) -> SledStore {
-        SledStore::open(dir, StoreKey::from_bytes(KEY), CACHE).unwrap()
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match SledStore::open(dir, StoreKey::from_bytes(KEY), CACHE) {
+                Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                r => return r.unwrap(),
+            }
+        }
     }
 
     #[test]
