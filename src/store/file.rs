@@ -119,7 +119,7 @@ struct Tuning {
     /// writes instead of once at the end: a journal flush then waits
     /// behind at most that much of the checkpoint's writeback. p99 at
     /// 45,000 PAP req/s open loop: 8.0 ms with one sync at the end, 4.5
-    /// with 16, 2.6 with 32, 2.9 with 64 (medians of 3 to 6 runs).
+    /// with 16, 2.6 with 32, 3.1 with 64 (medians of 3 to 6 runs).
     state_sync_writes: u64,
 }
 
