@@ -9,7 +9,8 @@
 //! that matches early computes few HMACs, and the caller's matcher (PAP
 //! comparison, CHAP or MS-CHAP hash) decides what "matches" means.
 
-use super::{hotp, Algorithm, Kind, OtpCode};
+use super::hotp::HotpKey;
+use super::{Algorithm, Kind, OtpCode};
 
 /// How wide the search is. Units: TOTP steps, HOTP counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,9 +104,16 @@ pub fn candidates<'a>(
     policy: &WindowPolicy,
 ) -> impl Iterator<Item = Candidate> + 'a {
     let token = *token;
+    let mut key: Option<HotpKey> = None;
     Steps::new(&token, now, policy).map(move |counter| Candidate {
         counter,
-        code: code_at(&token, counter),
+        // Keyed at the first candidate (a search that yields none pays
+        // nothing), reused for the others.
+        code: OtpCode::new(
+            key.get_or_insert_with(|| HotpKey::new(token.algorithm, token.seed))
+                .hotp(counter, token.digits),
+            token.digits,
+        ),
     })
 }
 
@@ -177,11 +185,13 @@ pub fn resync(
     }
     // Scan upwards, carrying the previous code: one HMAC per step.
     let mut best: Option<u64> = None;
-    let mut previous_is_code1 = code_at(token, lo).ct_eq(code1);
+    let key = HotpKey::new(token.algorithm, token.seed);
+    let code_at = |step| OtpCode::new(key.hotp(step, token.digits), token.digits);
+    let mut previous_is_code1 = code_at(lo).ct_eq(code1);
     let mut step = lo;
     while step < hi {
         step += 1;
-        let code = code_at(token, step);
+        let code = code_at(step);
         let is_code2 = code.ct_eq(code2);
         if previous_is_code1 & is_code2 {
             match centre {
@@ -210,10 +220,12 @@ pub fn resync(
     })
 }
 
-/// The code a token shows at a step/counter.
+/// The code a token shows at a step/counter (the searches key the seed
+/// once instead: [`HotpKey`]).
+#[cfg(test)]
 fn code_at(token: &TokenView<'_>, counter: u64) -> OtpCode {
     OtpCode::new(
-        hotp(token.algorithm, token.seed, counter, token.digits),
+        super::hotp(token.algorithm, token.seed, counter, token.digits),
         token.digits,
     )
 }
