@@ -812,6 +812,14 @@ impl<C: Cell> Table<C> {
     }
 
     /// The cells whose tag is that of hash `h`: `(position, value)`.
+    /// Reads the home cell of `h` (a load to bring its cache line in
+    /// ahead of the look-up; the value means nothing).
+    fn touch(&self, h: u64) -> u64 {
+        self.cells
+            .get(self.home(Self::tag_of(h)))
+            .map_or(0, |c| c.value())
+    }
+
     fn probe(&self, h: u64) -> impl Iterator<Item = (usize, u64)> + '_ {
         let t = Self::tag_of(h);
         let mut i = self.home(t);
@@ -1135,52 +1143,110 @@ enum ScanEnd {
     Bad(u64, String),
 }
 
-/// Calls `f(offset, kind, payload, frame_len)` for every record in
-/// `[start, end)`, reading sequentially in large blocks.
+/// A frame found by [`scan_batches`]: offset, kind, payload, total length.
+type Frame<'a> = (u64, u8, &'a [u8], u64);
+
+/// Frames handed to [`scan_batches`]'s callback at a time: enough to keep
+/// a dozen index look-ups in flight (see `load`).
+const SCAN_BATCH: usize = 32;
+
+/// Calls `f` for each valid frame of `file[start..end]`, in order; stops at
+/// the first frame that is torn or invalid and says which.
 fn scan(
     file: &File,
     start: u64,
     end: u64,
     mut f: impl FnMut(u64, u8, &[u8], u64) -> Result<(), StoreError>,
 ) -> Result<ScanEnd, StoreError> {
+    scan_batches(file, start, end, |frames| {
+        for &(off, kind, payload, len) in frames {
+            f(off, kind, payload, len)?;
+        }
+        Ok(())
+    })
+}
+
+/// [`scan`], handing the frames to `f` up to [`SCAN_BATCH`] at a time (all
+/// the valid frames before a torn or invalid one are handed over before
+/// the scan says where it ended).
+fn scan_batches(
+    file: &File,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(&[Frame<'_>]) -> Result<(), StoreError>,
+) -> Result<ScanEnd, StoreError> {
     let mut buf: Vec<u8> = Vec::new();
     let mut base = start; // buf holds file[base .. base + buf.len()]
     let mut off = start;
     let rd = |e| ioe("reading records", e);
     loop {
-        if off >= end {
-            return Ok(ScanEnd::Clean);
+        // The frames that lie whole in the buffer, up to a batch.
+        let mut ended = None;
+        let mut frames: Vec<(u64, u8, usize, usize, u64)> = Vec::with_capacity(SCAN_BATCH);
+        while frames.len() < SCAN_BATCH {
+            if off >= end {
+                ended = Some(ScanEnd::Clean);
+                break;
+            }
+            if end - off < FRAME_HEAD + 1 {
+                ended = Some(ScanEnd::Torn(off));
+                break;
+            }
+            if off + FRAME_HEAD > base + buf.len() as u64 {
+                if !frames.is_empty() {
+                    break; // hand these over before the buffer moves
+                }
+                ensure(file, &mut buf, &mut base, off, FRAME_HEAD, end).map_err(rd)?;
+            }
+            let p = (off - base) as usize;
+            let len = le32(&buf[p..]);
+            let crc = le32(&buf[p + 4..]);
+            if len == 0 || len > MAX_RECORD {
+                ended = Some(if all_zero(file, off, end).map_err(rd)? {
+                    ScanEnd::Torn(off)
+                } else {
+                    ScanEnd::Bad(off, format!("impossible record length {len}"))
+                });
+                break;
+            }
+            let total = FRAME_HEAD + u64::from(len);
+            if off + total > end {
+                ended = Some(ScanEnd::Torn(off));
+                break;
+            }
+            if off + total > base + buf.len() as u64 {
+                if !frames.is_empty() {
+                    break;
+                }
+                ensure(file, &mut buf, &mut base, off, total, end).map_err(rd)?;
+            }
+            let p = (off - base) as usize;
+            let body = &buf[p + FRAME_HEAD as usize..p + total as usize];
+            if crc32fast::hash(body) != crc {
+                ended = Some(if off + total == end {
+                    ScanEnd::Torn(off)
+                } else {
+                    ScanEnd::Bad(off, "checksum mismatch".into())
+                });
+                break;
+            }
+            frames.push((
+                off,
+                body[0],
+                p + FRAME_HEAD as usize + 1,
+                p + total as usize,
+                total,
+            ));
+            off += total;
         }
-        if end - off < FRAME_HEAD + 1 {
-            return Ok(ScanEnd::Torn(off));
+        let batch: Vec<Frame<'_>> = frames
+            .iter()
+            .map(|&(at, kind, from, to, total)| (at, kind, &buf[from..to], total))
+            .collect();
+        f(&batch)?;
+        if let Some(e) = ended {
+            return Ok(e);
         }
-        ensure(file, &mut buf, &mut base, off, FRAME_HEAD, end).map_err(rd)?;
-        let p = (off - base) as usize;
-        let len = le32(&buf[p..]);
-        let crc = le32(&buf[p + 4..]);
-        if len == 0 || len > MAX_RECORD {
-            return Ok(if all_zero(file, off, end).map_err(rd)? {
-                ScanEnd::Torn(off)
-            } else {
-                ScanEnd::Bad(off, format!("impossible record length {len}"))
-            });
-        }
-        let total = FRAME_HEAD + u64::from(len);
-        if off + total > end {
-            return Ok(ScanEnd::Torn(off));
-        }
-        ensure(file, &mut buf, &mut base, off, total, end).map_err(rd)?;
-        let p = (off - base) as usize;
-        let body = &buf[p + FRAME_HEAD as usize..p + total as usize];
-        if crc32fast::hash(body) != crc {
-            return Ok(if off + total == end {
-                ScanEnd::Torn(off)
-            } else {
-                ScanEnd::Bad(off, "checksum mismatch".into())
-            });
-        }
-        f(off, body[0], &body[1..], total)?;
-        off += total;
     }
 }
 
@@ -1294,26 +1360,67 @@ fn load(
         stale: HashSet::new(),
         gen: 0,
     };
-    let outcome = scan(records, 0, end, |off, kind, payload, len| {
-        if off == 0 {
-            if kind != K_HEADER {
-                return Err(corrupt_at(rpath, 0, "the store header is missing"));
+    // A batch of records at a time: decoded and hashed first, their index
+    // cells read (independent loads the CPU overlaps, where one look-up
+    // after another waited for each cache miss in turn), then applied in
+    // order. The first error by offset is the one reported, as before.
+    let mut hashes: Vec<u64> = Vec::new();
+    let outcome = scan_batches(records, 0, end, |frames| {
+        let mut views = Vec::with_capacity(frames.len());
+        let mut pending = None;
+        hashes.clear();
+        let mut warm = 0u64;
+        for &(off, kind, payload, _) in frames {
+            if off == 0 || kind != K_PUT {
+                views.push(None);
+                continue;
             }
-            return check_header(payload, key, shown);
+            match decode_put(payload) {
+                Ok(v) => {
+                    hashes.push(hasher.of(v.name));
+                    hashes.extend(v.tokens.iter().map(|t| hasher.of(t.id)));
+                    views.push(Some(v));
+                }
+                Err(why) => {
+                    pending = Some(corrupt_at(rpath, off, why));
+                    break;
+                }
+            }
         }
-        match kind {
-            K_PUT => {
-                let v = decode_put(payload).map_err(|why| corrupt_at(rpath, off, why))?;
-                load_put(&mut inner, records, rpath, end, hasher, off, &v)
+        // In a loop of their own, so that many loads are in flight at once.
+        let mut at = 0;
+        for v in views.iter().flatten() {
+            warm ^= inner.users.touch(hashes[at]);
+            for &th in &hashes[at + 1..at + 1 + v.tokens.len()] {
+                warm ^= inner.tokens.touch(th);
             }
-            K_DEL => {
-                let name = decode_del(payload).map_err(|why| corrupt_at(rpath, off, why))?;
-                load_del(&mut inner, records, rpath, end, hasher, name)?;
-                inner.garbage += len;
-                Ok(())
-            }
-            k => Err(corrupt_at(rpath, off, format!("unknown record kind {k}"))),
+            at += 1 + v.tokens.len();
         }
+        std::hint::black_box(warm);
+        let mut hs = &hashes[..];
+        for (&(off, kind, payload, len), v) in frames.iter().zip(views) {
+            if off == 0 {
+                if kind != K_HEADER {
+                    return Err(corrupt_at(rpath, 0, "the store header is missing"));
+                }
+                check_header(payload, key, shown)?;
+                continue;
+            }
+            match (kind, v) {
+                (K_PUT, Some(v)) => {
+                    let (mine, rest) = hs.split_at(1 + v.tokens.len());
+                    hs = rest;
+                    load_put(&mut inner, records, rpath, end, hasher, mine, off, &v)?;
+                }
+                (K_DEL, _) => {
+                    let name = decode_del(payload).map_err(|why| corrupt_at(rpath, off, why))?;
+                    load_del(&mut inner, records, rpath, end, hasher, name)?;
+                    inner.garbage += len;
+                }
+                (k, _) => return Err(corrupt_at(rpath, off, format!("unknown record kind {k}"))),
+            }
+        }
+        pending.map_or(Ok(()), Err)
     })?;
     match outcome {
         ScanEnd::Clean => {}
@@ -1457,23 +1564,25 @@ fn load_forget(
     Ok(())
 }
 
+/// `hashes`: the user's name hash, then each token id's, in order.
+#[allow(clippy::too_many_arguments)] // the loader's state, passed apart to borrow apart
 fn load_put(
     inner: &mut Inner,
     records: &File,
     rpath: &Path,
     end: u64,
     hasher: &Hasher,
+    hashes: &[u64],
     off: u64,
     v: &UserView<'_>,
 ) -> Result<(), StoreError> {
-    let h = hasher.of(v.name);
+    let h = hashes[0];
     if let Some((old, buf)) = live_record_of(inner, records, rpath, end, h, v.name)? {
         load_forget(inner, hasher, old, &buf, rpath)?;
     }
     inner.users.insert(h, off);
     inner.slots.mark(v.slot);
-    for t in &v.tokens {
-        let th = hasher.of(t.id);
+    for (t, &th) in v.tokens.iter().zip(&hashes[1..]) {
         // Another live record holding the same id means the token moved
         // here from another owner: point its entry at this record.
         let mut moved = None;
@@ -4151,6 +4260,55 @@ mod tests {
         );
         drop(first);
         assert!(FileStore::open(dir.path(), StoreKey::from_bytes(KEY)).is_ok());
+    }
+
+    #[test]
+    fn scan_batches_hand_over_every_frame_in_order_before_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = open(dir.path());
+            // More frames than a batch and than one read of SCAN_BUF.
+            for i in 0..200 {
+                let mut u = User::new(format!("u{i:03}"), 1);
+                u.pin = Some(Secret::new(vec![b'7'; 6000]));
+                s.insert_user(&u).unwrap();
+            }
+        }
+        let rec = dir.path().join("records");
+        let f = File::open(&rec).unwrap();
+        let end = f.metadata().unwrap().len();
+        assert!(end > SCAN_BUF as u64);
+        let walk = |end: u64| {
+            let mut seen = Vec::new();
+            let got = scan_batches(&f, 0, end, |frames| {
+                assert!(!frames.is_empty() && frames.len() <= SCAN_BATCH);
+                seen.extend(
+                    frames
+                        .iter()
+                        .map(|&(off, _, p, len)| (off, p.len() as u64, len)),
+                );
+                Ok(())
+            })
+            .unwrap();
+            (seen, got)
+        };
+        let (seen, got) = walk(end);
+        assert!(matches!(got, ScanEnd::Clean));
+        assert_eq!(seen.len(), 201, "the header and 200 users");
+        let mut next = 0;
+        for &(off, payload, len) in &seen {
+            assert_eq!(off, next);
+            assert_eq!(payload + FRAME_HEAD + 1, len);
+            next = off + len;
+        }
+        assert_eq!(next, end);
+        // A torn last frame: every whole frame first, then where it ends.
+        let (torn, got) = walk(end - 3);
+        assert_eq!(torn[..], seen[..200]);
+        assert!(
+            matches!(got, ScanEnd::Torn(at) if at == seen[200].0),
+            "{got:?}"
+        );
     }
 
     #[test]
