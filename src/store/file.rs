@@ -2862,8 +2862,9 @@ impl Drop for FileStore {
             let _ = t.join();
         }
         // A closed store keeps no zeros around; the final checkpoint starts
-        // an empty generation instead.
-        if lock(&self.s.spare).take().is_some() {
+        // an empty generation instead. (A simulated crash leaves the spare,
+        // as a real one would.)
+        if lock(&self.s.spare).take().is_some() && !self.crashed {
             let _ = std::fs::remove_file(self.s.dir.join(SPARE_JOURNAL));
         }
         if !self.crashed {
@@ -3841,10 +3842,19 @@ mod tests {
             wait_for_spare(&s);
             s.crash();
         }
+        assert!(dir.path().join(SPARE_JOURNAL).exists());
         // A spare left by a crash is deleted at open; the adopted
-        // generation's entries are replayed.
-        let s = open(dir.path());
+        // generation's entries are replayed. Opened with spares off, so
+        // the new store's thread cannot lay out another one meanwhile.
+        let no_spares = Tuning {
+            journal_chunk: 0,
+            ..Tuning::default()
+        };
+        let s = open_with(dir.path(), no_spares);
         assert!(!dir.path().join(SPARE_JOURNAL).exists());
+        assert_eq!(s.token("t").unwrap().unwrap().last, Some(19));
+        drop(s);
+        let s = open(dir.path());
         assert_eq!(s.token("t").unwrap().unwrap().last, Some(19));
         wait_for_spare(&s);
         drop(s);
