@@ -344,13 +344,17 @@ impl Admin {
             }
             AdminRequest::UserList => {
                 let users = store.users()?;
-                let tokens = store.tokens()?;
+                // Counted in one pass: a filter per user was quadratic and
+                // never finished at 1,000,000 users.
+                let mut owned: std::collections::HashMap<String, usize> =
+                    std::collections::HashMap::with_capacity(users.len());
+                for t in store.tokens()? {
+                    *owned.entry(t.owner).or_default() += 1;
+                }
                 Ok(AdminReply::Users(
                     users
                         .iter()
-                        .map(|u| {
-                            user_info(u, tokens.iter().filter(|t| t.owner == u.name).count(), now)
-                        })
+                        .map(|u| user_info(u, owned.get(&u.name).copied().unwrap_or(0), now))
                         .collect(),
                 ))
             }

@@ -336,6 +336,32 @@ fn user_lifecycle_and_errors() {
 }
 
 #[test]
+fn user_list_counts_each_users_own_tokens() {
+    let e = env();
+    for u in ["ann", "bob", "cat"] {
+        e.ok(&["user", "add", u]);
+    }
+    enroll(&e, "ann", &[]);
+    enroll(&e, "ann", &[]);
+    enroll(&e, "cat", &[]);
+    let v = e.json(&["user", "list"]);
+    let counts: Vec<(String, u64)> = v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().to_string(),
+                u["tokens"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [("ann", 2), ("bob", 0), ("cat", 1)];
+    let want: Vec<(String, u64)> = want.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    assert_eq!(counts, want);
+}
+
+#[test]
 fn enroll_writes_qr_png_and_svg() {
     let e = env();
     e.ok(&["user", "add", "qr"]);
