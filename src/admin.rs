@@ -363,8 +363,12 @@ impl Admin {
                 Ok(AdminReply::User(self.user_info(&u)?))
             }
             AdminRequest::UserDelete { name } => {
-                self.get_user(&name)?;
-                store.delete_user(&name)?;
+                // Not read first: a user whose state slot is damaged can
+                // still be deleted (the repair the store's error names).
+                match store.delete_user(&name) {
+                    Err(StoreError::NoSuchUser(_)) => return Err(no_user(&name)),
+                    r => r?,
+                }
                 store.sync()?;
                 Ok(AdminReply::Done(format!(
                     "user '{name}' and their tokens deleted"
@@ -413,8 +417,12 @@ impl Admin {
                 self.change_token(&id, |t| t.state = TokenState::Disabled)
             }
             AdminRequest::TokenDelete { id } => {
-                self.get_token(&id)?;
-                store.delete_token(&id)?;
+                // Not read first: a token whose state slot is damaged can
+                // still be deleted (the repair the store's error names).
+                match store.delete_token(&id) {
+                    Err(StoreError::NoSuchToken(_)) => return Err(no_token(&id)),
+                    r => r?,
+                }
                 store.sync()?;
                 Ok(AdminReply::Done(format!("token '{id}' deleted")))
             }
@@ -472,15 +480,11 @@ impl Admin {
     }
 
     fn get_user(&self, name: &str) -> Result<User, AdminError> {
-        self.store()
-            .user(name)?
-            .ok_or_else(|| AdminError::failed(format!("no user '{name}' (see `radotp user list`)")))
+        self.store().user(name)?.ok_or_else(|| no_user(name))
     }
 
     fn get_token(&self, id: &str) -> Result<Token, AdminError> {
-        self.store()
-            .token(id)?
-            .ok_or_else(|| AdminError::failed(format!("no token '{id}' (see `radotp token list`)")))
+        self.store().token(id)?.ok_or_else(|| no_token(id))
     }
 
     fn user_info(&self, u: &User) -> Result<UserInfo, AdminError> {
@@ -676,6 +680,14 @@ fn check_result(outcome: Outcome, dry_run: bool) -> CheckResult {
             ..rejected("pin_only")
         },
     }
+}
+
+fn no_user(name: &str) -> AdminError {
+    AdminError::failed(format!("no user '{name}' (see `radotp user list`)"))
+}
+
+fn no_token(id: &str) -> AdminError {
+    AdminError::failed(format!("no token '{id}' (see `radotp token list`)"))
 }
 
 fn user_info(u: &User, tokens: usize, now: u64) -> UserInfo {

@@ -361,6 +361,70 @@ fn user_list_counts_each_users_own_tokens() {
     assert_eq!(counts, want);
 }
 
+/// Flips a bit inside every state slot that holds something: every user's
+/// and token's replay state then fails its checksum.
+fn damage_every_state_slot(e: &Env) -> usize {
+    let state = e.dir.path().join("db").join("state");
+    let mut bytes = std::fs::read(&state).unwrap();
+    let mut n = 0;
+    for slot in bytes.chunks_mut(64) {
+        if slot.iter().any(|&b| b != 0) {
+            slot[20] ^= 0x40;
+            n += 1;
+        }
+    }
+    std::fs::write(&state, &bytes).unwrap();
+    n
+}
+
+#[test]
+fn damaged_state_slot_error_names_the_repair_and_the_repair_works() {
+    let e = env();
+    e.ok(&["user", "add", "ann"]);
+    e.ok(&["user", "add", "bob"]);
+    let (ann_id, ann_secret) = enroll(&e, "ann", &[]);
+    let (bob_id, bob_secret) = enroll(&e, "bob", &[]);
+    let t = now();
+    e.ok(&["token", "activate", &ann_id, &oathtool(&ann_secret, t, &[])]);
+    e.ok(&["token", "activate", &bob_id, &oathtool(&bob_secret, t, &[])]);
+    // ann's own slot gets replay state too (her last success).
+    let v = e.json(&["otp", "check", "ann", &oathtool(&ann_secret, t + 30, &[])]);
+    assert_eq!(v["result"]["accepted"], true, "{v}");
+    let n = damage_every_state_slot(&e);
+    assert_eq!(n, 3, "ann, ann's token and bob's token");
+    // Fails closed, and says what to do: for bob the token's slot...
+    let o = e.run(&["otp", "check", "bob", &oathtool(&bob_secret, t + 60, &[])]);
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("fails its checksum"), "{err}");
+    assert!(
+        err.contains(&format!("radotp token delete {bob_id}")),
+        "{err}"
+    );
+    // ...for ann her own.
+    let o = e.run(&["user", "show", "ann"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("radotp user delete ann"), "{err}");
+    // The repairs it names work, though nothing damaged can be read.
+    e.ok(&["token", "delete", &bob_id]);
+    e.ok(&["user", "delete", "ann"]);
+    for user in ["ann", "bob"] {
+        if user == "ann" {
+            e.ok(&["user", "add", "ann"]);
+        }
+        let (id, secret) = enroll(&e, user, &[]);
+        e.ok(&["token", "activate", &id, &oathtool(&secret, t, &[])]);
+        let v = e.json(&["otp", "check", user, &oathtool(&secret, t + 30, &[])]);
+        assert_eq!(v["result"]["accepted"], true, "{user}: {v}");
+    }
+    // Deleting a missing user or token still says so.
+    let o = e.run(&["user", "delete", "nobody"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no user 'nobody'"));
+    let o = e.run(&["token", "delete", "t-none"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no token 't-none'"));
+}
+
 #[test]
 fn enroll_writes_qr_png_and_svg() {
     let e = env();

@@ -2176,12 +2176,12 @@ impl Shared {
             wants.push((rec.tokens[i].slot, rec.tokens[i].inc, SLOT_TOKEN));
         }
         let imgs = self.images_at(&wants, epochs)?;
-        let bad = |what: String, slot: u64| {
+        let bad = |what: String, slot: u64, repair: String| {
             StoreError::Corrupt(
                 what,
                 format!(
                     "its state slot {slot} fails its checksum; refusing to fall back \
-                     to older replay state"
+                     to older replay state ({repair})"
                 ),
             )
         };
@@ -2189,7 +2189,16 @@ impl Shared {
         if user {
             match it.next() {
                 Some(Img::Use(img)) => rec.set_user_hot(user_hot_of(&img)),
-                Some(Img::Bad) => return Err(bad(format!("user '{}'", rec.name), rec.slot)),
+                Some(Img::Bad) => {
+                    return Err(bad(
+                        format!("user '{}'", rec.name),
+                        rec.slot,
+                        format!(
+                            "to repair: radotp user delete {}, then add it again",
+                            rec.name
+                        ),
+                    ))
+                }
                 _ => {}
             }
         }
@@ -2201,7 +2210,16 @@ impl Shared {
                         .map_err(|why| StoreError::Corrupt(format!("token '{}'", t.id), why))?;
                     t.set_hot(h);
                 }
-                Img::Bad => return Err(bad(format!("token '{}'", t.id), t.slot)),
+                Img::Bad => {
+                    return Err(bad(
+                        format!("token '{}'", t.id),
+                        t.slot,
+                        format!(
+                            "to repair: radotp token delete {}, then enroll a new one",
+                            t.id
+                        ),
+                    ))
+                }
                 Img::Absent => {}
             }
         }
@@ -3081,8 +3099,11 @@ impl TokenStore for FileStore {
             return Err(StoreError::NoSuchToken(id.to_string()));
         };
         let mut rec = f.rec.clone();
-        s.apply_all(&mut rec)?;
         rec.tokens.remove(i);
+        // Only what stays is read: the deleted token's slot is not, so a
+        // token whose state slot is damaged can still be deleted (and a new
+        // one enrolled), which is how an administrator repairs it.
+        s.apply_all(&mut rec)?;
         s.put_user(&mut inner, rec, Some(&f), None)
     }
 
@@ -3118,7 +3139,8 @@ impl TokenStore for FileStore {
                             format!("token '{id}'"),
                             format!(
                                 "its state slot {} fails its checksum; refusing to fall back \
-                                 to older replay state",
+                                 to older replay state (to repair: radotp token delete {id}, \
+                                 then enroll a new one)",
                                 r.slot
                             ),
                         ))
@@ -4063,7 +4085,7 @@ mod tests {
     }
 
     #[test]
-    fn corrupted_state_slot_fails_closed() {
+    fn corrupted_state_slot_fails_closed_until_the_token_is_deleted() {
         let dir = tempfile::tempdir().unwrap();
         let slot = {
             let s = open(dir.path());
@@ -4085,16 +4107,38 @@ mod tests {
             s.commit_use("t", Some(77), 78, 0, 6, false).map(|_| ()),
         ] {
             match r {
-                Err(StoreError::Corrupt(what, _)) => assert_eq!(what, "token 't'"),
+                Err(StoreError::Corrupt(what, why)) => {
+                    assert_eq!(what, "token 't'");
+                    assert!(why.contains("radotp token delete t"), "{why}");
+                }
                 other => panic!("expected Corrupt, got {other:?}"),
             }
         }
         // The user's own slot is intact.
         assert!(s.user("u").unwrap().is_some());
-        // An admin rewrite with a new incarnation is what repairs it.
+        // Another token of the same user: a rewrite of the user carries
+        // every token's state, so it is refused while one is damaged.
+        for r in [
+            s.insert_token(&token("t2", "u", b"seed2")),
+            s.update_user(&User::new("u", 2)),
+        ] {
+            match r {
+                Err(StoreError::Corrupt(what, _)) => assert_eq!(what, "token 't'"),
+                other => panic!("expected Corrupt, got {other:?}"),
+            }
+        }
+        // The repair: delete the damaged token (its slot is not read) and
+        // enroll a new one, which gets a fresh incarnation.
+        s.delete_token("t").unwrap();
+        assert!(s.token("t").unwrap().is_none());
+        s.update_user(&User::new("u", 2)).unwrap();
+        s.insert_token(&token("t", "u", b"seed")).unwrap();
+        assert_eq!(s.token("t").unwrap().unwrap().last, None);
+        assert!(s.commit_use("t", None, 5, 0, 7, true).unwrap());
+        s.sync().unwrap();
         drop(s);
         let s = open(dir.path());
-        let _ = s.delete_token("t").unwrap_err();
+        assert_eq!(s.token("t").unwrap().unwrap().last, Some(5));
     }
 
     // Checkpoint writes cover every dirty slot exactly once, in runs of
