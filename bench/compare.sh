@@ -202,13 +202,15 @@ everything = r.get("replies_total") or (r["accepts"] + r["rejects"])
 r["cpu_s_per_100k"] = cpu / everything * 1e5 if everything else None
 g0, g1 = json.loads(g0), json.loads(g1)
 if g0 and g1:
-    d = {k: (g1.get(k) or 0) - (g0.get(k) or 0) for k in ("flushes", "accepts", "store_flushes")}
+    d = {k: (g1.get(k) or 0) - (g0.get(k) or 0) for k in ("flushes", "accepts", "store_flushes", "waits_over_2500us")}
     secs = r["seconds"] + r.get("warmup_seconds", 0)
     r["commit"] = {
         "syncs_per_s": d["flushes"] / secs if secs else None,
         "fdatasyncs_per_s": d["store_flushes"] / secs if secs else None,
         "accepts_per_sync": d["accepts"] / d["flushes"] if d["flushes"] else None,
         "accepts_per_fdatasync": d["accepts"] / d["store_flushes"] if d["store_flushes"] else None,
+        # Group-commit waits over 2.5 ms (each holds up its whole batch).
+        "slow_waits_per_s": d["waits_over_2500us"] / secs if secs else None,
     }
 print(json.dumps(r))
 PY
@@ -216,7 +218,7 @@ PY
 import json, sys
 r = json.loads(sys.stdin.read())
 c = r.get("commit") or {}
-extra = "  fdatasync/s %.0f  accepts/fdatasync %.1f" % (c.get("fdatasyncs_per_s") or 0, c.get("accepts_per_fdatasync") or 0) if c else ""
+extra = "  fdatasync/s %.0f  accepts/fdatasync %.1f  waits>2.5ms/s %.1f" % (c.get("fdatasyncs_per_s") or 0, c.get("accepts_per_fdatasync") or 0, c.get("slow_waits_per_s") or 0) if c else ""
 print("   %-34s %8.0f req/s  p99 %6.2f ms  acc %d rej %d to %d err %d unexp %d starved %d  cpu/100k %.2f%s" % (r["name"], r["requests_per_sec"], r["latency_us"]["p99"] / 1000, r["accepts"], r["rejects"], r["timeouts"], r["errors"], r["unexpected"], r["starved"], r["cpu_s_per_100k"] or 0, extra))' >&2
 }
 
@@ -317,7 +319,12 @@ for p in pairs:
         print(f"{p:<24} {srv:<11} {rps:>9.0f} {p99:>8.2f} {cpu if cpu is not None else float('nan'):>11.2f} {err:>7} {to:>8}")
     half = by.get(f"{p} radotp half-load")
     if half:
-        print(f"{p:<24} {'half-load':<11} {med(half, lambda r: r['requests_per_sec']):>9.0f} {med(half, lambda r: r['latency_us']['p99'] / 1000):>8.2f} {med(half, lambda r: r['cpu_s_per_100k']):>11.2f} {sum(r['errors'] + r['unexpected'] for r in half):>7} {sum(r['timeouts'] for r in half):>8}")
+        # A run that got no reply has no CPU per reply: nan, not a crash.
+        hc = med(half, lambda r: r["cpu_s_per_100k"])
+        print(f"{p:<24} {'half-load':<11} {med(half, lambda r: r['requests_per_sec']):>9.0f} {med(half, lambda r: r['latency_us']['p99'] / 1000):>8.2f} {hc if hc is not None else float('nan'):>11.2f} {sum(r['errors'] + r['unexpected'] for r in half):>7} {sum(r['timeouts'] for r in half):>8}")
+        sw = med(half, lambda r: (r.get("commit") or {}).get("slow_waits_per_s"))
+        if sw is not None:
+            print(f"{p:<24} {'half-load':<11} {sw:>9.1f} group-commit waits over 2.5 ms per second (median)")
     rs = by.get(f"{p} radotp") or []
     fd = med(rs, lambda r: (r.get("commit") or {}).get("fdatasyncs_per_s"))
     ab = med(rs, lambda r: (r.get("commit") or {}).get("accepts_per_fdatasync"))

@@ -134,6 +134,9 @@ impl Server {
                 let mut v = stats.to_json();
                 v["group_commit"] = commit.to_json();
                 v["group_commit"]["store_flushes"] = serde_json::json!(store.flushes());
+                // Waits that hold up every Accept of their batch: the tail.
+                v["group_commit"]["waits_over_2500us"] =
+                    serde_json::json!(stats.commit_latency.count_over(2_500));
                 v
             }) as Arc<dyn Fn() -> serde_json::Value + Send + Sync>
         };

@@ -102,6 +102,20 @@ impl Histogram {
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Observations in the buckets above `bound`, which must be one of
+    /// [`LATENCY_BOUNDS_US`] (the count is then exact): the slow ones.
+    pub fn count_over(&self, bound: u64) -> u64 {
+        debug_assert!(LATENCY_BOUNDS_US.contains(&bound));
+        let first = LATENCY_BOUNDS_US
+            .iter()
+            .position(|&b| b >= bound)
+            .map_or(LATENCY_BOUNDS_US.len(), |i| i + 1);
+        self.buckets[first..]
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Observations so far.
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
@@ -292,6 +306,19 @@ fn method_index(m: Method) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_counts_over_a_bucket_bound_exactly() {
+        let h = Histogram::default();
+        for us in [0, 100, 101, 2_500, 2_501, 5_000, 10_000_000] {
+            h.observe(us);
+        }
+        assert_eq!(h.count(), 7);
+        assert_eq!(h.count_over(100), 5);
+        assert_eq!(h.count_over(2_500), 3);
+        assert_eq!(h.count_over(5_000), 1);
+        assert_eq!(h.count_over(250_000), 1);
+    }
 
     #[test]
     fn prometheus_has_results_by_client_and_both_histograms() {
