@@ -1,31 +1,32 @@
 //! The datagram path: a few worker threads per UDP socket, each working in
-//! batches, with group commit.
+//! batches, and one commit thread, with group commit.
 //!
 //! Each worker blocks in `recvmmsg` on its socket (the kernel hands each
 //! datagram to one waiting worker), which also takes whatever else is
 //! already queued, up to a batch, in the same system call, and runs
 //! [`Handler::handle`] on each datagram inline. The replies that need
 //! nothing durable (Rejects, Challenges, accounting) leave at once in one
-//! `sendmmsg`. If the batch holds Access-Accepts, whose replay commits must
-//! be on disk before the NAS sees them, the worker then calls
-//! [`TokenStore::sync`] once for the whole batch and sends the Accepts after
-//! it returns — in one `sendmmsg` again. The handler's verifier does not
+//! `sendmmsg`. Access-Accepts, whose replay commits must be on disk before
+//! the NAS sees them, are handed to the commit thread, and the worker goes
+//! back to its socket. The commit thread takes every Accept handed over so
+//! far, calls [`TokenStore::sync`] once for all of them and sends them
+//! after it returns (one `sendmmsg` per socket); Accepts handed over while
+//! it flushes wait for its next flush. The handler's verifier does not
 //! flush by itself (see
 //! [`Verifier::with_deferred_sync`](crate::verify::Verifier::with_deferred_sync)).
 //!
-//! This is group commit twice over: one flush serves every Accept of a
-//! batch, and the store's `sync` lets the workers that call it while a
-//! flush runs share the next one. Under load the batches grow by
-//! themselves (more datagrams wait in the socket while a flush runs), so
-//! the flush rate follows the disk, not the request rate. While one worker
-//! waits for the disk, another keeps receiving. A retransmission answered
-//! from the duplicate cache with an Accept takes the same path, so no
-//! Accept ever leaves before its commit is durable.
+//! So one flush serves every Accept handled while the previous one ran,
+//! and the workers keep handling requests while the disk works: the flush
+//! rate follows the disk, not the request rate, and a slow flush holds up
+//! Accepts, not the Rejects or the handling of what comes next. Until
+//! [`MAX_PENDING`] Accepts wait, then the workers wait too. A
+//! retransmission answered from the duplicate cache with an Accept takes
+//! the same path, so no Accept ever leaves before its commit is durable.
 
 use std::io::IoSlice;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use std::io::IoSliceMut;
@@ -43,6 +44,11 @@ use super::handler::{Handler, Port};
 
 /// Most datagrams one worker takes before it answers them.
 const BATCH: usize = 64;
+
+/// Accepts waiting for the commit thread at most; a worker with more to
+/// hand over waits until the next flush takes them (back-pressure on a
+/// stalled disk, instead of memory without bound).
+pub const MAX_PENDING: usize = 16_384;
 
 /// Socket receive buffer asked for (the kernel caps it at `net.core.rmem_max`).
 const RECV_BUFFER: usize = 4 << 20;
@@ -87,6 +93,110 @@ impl CommitStats {
 pub struct Workers {
     threads: Vec<std::thread::JoinHandle<()>>,
     stop: Arc<AtomicBool>,
+    commits: Arc<Commits>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Accepts handed from the workers to the commit thread.
+type Batch = (Arc<UdpSocket>, Vec<(SocketAddr, Vec<u8>)>);
+
+#[derive(Default)]
+struct Pending {
+    batches: Vec<Batch>,
+    accepts: usize,
+    stop: bool,
+}
+
+/// The hand-over between the workers and the commit thread.
+struct Commits {
+    pending: Mutex<Pending>,
+    /// Accepts were handed over, or stop.
+    work: Condvar,
+    /// The commit thread took what was pending.
+    room: Condvar,
+    handler: Arc<Handler>,
+    store: Arc<dyn TokenStore>,
+    stats: Arc<CommitStats>,
+}
+
+impl Commits {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands `accepts` (whose commits all happened before) to the commit
+    /// thread; waits while [`MAX_PENDING`] Accepts are already waiting.
+    fn hand_over(&self, sock: &Arc<UdpSocket>, accepts: Vec<(SocketAddr, Vec<u8>)>) {
+        let mut p = self.lock();
+        while p.accepts >= MAX_PENDING && !p.stop {
+            p = self.room.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+        p.accepts += accepts.len();
+        p.batches.push((sock.clone(), accepts));
+        drop(p);
+        self.work.notify_one();
+    }
+
+    /// The commit thread: until stopped and drained, takes every pending
+    /// Accept, flushes once, sends them.
+    fn run(&self) {
+        loop {
+            let batches = {
+                let mut p = self.lock();
+                while p.batches.is_empty() && !p.stop {
+                    p = self.work.wait(p).unwrap_or_else(|e| e.into_inner());
+                }
+                if p.batches.is_empty() {
+                    return;
+                }
+                p.accepts = 0;
+                std::mem::take(&mut p.batches)
+            };
+            self.room.notify_all();
+            self.commit_and_send(batches);
+        }
+    }
+
+    fn commit_and_send(&self, mut batches: Vec<Batch>) {
+        // Every commit of these Accepts happened before they were handed
+        // over, so before this call.
+        let started = std::time::Instant::now();
+        let synced = self.store.sync();
+        self.handler
+            .stats()
+            .commit_latency
+            .observe(started.elapsed().as_micros() as u64);
+        let n: u64 = batches.iter().map(|(_, a)| a.len() as u64).sum();
+        match synced {
+            Ok(()) => {
+                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                self.stats.accepts.fetch_add(n, Ordering::Relaxed);
+                self.stats.max_batch.fetch_max(n, Ordering::Relaxed);
+                // One `sendmmsg` per socket: batches of the same socket
+                // are merged (they are few: one per worker wake-up).
+                batches.sort_by_key(|(sock, _)| Arc::as_ptr(sock) as usize);
+                let mut it = batches.into_iter();
+                let Some((mut sock, mut out)) = it.next() else {
+                    return;
+                };
+                for (s, mut a) in it {
+                    if Arc::ptr_eq(&s, &sock) {
+                        out.append(&mut a);
+                    } else {
+                        send_all(&sock, &mut out);
+                        (sock, out) = (s, a);
+                    }
+                }
+                send_all(&sock, &mut out);
+            }
+            Err(e) => {
+                // Not durable: no Accept. The NAS retries; the duplicate
+                // cache answers and the Accept comes back here.
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, dropped = n, "store flush failed; Accepts withheld");
+            }
+        }
+    }
 }
 
 /// A handle on `sock` for the workers (the server keeps its own, for the
@@ -115,6 +225,20 @@ impl Workers {
     ) -> std::io::Result<Workers> {
         let stop = Arc::new(AtomicBool::new(false));
         let batch = max_batch.clamp(1, BATCH);
+        let commits = Arc::new(Commits {
+            pending: Mutex::new(Pending::default()),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            handler: handler.clone(),
+            store,
+            stats: stats.clone(),
+        });
+        let committer = {
+            let c = commits.clone();
+            std::thread::Builder::new()
+                .name("radotp-commit".into())
+                .spawn(move || c.run())?
+        };
         let mut threads = Vec::new();
         for (sock, port, per_socket) in sockets {
             let sock = Arc::new(sock);
@@ -123,7 +247,7 @@ impl Workers {
                     sock: sock.clone(),
                     port,
                     handler: handler.clone(),
-                    store: store.clone(),
+                    commits: commits.clone(),
                     stats: stats.clone(),
                     stop: stop.clone(),
                     batch,
@@ -135,14 +259,25 @@ impl Workers {
                 );
             }
         }
-        Ok(Workers { threads, stop })
+        Ok(Workers {
+            threads,
+            stop,
+            commits,
+            committer: Some(committer),
+        })
     }
 
-    /// Stops taking datagrams; each worker finishes the batch in hand
-    /// (flush included) and sends its replies. Blocks.
+    /// Stops taking datagrams; each worker finishes the batch in hand, then
+    /// the commit thread flushes and sends every Accept handed over. Blocks.
     pub fn stop(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.commits.lock().stop = true;
+        self.commits.work.notify_all();
+        self.commits.room.notify_all();
+        if let Some(t) = self.committer.take() {
             let _ = t.join();
         }
     }
@@ -152,7 +287,7 @@ struct Worker {
     sock: Arc<UdpSocket>,
     port: Port,
     handler: Arc<Handler>,
-    store: Arc<dyn TokenStore>,
+    commits: Arc<Commits>,
     stats: Arc<CommitStats>,
     stop: Arc<AtomicBool>,
     batch: usize,
@@ -210,7 +345,8 @@ impl Worker {
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
             send_all(&self.sock, &mut now);
             if !accepts.is_empty() {
-                self.commit_and_send(&mut accepts);
+                let full = std::mem::replace(&mut accepts, Vec::with_capacity(self.batch));
+                self.commits.hand_over(&self.sock, full);
             }
         }
     }
@@ -231,32 +367,6 @@ impl Worker {
             accepts.push((src, reply));
         } else {
             now.push((src, reply));
-        }
-    }
-
-    fn commit_and_send(&self, accepts: &mut Vec<(SocketAddr, Vec<u8>)>) {
-        // Every commit of these Accepts happened before this call.
-        let started = std::time::Instant::now();
-        let synced = self.store.sync();
-        self.handler
-            .stats()
-            .commit_latency
-            .observe(started.elapsed().as_micros() as u64);
-        match synced {
-            Ok(()) => {
-                let n = accepts.len() as u64;
-                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
-                self.stats.accepts.fetch_add(n, Ordering::Relaxed);
-                self.stats.max_batch.fetch_max(n, Ordering::Relaxed);
-                send_all(&self.sock, accepts);
-            }
-            Err(e) => {
-                // Not durable: no Accept. The NAS retries; the duplicate
-                // cache answers and the Accept comes back here.
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, dropped = accepts.len(), "store flush failed; Accepts withheld");
-                accepts.clear();
-            }
         }
     }
 }
