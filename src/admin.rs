@@ -212,6 +212,54 @@ impl From<&Token> for TokenInfo {
     }
 }
 
+/// Users or tokens per page of a listing (see [`Admin::execute_stream`]).
+pub const LIST_PAGE: usize = 1000;
+
+/// The pages of a listing put together: sorted by name (users) or id
+/// (tokens). A user or token changed during the listing may come twice;
+/// the later one, which is current, is kept.
+#[derive(Default)]
+pub struct Listing {
+    users: Vec<UserInfo>,
+    tokens: Vec<TokenInfo>,
+}
+
+impl Listing {
+    /// Takes one page; any other reply is ignored.
+    pub fn add(&mut self, part: AdminReply) {
+        match part {
+            AdminReply::Users(mut us) => self.users.append(&mut us),
+            AdminReply::Tokens(mut ts) => self.tokens.append(&mut ts),
+            _ => {}
+        }
+    }
+
+    /// The whole listing, with `last` (the request's own reply) as the
+    /// last page; `last` itself when it is not a listing.
+    pub fn finish(mut self, last: AdminReply) -> AdminReply {
+        match last {
+            AdminReply::Users(_) => {
+                self.add(last);
+                AdminReply::Users(current_sorted(self.users, |u| &u.name))
+            }
+            AdminReply::Tokens(_) => {
+                self.add(last);
+                AdminReply::Tokens(current_sorted(self.tokens, |t| &t.id))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Sorted by `key`, each key once: the later of two, which is current.
+fn current_sorted<T>(mut v: Vec<T>, key: impl Fn(&T) -> &String) -> Vec<T> {
+    // Latest first, then a stable sort: the first of each key is the current one.
+    v.reverse();
+    v.sort_by(|a, b| key(a).cmp(key(b)));
+    v.dedup_by(|later, first| key(later) == key(first));
+    v
+}
+
 /// The answer to a request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
@@ -272,7 +320,7 @@ impl AdminError {
             message: m.into(),
         }
     }
-    fn failed(m: impl Into<String>) -> Self {
+    pub(crate) fn failed(m: impl Into<String>) -> Self {
         AdminError {
             kind: ErrorKind::Failed,
             message: m.into(),
@@ -313,8 +361,26 @@ impl Admin {
         self.verifier.store()
     }
 
-    /// Executes one request.
+    /// Executes one request. A listing comes back whole, sorted.
     pub fn execute(&self, req: AdminRequest) -> Result<AdminReply, AdminError> {
+        let mut all = Listing::default();
+        let last = self.execute_stream(req, &mut |part| {
+            all.add(part);
+            Ok(())
+        })?;
+        Ok(all.finish(last))
+    }
+
+    /// Executes one request; a listing of every user or token is handed to
+    /// `part` a page of [`LIST_PAGE`] at a time, in the store's order, and
+    /// what is returned is then an empty list. [`Listing`] puts the pages
+    /// together. The daemon sends each page as it comes, so that listing a
+    /// million users holds one page in its memory, not the store.
+    pub fn execute_stream(
+        &self,
+        req: AdminRequest,
+        part: &mut dyn FnMut(AdminReply) -> Result<(), AdminError>,
+    ) -> Result<AdminReply, AdminError> {
         let now = self.verifier.now();
         let store = self.store();
         match req {
@@ -343,20 +409,11 @@ impl Admin {
                 Ok(AdminReply::User(self.user_info(&user)?))
             }
             AdminRequest::UserList => {
-                let users = store.users()?;
-                // Counted in one pass: a filter per user was quadratic and
-                // never finished at 1,000,000 users.
-                let mut owned: std::collections::HashMap<String, usize> =
-                    std::collections::HashMap::with_capacity(users.len());
-                for t in store.tokens()? {
-                    *owned.entry(t.owner).or_default() += 1;
-                }
-                Ok(AdminReply::Users(
-                    users
-                        .iter()
-                        .map(|u| user_info(u, owned.get(&u.name).copied().unwrap_or(0), now))
-                        .collect(),
-                ))
+                store.each_user_page(LIST_PAGE, &mut |page| {
+                    let infos = page.iter().map(|(u, n)| user_info(u, *n, now)).collect();
+                    part(AdminReply::Users(infos)).map_err(|e| StoreError::Io(e.message))
+                })?;
+                Ok(AdminReply::Users(Vec::new()))
             }
             AdminRequest::UserShow { name } => {
                 let u = self.get_user(&name)?;
@@ -396,15 +453,16 @@ impl Admin {
             AdminRequest::TokenEnroll(spec) => self.enroll(spec, now),
             AdminRequest::TokenActivate { id, code } => self.activate(&id, &code, now),
             AdminRequest::TokenList { user } => {
-                let tokens = match user {
-                    Some(u) => {
-                        self.get_user(&u)?;
-                        store.tokens_of(&u)?
-                    }
-                    None => store.tokens()?,
+                let Some(u) = user else {
+                    store.each_token_page(LIST_PAGE, &mut |page| {
+                        let infos = page.iter().map(TokenInfo::from).collect();
+                        part(AdminReply::Tokens(infos)).map_err(|e| StoreError::Io(e.message))
+                    })?;
+                    return Ok(AdminReply::Tokens(Vec::new()));
                 };
+                self.get_user(&u)?;
                 Ok(AdminReply::Tokens(
-                    tokens.iter().map(TokenInfo::from).collect(),
+                    store.tokens_of(&u)?.iter().map(TokenInfo::from).collect(),
                 ))
             }
             AdminRequest::TokenShow { id } => {
@@ -749,4 +807,39 @@ fn check_code_syntax(code: &str, digits: u32) -> Result<(), AdminError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(name: &str, failures: u32) -> UserInfo {
+        UserInfo {
+            name: name.into(),
+            has_pin: false,
+            enabled: true,
+            challenge: false,
+            failures,
+            locked_until: None,
+            locked: false,
+            created: 1,
+            last_success: None,
+            tokens: 0,
+        }
+    }
+
+    #[test]
+    fn listing_sorts_the_pages_and_keeps_the_later_of_a_user_seen_twice() {
+        let mut l = Listing::default();
+        l.add(AdminReply::Users(vec![info("c", 0), info("a", 0)]));
+        l.add(AdminReply::Users(vec![info("b", 0), info("c", 5)]));
+        let AdminReply::Users(us) = l.finish(AdminReply::Users(vec![info("a", 7)])) else {
+            panic!("a list of users");
+        };
+        let got: Vec<(&str, u32)> = us.iter().map(|u| (u.name.as_str(), u.failures)).collect();
+        assert_eq!(got, [("a", 7), ("b", 0), ("c", 5)]);
+        // Not a listing: passed through.
+        let done = Listing::default().finish(AdminReply::Done("x".into()));
+        assert!(matches!(done, AdminReply::Done(m) if m == "x"));
+    }
 }

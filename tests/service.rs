@@ -616,3 +616,82 @@ fn generate_man_and_completions_come_from_the_clap_definitions() {
         "generate is hidden"
     );
 }
+
+/// `user list` and `token list` through a running daemon: the daemon sends
+/// a listing a page at a time (so that it never holds the whole store in
+/// memory), and the CLI puts the pages back together sorted, each user once,
+/// a user changed after the import shown as it is now.
+#[test]
+fn user_and_token_list_through_the_daemon_come_in_pages_sorted_and_whole() {
+    const N: usize = 2345; // three pages of LIST_PAGE (1,000)
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radotp.toml");
+    std::fs::write(&cfg, config(dir.path(), "")).unwrap();
+    let d = start_with(&cfg, &[], &[]);
+
+    // Imported in reverse order: the store's own order is not the listing's.
+    let csv: String = (0..N)
+        .rev()
+        .map(|i| format!("u{i:05},GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,totp\n"))
+        .collect();
+    let csv_path = dir.path().join("tokens.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    cli_json(&cfg, &["token", "import", csv_path.to_str().unwrap()]);
+    cli_json(&cfg, &["user", "add", "zed"]);
+    cli_json(&cfg, &["user", "disable", "u00007"]);
+
+    let users = cli_json(&cfg, &["user", "list"]);
+    let users = users["result"].as_array().expect("a list of users");
+    let names: Vec<&str> = users.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    let mut want: Vec<String> = (0..N).map(|i| format!("u{i:05}")).collect();
+    want.push("zed".into());
+    assert_eq!(names, want, "every user once, sorted by name");
+    for u in users {
+        let name = u["name"].as_str().unwrap();
+        let tokens = if name == "zed" { 0 } else { 1 };
+        assert_eq!(u["tokens"], tokens, "{name}'s tokens");
+        assert_eq!(u["enabled"], name != "u00007", "{name} enabled");
+    }
+    let text = cli(&cfg, &["user", "list"]);
+    assert!(text.status.success());
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert_eq!(text.lines().last(), Some(&*format!("{} user(s)", N + 1)));
+
+    let tokens = cli_json(&cfg, &["token", "list"]);
+    let ids: Vec<&str> = tokens["result"]
+        .as_array()
+        .expect("a list of tokens")
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), N);
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "sorted by id, each once"
+    );
+
+    // On the wire: pages, then the last line.
+    let sock = std::os::unix::net::UnixStream::connect(dir.path().join("radotp.sock")).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (&sock).write_all(b"{\"op\":\"user-list\"}\n").unwrap();
+    let mut lines = BufReader::new(&sock).lines();
+    let mut pages = 0;
+    let mut seen = 0;
+    loop {
+        let line = lines.next().expect("an answer").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if let Some(p) = v.get("Part") {
+            pages += 1;
+            let n = p["data"].as_array().unwrap().len();
+            assert!((1..=1000).contains(&n), "a page of at most 1,000: {n}");
+            seen += n;
+        } else {
+            assert!(v.get("Ok").is_some(), "the last line: {line}");
+            break;
+        }
+    }
+    assert!(pages >= 3, "{pages} pages for {} users", N + 1);
+    assert!(seen > N, "the pages hold every user: {seen}");
+    drop(d);
+}

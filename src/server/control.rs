@@ -1,5 +1,6 @@
 //! The control socket: a local Unix socket (mode 0660) on which the daemon
-//! takes one [`AdminRequest`] per line as JSON and answers one JSON line,
+//! takes one [`AdminRequest`] per line as JSON and answers one JSON line
+//! (a listing of every user or token: a line per page, then the last line),
 //! so that the admin CLI keeps working while sled is held by the daemon.
 
 use std::path::Path;
@@ -8,7 +9,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixListener;
 
-use crate::admin::{Admin, AdminError, AdminReply, AdminRequest, ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::admin::{Admin, AdminError, AdminReply, AdminRequest, ErrorKind, Listing};
 
 /// Largest request line (an import of 100,000 tokens fits).
 pub const MAX_LINE: usize = 64 * 1024 * 1024;
@@ -66,14 +69,28 @@ pub async fn serve(listener: UnixListener, admin: Arc<Admin>) {
                     Ok(req) => {
                         let op = req.name();
                         let admin = admin.clone();
-                        let r = tokio::task::spawn_blocking(move || admin.execute(req))
-                            .await
-                            .unwrap_or_else(|e| {
-                                Err(AdminError {
-                                    kind: ErrorKind::Failed,
-                                    message: format!("internal error: {e}"),
-                                })
-                            });
+                        // Pages of a listing go out as they come; the bounded
+                        // channel holds the store's scan back while the client
+                        // reads, so the daemon holds a few pages, not the list.
+                        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+                        let task = tokio::task::spawn_blocking(move || {
+                            admin.execute_stream(req, &mut |part| {
+                                tx.blocking_send(wire_line(&WireLine::Part(part)))
+                                    .map_err(|_| AdminError::failed("the client went away"))
+                            })
+                        });
+                        while let Some(page) = rx.recv().await {
+                            if w.write_all(&page).await.is_err() {
+                                // Dropping `rx` stops the scan at its next page.
+                                return;
+                            }
+                        }
+                        let r = task.await.unwrap_or_else(|e| {
+                            Err(AdminError {
+                                kind: ErrorKind::Failed,
+                                message: format!("internal error: {e}"),
+                            })
+                        });
                         tracing::info!(op, ok = r.is_ok(), "admin request over control socket");
                         r
                     }
@@ -82,14 +99,31 @@ pub async fn serve(listener: UnixListener, admin: Arc<Admin>) {
                         message: format!("bad control request: {e}"),
                     }),
                 };
-                let mut out = serde_json::to_vec(&reply).unwrap_or_default();
-                out.push(b'\n');
-                if w.write_all(&out).await.is_err() {
+                let last = match reply {
+                    Ok(r) => WireLine::Ok(r),
+                    Err(e) => WireLine::Err(e),
+                };
+                if w.write_all(&wire_line(&last)).await.is_err() {
                     return;
                 }
             }
         });
     }
+}
+
+/// One line on the wire. The last line of an answer is `Ok` or `Err` (the
+/// JSON of a [`WireReply`]); a listing's pages come before it as `Part`s.
+#[derive(Serialize, Deserialize)]
+enum WireLine {
+    Part(AdminReply),
+    Ok(AdminReply),
+    Err(AdminError),
+}
+
+fn wire_line(l: &WireLine) -> Vec<u8> {
+    let mut out = serde_json::to_vec(l).unwrap_or_default();
+    out.push(b'\n');
+    out
 }
 
 use tokio::io::AsyncReadExt as _;
@@ -115,9 +149,21 @@ pub fn request(path: &Path, req: &AdminRequest) -> std::io::Result<Option<WireRe
     line.push(b'\n');
     w.write_all(&line)?;
     let mut reader = std::io::BufReader::new(stream);
+    let mut pages = Listing::default();
     let mut answer = String::new();
-    reader.read_line(&mut answer)?;
-    let reply: WireReply = serde_json::from_str(&answer)
-        .map_err(|e| std::io::Error::other(format!("bad answer from the daemon: {e}")))?;
-    Ok(Some(reply))
+    loop {
+        answer.clear();
+        if reader.read_line(&mut answer)? == 0 {
+            return Err(std::io::Error::other(
+                "the daemon closed the control socket before answering (see its log)",
+            ));
+        }
+        let line: WireLine = serde_json::from_str(&answer)
+            .map_err(|e| std::io::Error::other(format!("bad answer from the daemon: {e}")))?;
+        match line {
+            WireLine::Part(p) => pages.add(p),
+            WireLine::Ok(r) => return Ok(Some(Ok(pages.finish(r)))),
+            WireLine::Err(e) => return Ok(Some(Err(e))),
+        }
+    }
 }

@@ -1166,6 +1166,33 @@ fn scan(
     })
 }
 
+/// [`scan`] that `f` can stop: once `f` returns `Ok(false)` for a frame,
+/// nothing more is read, and the frame's offset is returned beside how the
+/// scan ended (`None` when it reached `end`). A listing's pages use it.
+fn scan_some(
+    file: &File,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(u64, u8, &[u8]) -> Result<bool, StoreError>,
+) -> Result<(ScanEnd, Option<u64>), StoreError> {
+    let mut stopped_at = None;
+    let r = scan(file, start, end, |off, kind, payload, _| {
+        if f(off, kind, payload)? {
+            Ok(())
+        } else {
+            stopped_at = Some(off);
+            // Only a way out of `scan`: told apart by `stopped_at` below,
+            // never returned.
+            Err(StoreError::Io(String::new()))
+        }
+    });
+    match (r, stopped_at) {
+        (_, Some(at)) => Ok((ScanEnd::Clean, Some(at))),
+        (Ok(end), None) => Ok((end, None)),
+        (Err(e), None) => Err(e),
+    }
+}
+
 /// [`scan`], handing the frames to `f` up to [`SCAN_BATCH`] at a time (all
 /// the valid frames before a torn or invalid one are handed over before
 /// the scan says where it ended).
@@ -1991,6 +2018,54 @@ impl TokRec {
 }
 
 impl Shared {
+    /// A listing a page at a time: `take` turns each live user record into
+    /// items until `page` of them are collected; then the lock is let go and
+    /// `f` gets the page. The records file only grows while the store is
+    /// open (compaction runs at open), so an offset stays valid from one
+    /// page to the next, and each page reads up to the end of the moment: a
+    /// user rewritten behind the scan is met again at its new place.
+    fn pages<T>(
+        &self,
+        page: usize,
+        f: &mut dyn FnMut(Vec<T>) -> Result<(), StoreError>,
+        mut take: impl FnMut(&Inner, u64, &UserView<'_>, &mut Vec<T>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let page = page.max(1);
+        let mut from = 0;
+        loop {
+            let mut out = Vec::with_capacity(page.min(4096));
+            let next = {
+                let inner = self.read_inner();
+                let (end, next) =
+                    scan_some(&self.records, from, inner.end, |off, kind, payload| {
+                        if out.len() >= page {
+                            return Ok(false);
+                        }
+                        if kind != K_PUT {
+                            return Ok(true);
+                        }
+                        let v =
+                            decode_put(payload).map_err(|why| corrupt_at(&self.rpath, off, why))?;
+                        if inner.users.find(self.hasher.of(v.name), off).is_some() {
+                            take(&inner, off, &v, &mut out)?;
+                        }
+                        Ok(true)
+                    })?;
+                if let ScanEnd::Bad(at, why) = scan_end_why(end) {
+                    return Err(corrupt_at(&self.rpath, at, why));
+                }
+                next
+            };
+            if !out.is_empty() {
+                f(out)?;
+            }
+            match next {
+                Some(at) => from = at,
+                None => return Ok(()),
+            }
+        }
+    }
+
     fn read_inner(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -2908,27 +2983,51 @@ impl TokenStore for FileStore {
     }
 
     fn users(&self) -> Result<Vec<User>, StoreError> {
-        let s = &*self.s;
-        let inner = s.read_inner();
-        let mut out = Vec::with_capacity(inner.users.len);
-        let end = scan(&s.records, 0, inner.end, |off, kind, payload, _| {
-            if kind != K_PUT {
-                return Ok(());
-            }
-            let v = decode_put(payload).map_err(|why| corrupt_at(&s.rpath, off, why))?;
-            if inner.users.find(s.hasher.of(v.name), off).is_none() {
-                return Ok(());
-            }
-            let mut rec = v.to_rec(|_| false);
-            s.apply_hot(&mut rec, true, &[])?;
-            out.push(s.open_user(&rec)?);
+        // One page: the read lock is held throughout, a snapshot.
+        let mut out = Vec::new();
+        self.each_user_page(usize::MAX, &mut |p| {
+            out.extend(p.into_iter().map(|(u, _)| u));
             Ok(())
         })?;
-        if let ScanEnd::Bad(at, why) = scan_end_why(end) {
-            return Err(corrupt_at(&s.rpath, at, why));
-        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
+    }
+
+    fn each_user_page(
+        &self,
+        page: usize,
+        f: &mut dyn FnMut(Vec<(User, usize)>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let s = &*self.s;
+        s.pages(page, f, |inner, off, v, out| {
+            let live = v
+                .tokens
+                .iter()
+                .filter(|t| inner.tokens.find(s.hasher.of(t.id), off).is_some())
+                .count();
+            let mut rec = v.to_rec(|_| false);
+            s.apply_hot(&mut rec, true, &[])?;
+            out.push((s.open_user(&rec)?, live));
+            Ok(())
+        })
+    }
+
+    fn each_token_page(
+        &self,
+        page: usize,
+        f: &mut dyn FnMut(Vec<Token>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let s = &*self.s;
+        // A page may run over `page` by the tokens of its last user.
+        s.pages(page, f, |inner, off, v, out| {
+            let mut rec = v.to_rec(|id| inner.tokens.find(s.hasher.of(id), off).is_some());
+            let all: Vec<usize> = (0..rec.tokens.len()).collect();
+            s.apply_hot(&mut rec, false, &all)?;
+            for t in &rec.tokens {
+                out.push(s.open_token(&rec.name, t)?);
+            }
+            Ok(())
+        })
     }
 
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -2991,28 +3090,11 @@ impl TokenStore for FileStore {
     }
 
     fn tokens(&self) -> Result<Vec<Token>, StoreError> {
-        let s = &*self.s;
-        let inner = s.read_inner();
-        let mut out = Vec::with_capacity(inner.tokens.len);
-        let end = scan(&s.records, 0, inner.end, |off, kind, payload, _| {
-            if kind != K_PUT {
-                return Ok(());
-            }
-            let v = decode_put(payload).map_err(|why| corrupt_at(&s.rpath, off, why))?;
-            if v.tokens.is_empty() || inner.users.find(s.hasher.of(v.name), off).is_none() {
-                return Ok(());
-            }
-            let mut rec = v.to_rec(|id| inner.tokens.find(s.hasher.of(id), off).is_some());
-            let all: Vec<usize> = (0..rec.tokens.len()).collect();
-            s.apply_hot(&mut rec, false, &all)?;
-            for t in &rec.tokens {
-                out.push(s.open_token(&rec.name, t)?);
-            }
+        let mut out = Vec::new();
+        self.each_token_page(usize::MAX, &mut |mut p| {
+            out.append(&mut p);
             Ok(())
         })?;
-        if let ScanEnd::Bad(at, why) = scan_end_why(end) {
-            return Err(corrupt_at(&s.rpath, at, why));
-        }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
@@ -4082,6 +4164,38 @@ mod tests {
         // Zeros laid out ahead: torn into them, or the zeros cut off too.
         torn_journal_tail(Tuning::default().journal_chunk, true);
         torn_journal_tail(Tuning::default().journal_chunk, false);
+    }
+
+    #[test]
+    fn listing_pages_meet_a_user_rewritten_during_the_listing_at_its_new_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        for i in 0..10 {
+            s.insert_user(&User::new(format!("u{i}"), 1)).unwrap();
+        }
+        let mut seen: Vec<User> = Vec::new();
+        s.each_user_page(3, &mut |p| {
+            if seen.is_empty() {
+                // One already handed over, one not reached yet.
+                for (name, challenge) in [(p[0].0.name.clone(), true), ("u9".into(), false)] {
+                    let mut u = s.user(&name).unwrap().unwrap();
+                    u.challenge = challenge;
+                    u.enabled = false;
+                    s.update_user(&u).unwrap();
+                }
+            }
+            seen.extend(p.into_iter().map(|(u, _)| u));
+            Ok(())
+        })
+        .unwrap();
+        let first = seen[0].name.clone();
+        let times = |n: &str| seen.iter().filter(|u| u.name == n).count();
+        assert_eq!(times(&first), 2, "{first}: as it was, then rewritten");
+        assert_eq!(times("u9"), 1, "u9: only at its new place");
+        let last = |n: &str| seen.iter().rev().find(|u| u.name == n).unwrap().clone();
+        assert!(!last(&first).enabled && last(&first).challenge);
+        assert!(!last("u9").enabled);
+        assert_eq!(seen.len(), 11);
     }
 
     #[test]

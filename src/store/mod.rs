@@ -189,6 +189,53 @@ pub trait TokenStore: Send + Sync {
             Some(u) => Ok(Some((u, self.tokens_of(name)?))),
         }
     }
+    /// Every user with the number of their tokens, handed to `f` a page
+    /// (at most `page` users) at a time, in the store's own order (not
+    /// sorted): a listing that holds one page in memory, not the store.
+    /// No lock is held while `f` runs, so a slow reader of the listing
+    /// holds up no request and `f` may call the store. An unchanged user is
+    /// handed over exactly once; one changed during the listing at least
+    /// once, and if twice the later is the newer (the file store reads up to
+    /// the end of the moment, so it meets a rewritten user at its new place);
+    /// one added during the listing may be missed.
+    /// An error from `f` stops the listing and is returned.
+    fn each_user_page(
+        &self,
+        page: usize,
+        f: &mut dyn FnMut(Vec<(User, usize)>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut owned: std::collections::HashMap<String, usize> = Default::default();
+        for t in self.tokens()? {
+            *owned.entry(t.owner).or_default() += 1;
+        }
+        let mut users = self.users()?.into_iter().peekable();
+        while users.peek().is_some() {
+            let part = users
+                .by_ref()
+                .take(page.max(1))
+                .map(|u| {
+                    let n = owned.get(&u.name).copied().unwrap_or(0);
+                    (u, n)
+                })
+                .collect();
+            f(part)?;
+        }
+        Ok(())
+    }
+
+    /// Every token, a page at a time, as [`TokenStore::each_user_page`].
+    fn each_token_page(
+        &self,
+        page: usize,
+        f: &mut dyn FnMut(Vec<Token>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut tokens = self.tokens()?.into_iter().peekable();
+        while tokens.peek().is_some() {
+            f(tokens.by_ref().take(page.max(1)).collect())?;
+        }
+        Ok(())
+    }
+
     /// Adds a token; the owner must exist.
     fn insert_token(&self, token: &Token) -> Result<(), StoreError>;
     /// Replaces a token's record (admin changes, resync).
@@ -332,6 +379,7 @@ pub(crate) mod tests {
     pub fn suite(make: MakeStore<'_>) {
         crud_and_errors(&*make());
         tokens_of_lists_one_users_tokens_sorted(&*make());
+        pages_hand_over_every_user_and_token_with_counts(&*make());
         delete_user_removes_their_tokens(&*make());
         commit_use_is_compare_and_swap(&*make());
         commit_use_race_has_exactly_one_winner(&*make());
@@ -464,6 +512,95 @@ pub(crate) mod tests {
         assert!(ids("nobody").is_empty());
         assert!(ids("").is_empty());
         assert_eq!(s.tokens_of("alice").unwrap()[1].seed.expose(), b"t-1");
+    }
+
+    fn pages_hand_over_every_user_and_token_with_counts(s: &dyn TokenStore) {
+        // 23 users; user i has i % 3 tokens; two deleted afterwards, one token
+        // deleted: neither may show up.
+        for i in 0..23 {
+            s.insert_user(&User::new(format!("p{i:02}"), 1)).unwrap();
+            for k in 0..i % 3 {
+                let id = format!("t{i:02}-{k}");
+                s.insert_token(&token(&id, &format!("p{i:02}"), b"x"))
+                    .unwrap();
+            }
+        }
+        s.delete_user("p04").unwrap();
+        s.delete_user("p20").unwrap();
+        s.delete_token("t05-1").unwrap();
+        let counts = |name: &str| -> usize {
+            let i: usize = name[1..].parse().unwrap();
+            i % 3 - usize::from(name == "p05")
+        };
+        for page in [1, 4, 1000] {
+            let mut names = Vec::new();
+            s.each_user_page(page, &mut |p| {
+                assert!(
+                    !p.is_empty() && p.len() <= page,
+                    "page of {page}: {}",
+                    p.len()
+                );
+                for (u, n) in p {
+                    assert_eq!(n, counts(&u.name), "{}'s tokens", u.name);
+                    names.push(u.name);
+                }
+                Ok(())
+            })
+            .unwrap();
+            names.sort();
+            let want: Vec<String> = (0..23)
+                .filter(|i| ![4, 20].contains(i))
+                .map(|i| format!("p{i:02}"))
+                .collect();
+            assert_eq!(names, want, "pages of {page}: every user once");
+
+            let mut ids = Vec::new();
+            s.each_token_page(page, &mut |p| {
+                // A page may run over by the tokens of its last user.
+                assert!(
+                    !p.is_empty() && p.len() <= page + 1,
+                    "page of {page}: {}",
+                    p.len()
+                );
+                ids.extend(p.into_iter().map(|t| t.id));
+                Ok(())
+            })
+            .unwrap();
+            ids.sort();
+            let want: Vec<String> = s.tokens().unwrap().into_iter().map(|t| t.id).collect();
+            assert_eq!(ids.len(), 18, "{ids:?}");
+            assert_eq!(ids, want, "pages of {page}: every token once");
+        }
+
+        // The store may be changed between pages (no lock is held): a user
+        // changed during the listing is still handed over; an error from the
+        // reader stops the listing.
+        let mut seen: Vec<User> = Vec::new();
+        s.each_user_page(5, &mut |p| {
+            if seen.is_empty() {
+                let mut u = s.user("p22").unwrap().unwrap();
+                u.enabled = false;
+                s.update_user(&u).unwrap();
+                let mut u = s.user(&p[0].0.name).unwrap().unwrap();
+                u.challenge = true;
+                s.update_user(&u).unwrap();
+            }
+            seen.extend(p.into_iter().map(|(u, _)| u));
+            Ok(())
+        })
+        .unwrap();
+        let mut names: Vec<&str> = seen.iter().map(|u| u.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 21, "every user at least once");
+
+        let mut calls = 0;
+        let r = s.each_user_page(2, &mut |_| {
+            calls += 1;
+            Err(StoreError::Io("reader went away".into()))
+        });
+        assert!(matches!(r, Err(StoreError::Io(m)) if m == "reader went away"));
+        assert_eq!(calls, 1, "the first error stops the listing");
     }
 
     fn delete_user_removes_their_tokens(s: &dyn TokenStore) {
