@@ -1,7 +1,7 @@
 //! The control socket: a local Unix socket (mode 0660) on which the daemon
 //! takes one [`AdminRequest`] per line as JSON and answers one JSON line
 //! (a listing of every user or token: a line per page, then the last line),
-//! so that the admin CLI keeps working while sled is held by the daemon.
+//! so that the admin CLI keeps working while the daemon holds the store.
 
 use std::path::Path;
 use std::sync::Arc;
