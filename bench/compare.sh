@@ -8,7 +8,8 @@
 #   CONCURRENCY [256]
 #   THREADS [1] (generator threads)  USERS [500000] (per TOTP group)
 #   HALF [1]: after the pairs, radotp again in open loop at half of its
-#     median peak rate per pair, for p99 at half load (0: skip)
+#     median peak rate per pair, for p99 at half load, then the disk alone
+#     (`radotp bench disk`) at the flush rate of those runs (0: skip)
 #   FR_USERS [20000] (users per group in FreeRADIUS's users file)
 #   WORKERS [0]: radotp's [server] workers (0: its default, one per core and
 #     at least 2). On 2 cores shared with the generator, 1 costs less CPU
@@ -284,6 +285,25 @@ PY
         done
         [ "$pair" = mschapv2-pin-totp-w10 ] && start_radotp 1
     done
+    # The disk alone, at radotp's median flush rate of the half-load runs,
+    # with both servers idle: the floor the disk sets under any durable
+    # server's p99 (docs/PERFORMANCE.md, "The disk's floor").
+    frate=$(python3 - "$WORK/results.jsonl" <<'PY'
+import json, statistics, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+v = [(r.get("commit") or {}).get("fdatasyncs_per_s") for r in rs if r["name"].endswith("half-load")]
+v = [x for x in v if x]
+print(int(statistics.median(v)) if v else 2500)
+PY
+)
+    log "the disk alone: radotp bench disk in $WORK/radotp.db at $frate flushes/s, $RUNS runs of $DURATION s"
+    for i in $(seq 1 "$RUNS"); do
+        "$RADOTP" --json bench disk --dir "$WORK/radotp.db" --rate "$frate" --duration "$DURATION" |
+            python3 -c 'import json, sys
+r = json.load(sys.stdin); r["name"] = "disk probe"; print(json.dumps(r))
+l = r["latency_us"]
+print("   disk alone: %.0f flushes/s  p99 %.2f ms  p99.9 %.2f ms  max %.1f ms  over %g ms %.1f/s  stalled %.2f %%" % (r["flushes_per_sec"], l["p99"] / 1000, l["p999"] / 1000, l["max"] / 1000, r["threshold_ms"], r["slow_per_sec"], r["stalled_percent"]), file=sys.stderr)' >>"$WORK/results.jsonl"
+    done
 fi
 
 # ---- table of medians --------------------------------------------------------
@@ -292,6 +312,8 @@ import json, statistics, sys
 path, runs, dur, conc, frv = sys.argv[1:]
 rows = [json.loads(l) for l in open(path)]
 by = {}
+disk = [r for r in rows if r["name"] == "disk probe"]
+rows = [r for r in rows if r["name"] != "disk probe"]
 for r in rows:
     by.setdefault(r["name"], []).append(r)
 def med(rs, f):
@@ -334,5 +356,13 @@ for p in pairs:
         a, b = got["radotp"], got["freeradius"]
         ratio = lambda x, y: x / y if x and y else float("nan")
         print(f"{p:<24} {'ratio r/F':<11} {ratio(a[0], b[0]):>9.2f} {ratio(a[1], b[1]):>8.2f} {ratio(a[2], b[2]):>11.2f}")
+if disk:
+    m = lambda f: statistics.median(f(r) for r in disk)
+    print(f"\nThe disk alone (radotp bench disk, servers idle, {len(disk)} runs, medians): "
+          f"{m(lambda r: r['flushes_per_sec']):.0f} flushes/s, p99 {m(lambda r: r['latency_us']['p99']) / 1000:.2f} ms, "
+          f"{m(lambda r: r['slow_per_sec']):.1f} flushes/s over {disk[0]['threshold_ms']:g} ms; "
+          f"stalled {m(lambda r: r['stalled_percent']):.2f} % of the time "
+          f"(runs: {', '.join('%.2f' % r['stalled_percent'] for r in disk)}): at least that share of "
+          f"durable Accepts wait over {disk[0]['threshold_ms']:g} ms on this disk, whatever the server")
 PY
 echo "raw results: $WORK/results.jsonl" >&2

@@ -1,5 +1,6 @@
-//! `radotp bench`: a RADIUS load generator, and `radotp bench provision`,
-//! which creates its population.
+//! `radotp bench`: a RADIUS load generator, `radotp bench provision`,
+//! which creates its population, and `radotp bench disk` (in `diskprobe`),
+//! which measures the disk under the store.
 //!
 //! The generator drives any RADIUS server with PAP, CHAP, MS-CHAP or
 //! MS-CHAP-V2. Every request carries a credential the server has never
@@ -92,6 +93,9 @@ pub struct BenchArgs {
 pub enum BenchCmd {
     /// Create the benchmark population: seed list, radotp store, FreeRADIUS users file.
     Provision(ProvisionArgs),
+    /// Measure the disk under the store: write + fdatasync latency, and the
+    /// share of time a durable server's Accepts must wait on it.
+    Disk(super::diskprobe::DiskArgs),
 }
 
 /// Which credentials a run sends.
@@ -430,6 +434,7 @@ pub fn write_freeradius_users(
 pub fn run(ctx: &Ctx, a: BenchArgs) -> anyhow::Result<ExitCode> {
     match a.command {
         Some(BenchCmd::Provision(p)) => provision(ctx, p),
+        Some(BenchCmd::Disk(d)) => super::diskprobe::run(ctx, d),
         None => {
             let report = run_load(&a.run)?;
             if ctx.json {
@@ -797,7 +802,7 @@ fn run_with(a: &RunArgs, all: Vec<BenchUser>, state: Option<&Path>) -> anyhow::R
 
 impl Latency {
     /// Percentiles of microsecond samples.
-    fn of(mut v: Vec<u32>) -> Latency {
+    pub(crate) fn of(mut v: Vec<u32>) -> Latency {
         v.sort_unstable();
         let pct = |p: f64| -> u64 {
             if v.is_empty() {

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod configcmd;
+pub mod diskprobe;
 pub mod generate;
 pub mod otpcmd;
 pub mod probe;
