@@ -13,6 +13,8 @@ pub mod file;
 pub mod key;
 pub mod memory;
 pub mod sled;
+pub mod sql;
+pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +25,7 @@ pub use self::file::FileStore;
 pub use self::key::StoreKey;
 pub use self::memory::MemoryStore;
 pub use self::sled::SledStore;
+pub use self::sqlite::SqliteStore;
 
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +138,43 @@ impl Token {
     }
 }
 
+/// One Accept's change to the store: the matched step or counter becomes the
+/// token's `last`, if it is still ahead of the stored one. Decided and made
+/// durable by [`TokenStore::commit`], before the Accept is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseCommit {
+    /// The token that matched.
+    pub token: String,
+    /// Its owner.
+    pub user: String,
+    /// The `last` the verifier read (the compare-and-swap of stores that
+    /// keep no conditional update of their own).
+    pub expected_last: Option<u64>,
+    /// The matched step (TOTP) or counter (HOTP).
+    pub counter: u64,
+    /// The drift to remember.
+    pub drift: i64,
+    /// Unix time of the Accept.
+    pub now: u64,
+    /// A pending token becomes active (first code of an enrolment).
+    pub activate: bool,
+    /// Also clear the user's failures and lock and set `last_success`.
+    pub clear_user: bool,
+}
+
+/// One failed attempt to count towards the user's lockout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The user.
+    pub user: String,
+    /// Unix time of the attempt.
+    pub now: u64,
+    /// Consecutive failures that lock (0: never).
+    pub threshold: u32,
+    /// Lock duration, seconds.
+    pub lock_secs: u64,
+}
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -159,6 +199,10 @@ pub enum StoreError {
     Open { path: String, why: String },
     #[error("store I/O: {0}")]
     Io(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Users and tokens. Every method is safe to call from many threads.
@@ -257,6 +301,54 @@ pub trait TokenStore: Send + Sync {
         now: u64,
         activate: bool,
     ) -> Result<bool, StoreError>;
+
+    /// The request path's one write: in one durable transaction, each
+    /// use in `uses` wins (true) when its counter is still ahead of the
+    /// token's stored `last` (or nothing was used yet) and then sets it,
+    /// and every failure in `failures` is counted. Durable when it returns
+    /// `Ok`; on `Err` nothing may be assumed written and no Accept may be
+    /// sent. A use of a deleted token loses. Concurrent calls, from this
+    /// process or from another server on the same database, never let
+    /// two uses of one token with the same counter both win.
+    ///
+    /// The default serves stores without transactions (memory, the old
+    /// formats): compare-and-swap per use, then [`TokenStore::sync`].
+    fn commit(&self, uses: &[UseCommit], failures: &[Failure]) -> Result<Vec<bool>, StoreError> {
+        let mut won = Vec::with_capacity(uses.len());
+        for u in uses {
+            let mut expected = u.expected_last;
+            let mut ok = false;
+            for _ in 0..4 {
+                if expected.is_some_and(|l| l >= u.counter) {
+                    break;
+                }
+                match self.commit_use(&u.token, expected, u.counter, u.drift, u.now, u.activate) {
+                    Ok(true) => {
+                        ok = true;
+                        break;
+                    }
+                    Ok(false) => match self.token(&u.token)? {
+                        Some(t) => expected = t.last,
+                        None => break,
+                    },
+                    Err(StoreError::NoSuchToken(_)) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            if ok && u.clear_user {
+                match self.record_success(&u.user, u.now) {
+                    Ok(()) | Err(StoreError::NoSuchUser(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            won.push(ok);
+        }
+        for f in failures {
+            self.record_failure(&f.user, f.now, f.threshold, f.lock_secs)?;
+        }
+        self.sync()?;
+        Ok(won)
+    }
 
     /// Atomically counts one failure; at `threshold` consecutive failures
     /// (0 = never) sets `locked_until = now + lock_secs`. Returns the user
@@ -383,6 +475,8 @@ pub(crate) mod tests {
         delete_user_removes_their_tokens(&*make());
         commit_use_is_compare_and_swap(&*make());
         commit_use_race_has_exactly_one_winner(&*make());
+        commit_decides_each_use_once_and_counts_failures(&*make());
+        commit_race_of_one_code_has_exactly_one_winner(&*make());
         record_failure_locks_at_threshold_until_expiry(&*make());
         import_adds_new_users_and_tokens(&*make());
         sync_from_many_threads_returns(&*make());
@@ -425,9 +519,10 @@ pub(crate) mod tests {
         t.algorithm = Algorithm::Sm3;
         t.digits = 8;
         t.period = 60;
-        t.last = Some(u64::MAX);
+        // The largest values every engine holds (SQL integers are signed).
+        t.last = Some(i64::MAX as u64);
         t.drift = -3;
-        t.last_used = Some(u64::MAX - 1);
+        t.last_used = Some(i64::MAX as u64 - 1);
         t.state = TokenState::Disabled;
         s.insert_token(&t).unwrap();
         assert_eq!(s.token("t-1").unwrap().as_ref(), Some(&t));
@@ -680,6 +775,97 @@ pub(crate) mod tests {
             });
             assert_eq!(wins, 1, "round {round}");
             assert_eq!(s.token("t").unwrap().unwrap().last, Some(expected + 1));
+        }
+    }
+
+    pub fn use_of(token: &str, user: &str, expected: Option<u64>, counter: u64) -> UseCommit {
+        UseCommit {
+            token: token.into(),
+            user: user.into(),
+            expected_last: expected,
+            counter,
+            drift: 1,
+            now: 5_000,
+            activate: false,
+            clear_user: false,
+        }
+    }
+
+    /// RFC 6238 §5.2 (one use per code), decided by the commit itself.
+    fn commit_decides_each_use_once_and_counts_failures(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        s.insert_user(&User::new("v", 1)).unwrap();
+        s.insert_token(&token("t", "u", b"seed")).unwrap();
+        s.insert_token(&token("w", "v", b"seed")).unwrap();
+        let fail = |user: &str| Failure {
+            user: user.into(),
+            now: 4_000,
+            threshold: 3,
+            lock_secs: 60,
+        };
+        // Two failures and a first use in one batch.
+        let won = s
+            .commit(&[use_of("t", "u", None, 100)], &[fail("u"), fail("u")])
+            .unwrap();
+        assert_eq!(won, [true]);
+        let t = s.token("t").unwrap().unwrap();
+        assert_eq!((t.last, t.drift, t.last_used), (Some(100), 1, Some(5_000)));
+        assert_eq!(t.state, TokenState::Pending, "no activation asked");
+        assert_eq!(s.user("u").unwrap().unwrap().failures, 2);
+        // The same counter again, an older one, the same one twice in one
+        // batch (the later loses), a use of a deleted token.
+        let won = s
+            .commit(
+                &[
+                    use_of("t", "u", None, 100),
+                    use_of("t", "u", Some(100), 99),
+                    use_of("w", "v", None, 7),
+                    use_of("w", "v", None, 7),
+                    use_of("gone", "u", None, 1),
+                ],
+                &[],
+            )
+            .unwrap();
+        assert_eq!(won, [false, false, true, false, false]);
+        // A newer counter wins even when the verifier read an older state
+        // (a concurrent Accept of the step before it committed first).
+        let mut newer = use_of("t", "u", None, 101);
+        newer.activate = true;
+        newer.clear_user = true;
+        newer.now = 6_000;
+        assert_eq!(s.commit(&[newer], &[]).unwrap(), [true]);
+        let t = s.token("t").unwrap().unwrap();
+        assert_eq!((t.last, t.state), (Some(101), TokenState::Active));
+        let u = s.user("u").unwrap().unwrap();
+        assert_eq!((u.failures, u.last_success), (0, Some(6_000)));
+        // Failures lock at the threshold; one of an unknown user is ignored.
+        s.commit(&[], &[fail("v"), fail("v"), fail("v"), fail("nobody")])
+            .unwrap();
+        let v = s.user("v").unwrap().unwrap();
+        assert_eq!((v.failures, v.locked_until), (3, Some(4_060)));
+    }
+
+    /// Eight threads commit the same fresh code at once, 20 rounds: one wins.
+    fn commit_race_of_one_code_has_exactly_one_winner(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        s.insert_token(&token("t", "u", b"seed")).unwrap();
+        for round in 0..20u64 {
+            let barrier = Barrier::new(8);
+            let wins: usize = std::thread::scope(|sc| {
+                let hs: Vec<_> = (0..8)
+                    .map(|_| {
+                        let b = &barrier;
+                        sc.spawn(move || {
+                            let last = round.checked_sub(1).map(|r| 1000 + r);
+                            b.wait();
+                            let won = s.commit(&[use_of("t", "u", last, 1000 + round)], &[]);
+                            usize::from(won.unwrap()[0])
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(wins, 1, "round {round}");
         }
     }
 
