@@ -65,7 +65,7 @@ radotp --config "$cfg" stats | grep -q '"received"' || fail "radotp stats over t
 kill -TERM $pid
 wait $pid || fail "daemon exit code $? after SIGTERM"
 rm -f "$cfg"
-[ "$(stat -c %U /var/lib/radotp/radotp.db)" = radotp ] || fail "database not owned by radotp"
+[ "$(stat -c %U /var/lib/radotp/radotp.sqlite)" = radotp ] || fail "database not owned by radotp"
 
 $sudo dpkg --purge radotp
 trap - EXIT

@@ -117,19 +117,63 @@ pub struct ServerConfig {
     pub metrics_listen: Option<Spanned<String>>,
 }
 
+/// `[store] backend`: which database engine holds the state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// One SQLite file on this host (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by several servers.
+    Postgres,
+}
+
 /// `[store]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
-    /// The store directory (a file store, or a sled store of radotp 0.1).
+    /// `"sqlite"` (default) or `"postgres"`.
+    #[serde(default)]
+    pub backend: Backend,
+    /// SQLite: the database file.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// PostgreSQL: `postgresql://USER@HOST:PORT/DB` (`?sslmode=require` for TLS).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PostgreSQL: a file whose first line is the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// PostgreSQL with TLS: PEM file of the CA(s) the server's certificate
+    /// must chain to (default: the web PKI roots).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PostgreSQL: connections kept open at most.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
     /// The 32-byte key file (mode 0600) that encrypts seeds and PINs.
     #[serde(default = "default_key_file")]
     pub key_file: PathBuf,
-    /// Page cache of a sled store, MiB (unused by the file store).
+    /// Page cache when `radotp store migrate` reads a sled store of 0.1, MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("backend", &self.backend)
+            .field("path", &self.path)
+            .field(
+                "url",
+                &self.url.as_deref().map(crate::store::postgres::redact_url),
+            )
+            .field("password_file", &self.password_file)
+            .field("ca_file", &self.ca_file)
+            .field("pool_size", &self.pool_size)
+            .field("key_file", &self.key_file)
+            .finish()
+    }
 }
 
 /// `[otp]`
@@ -287,7 +331,10 @@ fn default_log_level() -> String {
     "info".into()
 }
 fn default_store_path() -> PathBuf {
-    PathBuf::from("var/radotp.db")
+    PathBuf::from("var/radotp.sqlite")
+}
+fn default_pool_size() -> usize {
+    8
 }
 fn default_key_file() -> PathBuf {
     PathBuf::from("var/radotp.key")
@@ -507,6 +554,30 @@ impl Config {
                 None,
                 "[otp] totp_window must be at most 10 and hotp_lookahead at most 100: wider windows make guessing easier".into(),
             ));
+        }
+        match (self.store.backend, &self.store.url) {
+            (Backend::Postgres, None) => {
+                return Err(err(
+                    None,
+                    "[store] backend = \"postgres\" needs url = \"postgresql://USER@HOST:5432/DB\""
+                        .into(),
+                ))
+            }
+            (Backend::Postgres, Some(u))
+                if !(u.starts_with("postgresql://") || u.starts_with("postgres://")) =>
+            {
+                return Err(err(
+                    None,
+                    format!(
+                        "[store] url '{}': expected postgresql://USER@HOST:PORT/DB",
+                        crate::store::postgres::redact_url(u)
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        if !(1..=256).contains(&self.store.pool_size) {
+            return Err(err(None, "[store] pool_size: expected 1 to 256".into()));
         }
         if self.pin.min_length > self.pin.max_length || self.pin.max_length > 64 {
             return Err(err(

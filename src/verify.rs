@@ -14,7 +14,19 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::otp::{self, Algorithm, Kind, TokenView, WindowPolicy};
 use crate::secret::Secret;
-use crate::store::{StoreError, Token, TokenState, TokenStore, User};
+use crate::store::{Failure, StoreError, Token, TokenState, TokenStore, UseCommit, User};
+
+/// Where a verifier in deferred mode leaves the failures it counts: the
+/// daemon's commit thread, which writes them with its next batch. Rejects
+/// therefore never wait for the store; the failures still waiting are
+/// counted in the lock check ([`FailureSink::pending`]), so a burst of
+/// guesses faster than the commits gets no more than the lockout allows.
+pub trait FailureSink: Send + Sync {
+    /// Queues one failure.
+    fn push(&self, failure: Failure);
+    /// Failures of `user` queued and not yet written.
+    fn pending(&self, user: &str) -> u32;
+}
 
 /// The policy the verifier applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +118,9 @@ pub struct Accepted {
     pub offset: i64,
     /// The matching cleartext (PIN + code), for MS-CHAP key derivation.
     pub password: Secret,
+    /// Deferred mode: the change that must be committed (and win) before
+    /// the Accept may be sent. `None`: already committed (or a dry run).
+    pub commit: Option<UseCommit>,
 }
 
 /// Options of one verification.
@@ -138,7 +153,7 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     policy: Policy,
     decoy_seed: [u8; 20],
-    defer_sync: bool,
+    deferred: Option<Arc<dyn FailureSink>>,
     /// Striped per-user locks: one verification of a user at a time, so
     /// that the lock check and the failure count cannot race (a burst of
     /// concurrent guesses gets no more than `lockout_threshold` evaluated).
@@ -166,7 +181,7 @@ impl Verifier {
             clock,
             policy,
             decoy_seed: rand::random(),
-            defer_sync: false,
+            deferred: None,
             user_locks: (0..USER_LOCK_STRIPES)
                 .map(|_| std::sync::Mutex::new(()))
                 .collect(),
@@ -174,11 +189,12 @@ impl Verifier {
         }
     }
 
-    /// A verifier whose Accepts are not flushed by `verify` itself: the
-    /// caller must call [`TokenStore::sync`] (once for a whole batch: group
-    /// commit) before it acknowledges any Accept. The daemon does this.
-    pub fn with_deferred_sync(mut self) -> Self {
-        self.defer_sync = true;
+    /// A verifier that writes nothing itself: an Accept carries the
+    /// [`UseCommit`] the caller must pass to [`TokenStore::commit`] (once
+    /// for a whole batch) and see win before it sends the Accept, and
+    /// failures go to `sink`. The daemon's commit thread does both.
+    pub fn with_deferred_commit(mut self, sink: Arc<dyn FailureSink>) -> Self {
+        self.deferred = Some(sink);
         self
     }
 
@@ -239,7 +255,7 @@ impl Verifier {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UserDisabled));
         }
-        if user.locked_at(now) {
+        if user.locked_at(now) || self.lock_pending(&user) {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::Locked));
         }
@@ -258,20 +274,17 @@ impl Verifier {
         };
         let mut buf = Vec::with_capacity(pin.len() + 8);
         let mut searches = tokens.len();
+        // The failure count and lock need clearing only when set;
+        // last_success is kept to the minute, so that a steady user costs
+        // one write (the token's) per Accept.
+        let stale = user
+            .last_success
+            .is_none_or(|t| now.saturating_sub(t) >= SUCCESS_RESOLUTION_SECS);
+        let clear_user = user.failures != 0 || user.locked_until.is_some() || stale;
         for token in &tokens {
-            if let Some(accepted) = self.try_token(token, pin, now, opts, &mut buf, matches)? {
-                // The failure count and lock need clearing only when set;
-                // last_success is kept to the minute, so that a steady
-                // user costs one write (the token's) per Accept.
-                let stale = user
-                    .last_success
-                    .is_none_or(|t| now.saturating_sub(t) >= SUCCESS_RESOLUTION_SECS);
-                if !opts.dry_run && (user.failures != 0 || user.locked_until.is_some() || stale) {
-                    self.store.record_success(user_name, now)?;
-                    if !self.defer_sync {
-                        self.store.sync()?;
-                    }
-                }
+            if let Some(accepted) =
+                self.try_token(token, pin, now, opts, clear_user, &mut buf, matches)?
+            {
                 return Ok(Outcome::Accept(accepted));
             }
         }
@@ -297,17 +310,28 @@ impl Verifier {
         Ok(Outcome::Reject(reason))
     }
 
+    /// Would a failure waiting in the sink lock the user once written?
+    fn lock_pending(&self, user: &User) -> bool {
+        let (Some(sink), t) = (&self.deferred, self.policy.lockout_threshold) else {
+            return false;
+        };
+        let pending = sink.pending(&user.name);
+        t != 0 && pending != 0 && (user.failures.saturating_add(pending)) / t > user.failures / t
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn try_token(
         &self,
         token: &Token,
         pin: &[u8],
         now: u64,
         opts: Options,
+        clear_user: bool,
         buf: &mut Vec<u8>,
         matches: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Option<Accepted>, StoreError> {
-        // A lost compare-and-swap means a concurrent request committed this
-        // token first; search again from its new state (bounded).
+        // A lost commit means a concurrent request committed this token
+        // first; search again from its new state (bounded).
         let mut fresh;
         let mut token = token;
         for _ in 0..4 {
@@ -319,11 +343,27 @@ impl Verifier {
                 return Ok(None);
             };
             let current = current_counter(token, now);
-            if opts.dry_run
-                || self
-                    .store
-                    .commit_use(&token.id, token.last, m.counter, m.drift, now, false)?
-            {
+            let commit = UseCommit {
+                token: token.id.clone(),
+                user: token.owner.clone(),
+                expected_last: token.last,
+                counter: m.counter,
+                drift: m.drift,
+                now,
+                activate: false,
+                clear_user,
+            };
+            let (won, commit) = if opts.dry_run {
+                (true, None)
+            } else if self.deferred.is_some() {
+                (true, Some(commit))
+            } else {
+                (
+                    self.store.commit(std::slice::from_ref(&commit), &[])? == [true],
+                    None,
+                )
+            };
+            if won {
                 candidate(buf, pin, &[]);
                 let password = {
                     let mut p = buf.clone();
@@ -336,6 +376,7 @@ impl Verifier {
                     counter: m.counter,
                     offset: m.counter as i64 - current as i64,
                     password,
+                    commit,
                 }));
             }
             match self.store.token(&token.id)? {
@@ -383,6 +424,15 @@ impl Verifier {
 
     fn fail(&self, user: &User, now: u64, opts: Options) -> Result<(), StoreError> {
         if opts.dry_run {
+            return Ok(());
+        }
+        if let Some(sink) = &self.deferred {
+            sink.push(Failure {
+                user: user.name.clone(),
+                now,
+                threshold: self.policy.lockout_threshold,
+                lock_secs: self.policy.lockout_secs,
+            });
             return Ok(());
         }
         self.store.record_failure(

@@ -32,6 +32,20 @@ fn wrong_guesses(now: u64, n: usize) -> Vec<String> {
     out
 }
 
+/// The user once `n` failures are written: a Reject leaves at once and its
+/// failure is written by the commit thread's next transaction (the lock
+/// check counts it while it waits).
+fn user_after_failures(ts: &TestServer, user: &str, n: u32) -> radotp::store::User {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let u = ts.store.user(user).unwrap().unwrap();
+        if u.failures >= n || std::time::Instant::now() > deadline {
+            return u;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn guessing_attack_locks_after_10_failures_through_every_method() {
     // Defaults: ±1 step, lockout after 10 failures for 300 s.
@@ -43,7 +57,7 @@ fn guessing_attack_locks_after_10_failures_through_every_method() {
         for (i, g) in wrong_guesses(now, 10).iter().enumerate() {
             assert_eq!(ask(&ts, m, &user, g), Code::AccessReject, "{m} guess {i}");
         }
-        let u = ts.store.user(&user).unwrap().unwrap();
+        let u = user_after_failures(&ts, &user, 10);
         assert_eq!(u.failures, 10, "{m}: every guess counted");
         assert!(u.locked_at(now), "{m}: locked after 10 failures");
         // Locked: even the right code is refused, through every method, and
@@ -55,6 +69,7 @@ fn guessing_attack_locks_after_10_failures_through_every_method() {
                 "{m} locked, right code over {m2}"
             );
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
         assert_eq!(ts.store.user(&user).unwrap().unwrap().failures, 10);
     }
     // Mixed methods share one failure count.
@@ -63,7 +78,7 @@ fn guessing_attack_locks_after_10_failures_through_every_method() {
     for (i, g) in wrong_guesses(now, 10).iter().enumerate() {
         assert_eq!(ask(&ts, METHODS[i % 4], "mixed", g), Code::AccessReject);
     }
-    assert!(ts.store.user("mixed").unwrap().unwrap().locked_at(now));
+    assert!(user_after_failures(&ts, "mixed", 10).locked_at(now));
     // The lock ends after 300 s; the right code then works.
     ts.clock.advance(301);
     let later = ts.now();

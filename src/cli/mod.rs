@@ -26,7 +26,7 @@ use crate::admin::{Admin, AdminError, AdminReply, AdminRequest, ErrorKind, Token
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::server::control;
-use crate::store::{FileStore, SledStore, StoreError, StoreKey, TokenStore};
+use crate::store::{StoreError, TokenStore};
 use crate::verify::Verifier;
 
 /// radotp: a RADIUS server for one-time passwords (TOTP/HOTP) over PAP,
@@ -298,25 +298,8 @@ pub fn open_store_waiting(
     }
 }
 
-/// A directory that holds a sled database (radotp 0.1's store) and not a
-/// [`FileStore`].
-pub fn is_sled_store(path: &std::path::Path) -> bool {
-    path.join("conf").is_file() && path.join("db").exists() && !path.join("records").exists()
-}
-
 fn open_store_once(config: &Config) -> Result<Arc<dyn TokenStore>, StoreError> {
-    let key = StoreKey::load_or_create(&config.store.key_file)?;
-    let path = &config.store.path;
-    if is_sled_store(path) {
-        tracing::warn!(
-            path = %path.display(),
-            "the store is a sled database (radotp 0.1): it works, but opens slowly and uses more memory; convert it with `radotp store migrate --from {}` after moving it aside",
-            path.display()
-        );
-        let store = SledStore::open(path, key, config.store.cache_mb * 1024 * 1024)?;
-        return Ok(Arc::new(store));
-    }
-    Ok(Arc::new(FileStore::open(path, key)?))
+    crate::store::open::open(config)
 }
 
 fn reply_json(reply: &AdminReply) -> serde_json::Value {

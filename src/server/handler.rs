@@ -22,7 +22,7 @@ use crate::verify::{Accepted, Options, Outcome, Reason, Verifier};
 
 use super::challenge::ChallengeTable;
 use super::clients::ClientTable;
-use super::dedup::{DedupCache, Seen};
+use super::dedup::{DedupCache, Key, Seen};
 use super::ratelimit::RateLimiter;
 use super::stats::{DropReason, Stats};
 
@@ -38,6 +38,40 @@ pub enum Port {
     Auth,
     /// Accounting (1813).
     Accounting,
+}
+
+/// What the handler answers a datagram with.
+#[derive(Debug)]
+pub enum Reply {
+    /// Send these bytes now (Reject, Challenge, accounting, Status-Server,
+    /// a retransmission answered from the duplicate cache).
+    Now(Vec<u8>),
+    /// An Accept that may leave only once its commit won: hand it to the
+    /// commit thread, then pass the outcome to [`Handler::settle`].
+    Durable(Box<Durable>),
+}
+
+/// An Accept waiting for its commit, with the Reject to send instead if
+/// the commit loses (the code was used first, on this server or another).
+pub struct Durable {
+    /// The change to commit.
+    pub commit: crate::store::UseCommit,
+    key: Key,
+    accept: Vec<u8>,
+    reject: Vec<u8>,
+    client: String,
+    user: String,
+    method: Method,
+    drift: i64,
+}
+
+impl fmt::Debug for Durable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Durable")
+            .field("client", &self.client)
+            .field("token", &self.commit.token)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a reload may change: clients, secrets and policy.
@@ -132,7 +166,7 @@ impl Handler {
     }
 
     /// Handles one datagram from `src`; the reply to send, if any.
-    pub fn handle(&self, src: SocketAddr, datagram: &[u8], port: Port) -> Option<Vec<u8>> {
+    pub fn handle(&self, src: SocketAddr, datagram: &[u8], port: Port) -> Option<Reply> {
         let started = Instant::now();
         self.stats
             .received
@@ -202,7 +236,7 @@ impl Handler {
                     .duplicates_answered
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(client = %client.name, id = packet.identifier, "retransmission answered from the duplicate cache");
-                return Some(bytes);
+                return Some(Reply::Now(bytes));
             }
             Seen::InProgress => {
                 self.stats.count_drop(DropReason::DuplicateInProgress);
@@ -220,22 +254,59 @@ impl Handler {
                     Port::Accounting => Code::AccountingResponse,
                 };
                 self.encode(code, &packet, Vec::new(), client)
+                    .map(Reply::Now)
             }
-            Code::AccountingRequest => self.accounting(client, &packet),
-            _ => match self.access(&settings, client, &packet) {
+            Code::AccountingRequest => self.accounting(client, &packet).map(Reply::Now),
+            _ => match self.access(&settings, client, &packet, key) {
                 Ok(reply) => reply,
                 Err(e) => {
                     // No answer rather than a wrong one; the NAS will retry.
                     self.stats.count_drop(DropReason::StoreError);
-                    tracing::error!(client = %client.name, error = %e, "store failure; request dropped");
+                    if self.first_warning(src.ip(), 6, started) {
+                        tracing::error!(client = %client.name, error = %e, "store failure; requests dropped (logged once a minute per client address)");
+                    }
                     self.dedup.forget(key);
                     return None;
                 }
             },
         };
-        self.dedup.finish(key, reply.as_deref());
+        match &reply {
+            Some(Reply::Durable(_)) => {}
+            Some(Reply::Now(bytes)) => self.dedup.finish(key, Some(bytes)),
+            None => self.dedup.finish(key, None),
+        }
         self.stats.latency(started.elapsed().as_micros() as u64);
         reply
+    }
+
+    /// The outcome of a [`Reply::Durable`]'s commit: the bytes to send (the
+    /// Accept if it won, the Reject if it lost), or `None` when the store
+    /// failed (nothing is sent; the NAS's retry is verified afresh).
+    pub fn settle(
+        &self,
+        d: Durable,
+        decided: Result<bool, &crate::store::StoreError>,
+    ) -> Option<Vec<u8>> {
+        let log_user = LogName(d.user.as_bytes());
+        match decided {
+            Ok(true) => {
+                tracing::info!(client = %d.client, user = %log_user, method = %d.method, result = %"accept", token = %d.commit.token, drift = d.drift, "access");
+                self.stats.result(&d.client, d.method, 0);
+                self.dedup.finish(d.key, Some(&d.accept));
+                Some(d.accept)
+            }
+            Ok(false) => {
+                tracing::info!(client = %d.client, user = %log_user, method = %d.method, result = %"reject", reason = %Reason::ReplayedCode, token = %d.commit.token, "access");
+                self.stats.result(&d.client, d.method, 1);
+                self.dedup.finish(d.key, Some(&d.reject));
+                Some(d.reject)
+            }
+            Err(_) => {
+                self.stats.count_drop(DropReason::StoreError);
+                self.dedup.forget(d.key);
+                None
+            }
+        }
     }
 
     fn authentic(
@@ -287,28 +358,37 @@ impl Handler {
         settings: &Settings,
         client: &Client,
         packet: &Packet,
-    ) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+        key: Key,
+    ) -> Result<Option<Reply>, crate::store::StoreError> {
         let user_bytes = packet.user_name().unwrap_or_default();
         let log_user = LogName(user_bytes);
         let cred = match Credential::from_packet(packet, client.secret.expose()) {
             Ok(Some(c)) => c,
             Ok(None) => {
-                return Ok(self.reject_early(client, packet, &log_user, "no_supported_credential"));
+                return Ok(self
+                    .reject_early(client, packet, &log_user, "no_supported_credential")
+                    .map(Reply::Now));
             }
             Err(e) => {
                 tracing::info!(client = %client.name, user = %log_user, result = %"reject", reason = %"malformed_credential", error = %e, "access");
                 self.stats
                     .rejected_no_method
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return Ok(self.encode(Code::AccessReject, packet, Vec::new(), client));
+                return Ok(self
+                    .encode(Code::AccessReject, packet, Vec::new(), client)
+                    .map(Reply::Now));
             }
         };
         let method = cred.method();
         let Ok(user) = std::str::from_utf8(user_bytes) else {
-            return Ok(self.rejected(client, packet, &cred, &log_user, Reason::UnknownUser));
+            return Ok(self
+                .rejected(client, packet, &cred, &log_user, Reason::UnknownUser)
+                .map(Reply::Now));
         };
         if user.is_empty() {
-            return Ok(self.reject_early(client, packet, &log_user, "no_user_name"));
+            return Ok(self
+                .reject_early(client, packet, &log_user, "no_user_name")
+                .map(Reply::Now));
         }
         let verifier = &settings.verifier;
         let mut opts = Options::default();
@@ -324,7 +404,9 @@ impl Handler {
                 tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %"unknown_state", "access");
                 self.stats.result(&client.name, method, 1);
                 let attrs = cred.reject_attributes(MsChapErrorCode::AuthenticationFailure);
-                return Ok(self.encode(Code::AccessReject, packet, attrs, client));
+                return Ok(self
+                    .encode(Code::AccessReject, packet, attrs, client)
+                    .map(Reply::Now));
             }
             opts.with_pin = false;
         } else if matches!(cred, Credential::Pap(_)) {
@@ -338,11 +420,13 @@ impl Handler {
         };
         Ok(
             match verifier.verify(user, opts, pap_pw, &|c| cred.matches(c))? {
-                Outcome::PinOnly => {
-                    self.challenge(client, packet, user, &settings.challenge_prompt, now)
-                }
-                Outcome::Accept(a) => self.accepted(client, packet, &cred, &log_user, a),
-                Outcome::Reject(r) => self.rejected(client, packet, &cred, &log_user, r),
+                Outcome::PinOnly => self
+                    .challenge(client, packet, user, &settings.challenge_prompt, now)
+                    .map(Reply::Now),
+                Outcome::Accept(a) => self.accepted(client, packet, &cred, user, a, key),
+                Outcome::Reject(r) => self
+                    .rejected(client, packet, &cred, &log_user, r)
+                    .map(Reply::Now),
             },
         )
     }
@@ -352,14 +436,36 @@ impl Handler {
         client: &Client,
         packet: &Packet,
         cred: &Credential,
-        log_user: &LogName<'_>,
+        user: &str,
         a: Accepted,
-    ) -> Option<Vec<u8>> {
+        key: Key,
+    ) -> Option<Reply> {
         let method = cred.method();
-        tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"accept", token = %a.token_id, drift = a.offset, "access");
-        self.stats.result(&client.name, method, 0);
         let attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
-        self.encode(Code::AccessAccept, packet, attrs, client)
+        let accept = self.encode(Code::AccessAccept, packet, attrs, client)?;
+        let Some(commit) = a.commit else {
+            // Already committed (a verifier that writes itself).
+            let log_user = LogName(user.as_bytes());
+            tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"accept", token = %a.token_id, drift = a.offset, "access");
+            self.stats.result(&client.name, method, 0);
+            return Some(Reply::Now(accept));
+        };
+        let reject = self.encode(
+            Code::AccessReject,
+            packet,
+            cred.reject_attributes(MsChapErrorCode::AuthenticationFailure),
+            client,
+        )?;
+        Some(Reply::Durable(Box::new(Durable {
+            commit,
+            key,
+            accept,
+            reject,
+            client: client.name.clone(),
+            user: user.to_string(),
+            method,
+            drift: a.offset,
+        })))
     }
 
     fn rejected(

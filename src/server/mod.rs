@@ -8,6 +8,7 @@
 
 pub mod challenge;
 pub mod clients;
+pub mod commit;
 pub mod control;
 pub mod dedup;
 pub mod handler;
@@ -32,9 +33,10 @@ use crate::config::{Config, ConfigError};
 use crate::store::TokenStore;
 use crate::verify::{Policy, Verifier};
 
+use self::commit::{CommitQueue, CommitStats};
 use self::handler::{Handler, Port, Settings};
 use self::stats::Stats;
-use self::workers::{CommitStats, Workers};
+use self::workers::{WorkerStats, Workers};
 
 /// Why the daemon cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,8 @@ pub struct Server {
     store: Arc<dyn TokenStore>,
     clock: Arc<dyn Clock>,
     commit: Arc<CommitStats>,
+    queue: Arc<CommitQueue>,
+    worker_stats: Arc<WorkerStats>,
     max_in_flight: usize,
     workers: usize,
     config_path: Option<PathBuf>,
@@ -93,12 +97,20 @@ impl Server {
     ) -> Result<Server, ServerError> {
         let config = Arc::new(config);
         let verifier = Arc::new(Verifier::new(store.clone(), clock.clone(), policy(&config)));
-        // The request path flushes once per batch of Accepts (workers.rs).
-        let deferred = Arc::new(
-            Verifier::new(store.clone(), clock.clone(), policy(&config)).with_deferred_sync(),
-        );
         let stats = Arc::new(Stats::default());
         let commit = Arc::new(CommitStats::default());
+        let worker_stats = Arc::new(WorkerStats::default());
+        // The request path writes nothing itself: Accepts and failures go
+        // to the commit thread, one transaction per batch (commit.rs).
+        let queue = Arc::new(CommitQueue::new(
+            store.clone(),
+            commit.clone(),
+            stats.clone(),
+        ));
+        let deferred = Arc::new(
+            Verifier::new(store.clone(), clock.clone(), policy(&config))
+                .with_deferred_commit(queue.clone()),
+        );
         let handler = Arc::new(Handler::new(
             Settings::new(&config, deferred)?,
             stats.clone(),
@@ -129,11 +141,17 @@ impl Server {
         let stats_fn = {
             let stats = stats.clone();
             let commit = commit.clone();
-            let store = store.clone();
+            let ws = worker_stats.clone();
             Arc::new(move || {
                 let mut v = stats.to_json();
                 v["group_commit"] = commit.to_json();
-                v["group_commit"]["store_flushes"] = serde_json::json!(store.flushes());
+                let (d, b) = (
+                    ws.datagrams.load(std::sync::atomic::Ordering::Relaxed),
+                    ws.batches.load(std::sync::atomic::Ordering::Relaxed),
+                );
+                v["group_commit"]["datagrams"] = serde_json::json!(d);
+                v["group_commit"]["mean_datagrams_per_wakeup"] =
+                    serde_json::json!(if b == 0 { 0.0 } else { d as f64 / b as f64 });
                 // Waits that hold up every Accept of their batch: the tail.
                 v["group_commit"]["waits_over_2500us"] =
                     serde_json::json!(stats.commit_latency.count_over(2_500));
@@ -151,6 +169,8 @@ impl Server {
             store,
             clock,
             commit,
+            queue,
+            worker_stats,
             max_in_flight: config.server.max_in_flight,
             workers: config.server.workers,
             config_path,
@@ -220,17 +240,19 @@ impl Server {
             })?;
             sockets.push((std, port, n));
         }
+        let thread_err = |source| ServerError::Bind {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        };
+        let committer = self.queue.start().map_err(thread_err)?;
         let workers = Workers::start(
             sockets,
             self.handler.clone(),
-            self.store.clone(),
-            self.commit.clone(),
+            self.queue.clone(),
+            self.worker_stats.clone(),
             self.max_in_flight,
         )
-        .map_err(|source| ServerError::Bind {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            source,
-        })?;
+        .map_err(thread_err)?;
         let mut this = self;
         let metrics_addr = this.metrics_addr();
         let control = this
@@ -265,7 +287,13 @@ impl Server {
         }
         notify_systemd("STOPPING=1");
         tracing::info!("shutting down: finishing requests in flight");
-        let stopping = tokio::task::spawn_blocking(move || workers.stop());
+        let queue = this.queue.clone();
+        let stopping = tokio::task::spawn_blocking(move || {
+            workers.stop();
+            // The commit thread decides and sends every Accept handed over.
+            queue.stop();
+            let _ = committer.join();
+        });
         if tokio::time::timeout(Duration::from_secs(10), stopping)
             .await
             .is_err()
@@ -303,7 +331,7 @@ impl Server {
         let result = Config::load(path).and_then(|c| {
             let verifier = Arc::new(
                 Verifier::new(self.store.clone(), self.clock.clone(), policy(&c))
-                    .with_deferred_sync(),
+                    .with_deferred_commit(self.queue.clone()),
             );
             Settings::new(&c, verifier).map(|s| (c, s))
         });

@@ -12,6 +12,8 @@
 pub mod file;
 pub mod key;
 pub mod memory;
+pub mod open;
+pub mod postgres;
 pub mod sled;
 pub mod sql;
 pub mod sqlite;
@@ -24,6 +26,7 @@ use crate::secret::Secret;
 pub use self::file::FileStore;
 pub use self::key::StoreKey;
 pub use self::memory::MemoryStore;
+pub use self::postgres::PgStore;
 pub use self::sled::SledStore;
 pub use self::sqlite::SqliteStore;
 

@@ -112,7 +112,9 @@ pub fn wrong_key(path: &str) -> StoreError {
 
 /// A `u64` for a signed 64-bit column.
 pub fn int(v: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(v).map_err(|_| StoreError::Invalid(format!("{what} {v} is out of range (at most {})", i64::MAX)))
+    i64::try_from(v).map_err(|_| {
+        StoreError::Invalid(format!("{what} {v} is out of range (at most {})", i64::MAX))
+    })
 }
 
 /// An optional `u64` for a signed 64-bit column.
@@ -122,7 +124,8 @@ pub fn opt_int(v: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
 
 /// A stored signed integer as `u64` (negative: a damaged row).
 pub fn uint(v: i64, row: &str) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(row.to_string(), format!("negative value {v}")))
+    u64::try_from(v)
+        .map_err(|_| StoreError::Corrupt(row.to_string(), format!("negative value {v}")))
 }
 
 /// An optional stored integer as `u64`.
@@ -152,7 +155,10 @@ impl UserRow {
     pub fn seal(u: &User, key: &StoreKey) -> Result<UserRow, StoreError> {
         Ok(UserRow {
             name: u.name.clone(),
-            pin: u.pin.as_ref().map(|p| key.seal(&aad(b"pin:", &u.name), p.expose())),
+            pin: u
+                .pin
+                .as_ref()
+                .map(|p| key.seal(&aad(b"pin:", &u.name), p.expose())),
             enabled: u.enabled,
             challenge: u.challenge,
             failures: i64::from(u.failures),
@@ -237,8 +243,10 @@ impl TokenRow {
             kind: Kind::from_str(&self.kind).map_err(|_| bad("kind", &self.kind))?,
             algorithm: Algorithm::from_str(&self.algorithm)
                 .map_err(|_| bad("algorithm", &self.algorithm))?,
-            digits: u32::try_from(self.digits).map_err(|_| bad("digits", &self.digits.to_string()))?,
-            period: u32::try_from(self.period).map_err(|_| bad("period", &self.period.to_string()))?,
+            digits: u32::try_from(self.digits)
+                .map_err(|_| bad("digits", &self.digits.to_string()))?,
+            period: u32::try_from(self.period)
+                .map_err(|_| bad("period", &self.period.to_string()))?,
             seed: Secret::new(seed),
             last: opt_uint(self.last_step, &row)?,
             drift: self.drift,
@@ -269,7 +277,8 @@ pub fn check_import(
     stored: &mut dyn FnMut(&str) -> Result<bool, StoreError>,
     owner_known: &mut dyn FnMut(&str) -> Result<bool, StoreError>,
 ) -> Result<(), StoreError> {
-    let new_users: std::collections::HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    let new_users: std::collections::HashSet<&str> =
+        users.iter().map(|u| u.name.as_str()).collect();
     let mut ids = std::collections::HashSet::new();
     for t in tokens {
         if !ids.insert(t.id.as_str()) || stored(&t.id)? {

@@ -40,7 +40,9 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +126,9 @@ impl SqliteStore {
         let fresh = !path.exists();
         let writer = connect(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         if fresh {
             use std::os::unix::fs::PermissionsExt;
@@ -134,7 +138,9 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(|e| open_err(e.to_string()))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(open_err(format!("cannot switch to WAL (journal mode stays {mode})")));
+            return Err(open_err(format!(
+                "cannot switch to WAL (journal mode stays {mode})"
+            )));
         }
         let store = SqliteStore {
             path: path.to_path_buf(),
@@ -152,7 +158,9 @@ impl SqliteStore {
         let tx = w
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_err)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db_err)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err)?;
         if version > sql::SCHEMA_VERSION {
             return Err(StoreError::Open {
                 path: self.path.display().to_string(),
@@ -164,10 +172,13 @@ impl SqliteStore {
         }
         for (n, m) in sql::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(m).map_err(db_err)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", n + 1)).map_err(db_err)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", n + 1))
+                .map_err(db_err)?;
         }
         let check: Option<Vec<u8>> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db_err)?;
         match check {
@@ -193,7 +204,10 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a read connection from the pool.
-    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    fn read<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let conn = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
@@ -216,7 +230,8 @@ impl SqliteStore {
         self.read(|c| {
             let mut out = Connection::open(dest).map_err(db_err)?;
             let b = rusqlite::backup::Backup::new(c, &mut out).map_err(db_err)?;
-            b.run_to_completion(256, Duration::from_millis(5), None).map_err(db_err)
+            b.run_to_completion(256, Duration::from_millis(5), None)
+                .map_err(db_err)
         })?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o600))
@@ -231,7 +246,9 @@ impl SqliteStore {
     fn tokens_where(&self, clause: &str, arg: &str) -> Result<Vec<Token>, StoreError> {
         self.read(|c| {
             let mut st = c
-                .prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM tokens {clause} ORDER BY id"))
+                .prepare_cached(&format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens {clause} ORDER BY id"
+                ))
                 .map_err(db_err)?;
             let rows = st.query_map([arg], token_row).map_err(db_err)?;
             rows.map(|r| r.map_err(db_err)?.open(&self.key)).collect()
@@ -292,7 +309,10 @@ fn token_exists(c: &Connection, id: &str) -> Result<bool, StoreError> {
 fn fail(c: &Connection, f: &Failure) -> Result<Option<(u32, Option<u64>)>, StoreError> {
     let got: Option<(i64, Option<i64>)> = c
         .prepare_cached("SELECT failures, locked_until FROM users WHERE name = ?1")
-        .and_then(|mut s| s.query_row([&f.user], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .and_then(|mut s| {
+            s.query_row([&f.user], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .map_err(db_err)?;
     let Some((failures, locked)) = got else {
         return Ok(None);
@@ -759,8 +779,12 @@ mod tests {
         let mut u = User::new("alice", 1);
         u.pin = Some(crate::secret::Secret::from("PIN-4711-CLEAR"));
         s.insert_user(&u).unwrap();
-        s.insert_token(&crate::store::tests::token("t-1", "alice", b"SEED-IN-THE-CLEAR"))
-            .unwrap();
+        s.insert_token(&crate::store::tests::token(
+            "t-1",
+            "alice",
+            b"SEED-IN-THE-CLEAR",
+        ))
+        .unwrap();
         drop(s);
         let mut bytes = std::fs::read(&path).unwrap();
         if let Ok(wal) = std::fs::read(dir.path().join("s.sqlite-wal")) {
@@ -781,7 +805,10 @@ mod tests {
             .execute_batch("PRAGMA user_version = 99")
             .unwrap();
         let e = SqliteStore::open(&path, key()).unwrap_err().to_string();
-        assert!(e.contains("schema version 99") && e.contains("upgrade radotp"), "{e}");
+        assert!(
+            e.contains("schema version 99") && e.contains("upgrade radotp"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,829 @@
+//! The shared store: one PostgreSQL database for two or more radotp servers.
+//!
+//! Every server on the database sees the same users, tokens, replay state
+//! and locks; nothing is cached between requests, so a change made through
+//! one server is in force on all of them for the next request. The schema
+//! is [`super::sql`]'s, migrated forward at open under an advisory lock (two
+//! servers starting at once do not both migrate).
+//!
+//! Exactly once across servers: [`TokenStore::commit`] runs a batch of
+//! Accepts as conditional updates (`... WHERE last_step < new`) in one
+//! transaction; PostgreSQL's row locks make a second server's update of
+//! the same row wait for the first's commit and then find the condition
+//! false, so its row count says it lost. The batch locks its token rows in
+//! id order and then its user rows in name order, so two servers' batches
+//! cannot deadlock each other.
+//!
+//! Connections come from a small pool; a broken one is dropped and a new
+//! one made on the next call. While the database is unreachable, calls
+//! fail at once with [`StoreError::Unavailable`] during a back-off that
+//! doubles from 100 ms up to 5 s, so an outage costs no connect storm and
+//! recovery is noticed within seconds. TLS (rustls) when the URL asks for
+//! it (`sslmode=require`).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use postgres::config::SslMode;
+use postgres::{Client, Config, NoTls, Row, Transaction};
+
+use super::sql::{self, TokenRow, UserRow, TOKEN_COLUMNS, USER_COLUMNS};
+use super::{count_failure, Failure, StoreError, StoreKey, Token, TokenStore, UseCommit, User};
+
+/// How the store reaches its database.
+#[derive(Clone)]
+pub struct PgOptions {
+    /// `postgresql://user@host:port/db?sslmode=require`.
+    pub url: String,
+    /// A file whose first line is the password (instead of one in the URL).
+    pub password_file: Option<std::path::PathBuf>,
+    /// PEM file of the CA certificates the server's certificate must chain
+    /// to (default: the web PKI roots).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Connections kept at most.
+    pub pool_size: usize,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &redact_url(&self.url))
+            .field("password_file", &self.password_file)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "[unparsable url]".into();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, rest),
+    };
+    match auth {
+        Some(a) if a.contains(':') => {
+            let user = a.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:[redacted]@{host}")
+        }
+        Some(a) => format!("{scheme}://{a}@{host}"),
+        None => format!("{scheme}://{host}"),
+    }
+}
+
+enum Tls {
+    None,
+    Rustls(tokio_postgres_rustls::MakeRustlsConnect),
+}
+
+struct Health {
+    /// While set, calls fail at once (back-off after a failed connect).
+    retry_at: Option<Instant>,
+    backoff: Duration,
+}
+
+/// Users and tokens in PostgreSQL.
+pub struct PgStore {
+    config: Config,
+    shown: String,
+    tls: Tls,
+    key: StoreKey,
+    pool: Mutex<Vec<Client>>,
+    pool_size: usize,
+    health: Mutex<Health>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("url", &self.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+fn db_err(e: postgres::Error) -> StoreError {
+    if e.is_closed() || e.as_db_error().is_none() {
+        StoreError::Unavailable(format!("postgresql: {e}"))
+    } else {
+        StoreError::Io(format!("postgresql: {e}"))
+    }
+}
+
+fn tls_config(ca_file: Option<&Path>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(p) = ca_file {
+        for c in CertificateDer::pem_file_iter(p).map_err(|e| format!("{}: {e}", p.display()))? {
+            let c = c.map_err(|e| format!("{}: {e}", p.display()))?;
+            roots.add(c).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+    }
+    // ring builds without cmake; a database link gains nothing from the
+    // post-quantum key exchange the newer default provider adds.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(cfg))
+}
+
+fn user_row(r: &Row, at: usize) -> UserRow {
+    UserRow {
+        name: r.get(at),
+        pin: r.get(at + 1),
+        enabled: r.get(at + 2),
+        challenge: r.get(at + 3),
+        failures: r.get(at + 4),
+        locked_until: r.get(at + 5),
+        created: r.get(at + 6),
+        last_success: r.get(at + 7),
+    }
+}
+
+fn token_row(r: &Row, at: usize) -> TokenRow {
+    TokenRow {
+        id: r.get(at),
+        owner: r.get::<_, Option<String>>(at + 1).unwrap_or_default(),
+        kind: r.get(at + 2),
+        algorithm: r.get(at + 3),
+        digits: r.get(at + 4),
+        period: r.get(at + 5),
+        seed: r.get(at + 6),
+        last_step: r.get(at + 7),
+        drift: r.get(at + 8),
+        state: r.get(at + 9),
+        description: r.get(at + 10),
+        created: r.get(at + 11),
+        last_used: r.get(at + 12),
+    }
+}
+
+/// `users` columns prefixed with `u.`, tokens' with `t.` (for the join).
+fn prefixed(cols: &str, p: &str) -> String {
+    cols.split(", ")
+        .map(|c| format!("{p}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PgStore {
+    /// Connects, migrates the schema forward and checks the key.
+    pub fn open(opts: &PgOptions, key: StoreKey) -> Result<PgStore, StoreError> {
+        let shown = redact_url(&opts.url);
+        let open_err = |why: String| StoreError::Open {
+            path: shown.clone(),
+            why,
+        };
+        let mut config: Config = opts
+            .url
+            .parse()
+            .map_err(|e| open_err(format!("not a PostgreSQL URL: {e}")))?;
+        if let Some(p) = &opts.password_file {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| open_err(format!("password_file {}: {e}", p.display())))?;
+            config.password(text.lines().next().unwrap_or("").as_bytes());
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        config.application_name("radotp");
+        let tls = match config.get_ssl_mode() {
+            SslMode::Require => Tls::Rustls(tls_config(opts.ca_file.as_deref()).map_err(open_err)?),
+            _ => Tls::None,
+        };
+        let store = PgStore {
+            config,
+            shown: shown.clone(),
+            tls,
+            key,
+            pool: Mutex::new(Vec::new()),
+            pool_size: opts.pool_size.max(1),
+            health: Mutex::new(Health {
+                retry_at: None,
+                backoff: MIN_BACKOFF,
+            }),
+        };
+        let mut c = store.connect().map_err(|e| open_err(e.to_string()))?;
+        store.migrate(&mut c)?;
+        store.put(c);
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        let r = match &self.tls {
+            Tls::None => self.config.connect(NoTls),
+            Tls::Rustls(t) => self.config.connect(t.clone()),
+        };
+        r.map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", self.shown)))
+    }
+
+    fn migrate(&self, c: &mut Client) -> Result<(), StoreError> {
+        let mut tx = c.transaction().map_err(db_err)?;
+        // One migrating server at a time; the others wait here.
+        tx.execute("SELECT pg_advisory_xact_lock(7246101)", &[])
+            .map_err(db_err)?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS radotp_schema (version BIGINT NOT NULL)")
+            .map_err(db_err)?;
+        let version: i64 = tx
+            .query_opt("SELECT version FROM radotp_schema", &[])
+            .map_err(db_err)?
+            .map_or(0, |r| r.get(0));
+        if version > sql::SCHEMA_VERSION {
+            return Err(StoreError::Open {
+                path: self.shown.clone(),
+                why: format!(
+                    "schema version {version} is newer than this radotp knows ({}): upgrade radotp",
+                    sql::SCHEMA_VERSION
+                ),
+            });
+        }
+        for m in sql::MIGRATIONS.iter().skip(version as usize) {
+            tx.batch_execute(&sql::for_postgres(m)).map_err(db_err)?;
+        }
+        tx.execute("DELETE FROM radotp_schema", &[])
+            .map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO radotp_schema (version) VALUES ($1)",
+            &[&sql::SCHEMA_VERSION],
+        )
+        .map_err(db_err)?;
+        let check: Option<Vec<u8>> = tx
+            .query_opt("SELECT value FROM meta WHERE key = 'key_check'", &[])
+            .map_err(db_err)?
+            .map(|r| r.get(0));
+        match check {
+            Some(c) if !sql::key_matches(&self.key, &c) => return Err(sql::wrong_key(&self.shown)),
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('key_check', $1)",
+                    &[&sql::key_check(&self.key)],
+                )
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn health(&self) -> MutexGuard<'_, Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A connection: from the pool, or a new one (unless in back-off).
+    fn get(&self) -> Result<Client, StoreError> {
+        if let Some(c) = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            if !c.is_closed() {
+                return Ok(c);
+            }
+        }
+        if let Some(at) = self.health().retry_at {
+            if Instant::now() < at {
+                return Err(StoreError::Unavailable(format!(
+                    "{} unreachable; retrying shortly",
+                    self.shown
+                )));
+            }
+        }
+        match self.connect() {
+            Ok(c) => {
+                let mut h = self.health();
+                h.retry_at = None;
+                h.backoff = MIN_BACKOFF;
+                Ok(c)
+            }
+            Err(e) => {
+                let mut h = self.health();
+                h.retry_at = Some(Instant::now() + h.backoff);
+                h.backoff = (h.backoff * 2).min(MAX_BACKOFF);
+                Err(e)
+            }
+        }
+    }
+
+    fn put(&self, c: Client) {
+        if c.is_closed() {
+            return;
+        }
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.pool_size {
+            pool.push(c);
+        }
+    }
+
+    /// Runs `f` on a pooled connection; a connection that broke is dropped.
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut c = self.get()?;
+        let r = f(&mut c);
+        self.put(c);
+        r
+    }
+
+    /// Runs `f` in a transaction and commits it.
+    fn tx<R>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(db_err)?;
+            let r = f(&mut tx)?;
+            tx.commit().map_err(db_err)?;
+            Ok(r)
+        })
+    }
+
+    fn tokens_where(&self, clause: &str, arg: &str) -> Result<Vec<Token>, StoreError> {
+        let rows = self.with(|c| {
+            c.query(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE {clause} ORDER BY id"),
+                &[&arg],
+            )
+            .map_err(db_err)
+        })?;
+        rows.iter()
+            .map(|r| token_row(r, 0).open(&self.key))
+            .collect()
+    }
+}
+
+fn exists(tx: &mut Transaction<'_>, sql: &str, arg: &str) -> Result<bool, StoreError> {
+    Ok(tx.query_opt(sql, &[&arg]).map_err(db_err)?.is_some())
+}
+
+fn user_exists(tx: &mut Transaction<'_>, name: &str) -> Result<bool, StoreError> {
+    exists(tx, "SELECT 1 FROM users WHERE name = $1", name)
+}
+
+fn token_exists(tx: &mut Transaction<'_>, id: &str) -> Result<bool, StoreError> {
+    exists(tx, "SELECT 1 FROM tokens WHERE id = $1", id)
+}
+
+fn insert_user(tx: &mut Transaction<'_>, u: &UserRow) -> Result<u64, StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (name) DO NOTHING"
+        ),
+        &[&u.name, &u.pin, &u.enabled, &u.challenge, &u.failures, &u.locked_until, &u.created, &u.last_success],
+    )
+    .map_err(db_err)
+}
+
+fn insert_token(tx: &mut Transaction<'_>, t: &TokenRow) -> Result<u64, StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        ),
+        &[
+            &t.id, &t.owner, &t.kind, &t.algorithm, &t.digits, &t.period, &t.seed, &t.last_step, &t.drift,
+            &t.state, &t.description, &t.created, &t.last_used,
+        ],
+    )
+    .map_err(db_err)
+}
+
+/// Counts the failures of one user (locking its row); no such user: None.
+fn fail(tx: &mut Transaction<'_>, f: &Failure) -> Result<Option<()>, StoreError> {
+    let Some(r) = tx
+        .query_opt(
+            "SELECT failures, locked_until FROM users WHERE name = $1 FOR UPDATE",
+            &[&f.user],
+        )
+        .map_err(db_err)?
+    else {
+        return Ok(None);
+    };
+    let mut failures = u32::try_from(r.get::<_, i64>(0).max(0)).unwrap_or(u32::MAX);
+    let mut locked = r
+        .get::<_, Option<i64>>(1)
+        .and_then(|l| u64::try_from(l).ok());
+    count_failure(&mut failures, &mut locked, f.now, f.threshold, f.lock_secs);
+    let locked = sql::opt_int(locked, "locked_until")?;
+    tx.execute(
+        "UPDATE users SET failures = $1, locked_until = $2 WHERE name = $3",
+        &[&i64::from(failures), &locked, &f.user],
+    )
+    .map_err(db_err)?;
+    Ok(Some(()))
+}
+
+fn succeed(tx: &mut Transaction<'_>, name: &str, now: u64) -> Result<u64, StoreError> {
+    tx.execute(
+        "UPDATE users SET failures = 0, locked_until = NULL, lock_count = 0, last_success = $1 WHERE name = $2",
+        &[&sql::int(now, "time")?, &name],
+    )
+    .map_err(db_err)
+}
+
+impl TokenStore for PgStore {
+    fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
+        let row = self.with(|c| {
+            c.query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"),
+                &[&name],
+            )
+            .map_err(db_err)
+        })?;
+        row.map(|r| user_row(&r, 0).open(&self.key)).transpose()
+    }
+
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        let rows = self.with(|c| {
+            c.query(
+                &format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"),
+                &[],
+            )
+            .map_err(db_err)
+        })?;
+        rows.iter()
+            .map(|r| user_row(r, 0).open(&self.key))
+            .collect()
+    }
+
+    fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let row = UserRow::seal(user, &self.key)?;
+        match self.tx(|tx| insert_user(tx, &row))? {
+            0 => Err(StoreError::UserExists(user.name.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        let u = UserRow::seal(user, &self.key)?;
+        let n = self.with(|c| {
+            c.execute(
+                "UPDATE users SET pin = $2, enabled = $3, challenge = $4, failures = $5, \
+                 locked_until = $6, created = $7, last_success = $8 WHERE name = $1",
+                &[
+                    &u.name,
+                    &u.pin,
+                    &u.enabled,
+                    &u.challenge,
+                    &u.failures,
+                    &u.locked_until,
+                    &u.created,
+                    &u.last_success,
+                ],
+            )
+            .map_err(db_err)
+        })?;
+        match n {
+            0 => Err(StoreError::NoSuchUser(user.name.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    fn delete_user(&self, name: &str) -> Result<(), StoreError> {
+        let n = self.with(|c| {
+            c.execute("DELETE FROM users WHERE name = $1", &[&name])
+                .map_err(db_err)
+        })?;
+        match n {
+            0 => Err(StoreError::NoSuchUser(name.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    fn token(&self, id: &str) -> Result<Option<Token>, StoreError> {
+        Ok(self.tokens_where("id = $1", id)?.pop())
+    }
+
+    fn tokens(&self) -> Result<Vec<Token>, StoreError> {
+        self.tokens_where("$1 = $1", "")
+    }
+
+    fn tokens_of(&self, owner: &str) -> Result<Vec<Token>, StoreError> {
+        self.tokens_where("owner = $1", owner)
+    }
+
+    fn user_with_tokens(&self, name: &str) -> Result<Option<(User, Vec<Token>)>, StoreError> {
+        // One round trip, one snapshot: the user joined with its tokens.
+        let sql = format!(
+            "SELECT {}, {} FROM users u LEFT JOIN tokens t ON t.owner = u.name WHERE u.name = $1 ORDER BY t.id",
+            prefixed(USER_COLUMNS, "u"),
+            prefixed(TOKEN_COLUMNS, "t")
+        );
+        let rows = self.with(|c| c.query(&sql, &[&name]).map_err(db_err))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let user = user_row(first, 0).open(&self.key)?;
+        let mut tokens = Vec::new();
+        for r in &rows {
+            if r.get::<_, Option<String>>(8).is_some() {
+                tokens.push(token_row(r, 8).open(&self.key)?);
+            }
+        }
+        Ok(Some((user, tokens)))
+    }
+
+    fn each_user_page(
+        &self,
+        page: usize,
+        f: &mut dyn FnMut(Vec<(User, usize)>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut after: Option<String> = None;
+        loop {
+            let rows = self.with(|c| {
+                c.query(
+                    &format!(
+                        "SELECT {USER_COLUMNS}, (SELECT count(*) FROM tokens WHERE owner = users.name) \
+                         FROM users WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2"
+                    ),
+                    &[&after, &(page.max(1) as i64)],
+                )
+                .map_err(db_err)
+            })?;
+            let part = rows
+                .iter()
+                .map(|r| Ok((user_row(r, 0).open(&self.key)?, r.get::<_, i64>(8) as usize)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let Some(last) = part.last() else {
+                return Ok(());
+            };
+            after = Some(last.0.name.clone());
+            f(part)?;
+        }
+    }
+
+    fn each_token_page(
+        &self,
+        page: usize,
+        f: &mut dyn FnMut(Vec<Token>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut after: Option<String> = None;
+        loop {
+            let rows = self.with(|c| {
+                c.query(
+                    &format!(
+                        "SELECT {TOKEN_COLUMNS} FROM tokens WHERE $1::text IS NULL OR id > $1 ORDER BY id LIMIT $2"
+                    ),
+                    &[&after, &(page.max(1) as i64)],
+                )
+                .map_err(db_err)
+            })?;
+            let part = rows
+                .iter()
+                .map(|r| token_row(r, 0).open(&self.key))
+                .collect::<Result<Vec<_>, _>>()?;
+            let Some(last) = part.last() else {
+                return Ok(());
+            };
+            after = Some(last.id.clone());
+            f(part)?;
+        }
+    }
+
+    fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
+        let row = TokenRow::seal(token, &self.key)?;
+        self.tx(|tx| {
+            if !user_exists(tx, &token.owner)? {
+                return Err(StoreError::NoSuchUser(token.owner.clone()));
+            }
+            if token_exists(tx, &token.id)? {
+                return Err(StoreError::TokenExists(token.id.clone()));
+            }
+            insert_token(tx, &row).map(drop)
+        })
+    }
+
+    fn update_token(&self, token: &Token) -> Result<(), StoreError> {
+        let t = TokenRow::seal(token, &self.key)?;
+        self.tx(|tx| {
+            if !token_exists(tx, &token.id)? {
+                return Err(StoreError::NoSuchToken(token.id.clone()));
+            }
+            if !user_exists(tx, &token.owner)? {
+                return Err(StoreError::NoSuchUser(token.owner.clone()));
+            }
+            tx.execute(
+                "UPDATE tokens SET owner = $2, kind = $3, algorithm = $4, digits = $5, period = $6, \
+                 seed = $7, last_step = $8, drift = $9, state = $10, description = $11, created = $12, \
+                 last_used = $13 WHERE id = $1",
+                &[
+                    &t.id, &t.owner, &t.kind, &t.algorithm, &t.digits, &t.period, &t.seed, &t.last_step,
+                    &t.drift, &t.state, &t.description, &t.created, &t.last_used,
+                ],
+            )
+            .map_err(db_err)
+            .map(drop)
+        })
+    }
+
+    fn delete_token(&self, id: &str) -> Result<(), StoreError> {
+        let n = self.with(|c| {
+            c.execute("DELETE FROM tokens WHERE id = $1", &[&id])
+                .map_err(db_err)
+        })?;
+        match n {
+            0 => Err(StoreError::NoSuchToken(id.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    fn commit_use(
+        &self,
+        id: &str,
+        expected_last: Option<u64>,
+        new_last: u64,
+        drift: i64,
+        now: u64,
+        activate: bool,
+    ) -> Result<bool, StoreError> {
+        let (new, now, expected) = (
+            sql::int(new_last, "step/counter")?,
+            sql::int(now, "time")?,
+            sql::opt_int(expected_last, "step/counter")?,
+        );
+        self.tx(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE tokens SET last_step = $1, drift = $2, last_used = $3, \
+                     state = CASE WHEN $4 AND state = 'pending' THEN 'active' ELSE state END \
+                     WHERE id = $5 AND last_step IS NOT DISTINCT FROM $6",
+                    &[&new, &drift, &now, &activate, &id, &expected],
+                )
+                .map_err(db_err)?;
+            if n == 0 && !token_exists(tx, id)? {
+                return Err(StoreError::NoSuchToken(id.to_string()));
+            }
+            Ok(n == 1)
+        })
+    }
+
+    fn commit(&self, uses: &[UseCommit], failures: &[Failure]) -> Result<Vec<bool>, StoreError> {
+        if uses.is_empty() && failures.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Lock order: token rows by id, then user rows by name.
+        let mut order: Vec<usize> = (0..uses.len()).collect();
+        order.sort_by(|&a, &b| uses[a].token.cmp(&uses[b].token));
+        let mut fails: Vec<&Failure> = failures.iter().collect();
+        fails.sort_by(|a, b| a.user.cmp(&b.user));
+        self.tx(|tx| {
+            let st = tx
+                .prepare(
+                    "UPDATE tokens SET last_step = $1, drift = $2, last_used = $3, \
+                     state = CASE WHEN $4 AND state = 'pending' THEN 'active' ELSE state END \
+                     WHERE id = $5 AND (last_step IS NULL OR last_step < $1)",
+                )
+                .map_err(db_err)?;
+            let mut won = vec![false; uses.len()];
+            for &i in &order {
+                let u = &uses[i];
+                let n = tx
+                    .execute(
+                        &st,
+                        &[
+                            &sql::int(u.counter, "step/counter")?,
+                            &u.drift,
+                            &sql::int(u.now, "time")?,
+                            &u.activate,
+                            &u.token,
+                        ],
+                    )
+                    .map_err(db_err)?;
+                won[i] = n == 1;
+            }
+            // Users: the clears of the winners and the failures, by name.
+            let mut users: Vec<(&str, Option<&UseCommit>, Option<&Failure>)> = Vec::new();
+            for (i, u) in uses.iter().enumerate() {
+                if won[i] && u.clear_user {
+                    users.push((&u.user, Some(u), None));
+                }
+            }
+            users.extend(fails.iter().map(|f| (f.user.as_str(), None, Some(*f))));
+            users.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, clear, failure) in users {
+                if let Some(u) = clear {
+                    succeed(tx, name, u.now)?;
+                }
+                if let Some(f) = failure {
+                    fail(tx, f)?;
+                }
+            }
+            Ok(won)
+        })
+    }
+
+    fn record_failure(
+        &self,
+        name: &str,
+        now: u64,
+        threshold: u32,
+        lock_secs: u64,
+    ) -> Result<Option<User>, StoreError> {
+        let f = Failure {
+            user: name.to_string(),
+            now,
+            threshold,
+            lock_secs,
+        };
+        let row = self.tx(|tx| {
+            if fail(tx, &f)?.is_none() {
+                return Ok(None);
+            }
+            tx.query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"),
+                &[&name],
+            )
+            .map_err(db_err)
+        })?;
+        row.map(|r| user_row(&r, 0).open(&self.key)).transpose()
+    }
+
+    fn record_success(&self, name: &str, now: u64) -> Result<(), StoreError> {
+        match self.tx(|tx| succeed(tx, name, now))? {
+            0 => Err(StoreError::NoSuchUser(name.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        // Every method commits before it returns.
+        Ok(())
+    }
+
+    fn counts(&self) -> Result<(usize, usize), StoreError> {
+        let r = self.with(|c| {
+            c.query_one(
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM tokens)",
+                &[],
+            )
+            .map_err(db_err)
+        })?;
+        Ok((r.get::<_, i64>(0) as usize, r.get::<_, i64>(1) as usize))
+    }
+
+    fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError> {
+        let user_rows = super::par_map(users, |u| UserRow::seal(u, &self.key))?
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        let token_rows = super::par_map(tokens, |t| TokenRow::seal(t, &self.key))?
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.tx(|tx| {
+            // One look-up of every stored id and name, not one per row.
+            let ids: std::collections::HashSet<String> = tx
+                .query("SELECT id FROM tokens", &[])
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            let names: std::collections::HashSet<String> = tx
+                .query("SELECT name FROM users", &[])
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            sql::check_import(users, tokens, &mut |id| Ok(ids.contains(id)), &mut |n| {
+                Ok(names.contains(n))
+            })?;
+            for u in &user_rows {
+                insert_user(tx, u)?;
+            }
+            for t in &token_rows {
+                insert_token(tx, t)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_password_in_logs() {
+        assert_eq!(
+            redact_url("postgresql://radotp:s3cret@db1:5432/radotp?sslmode=require"),
+            "postgresql://radotp:[redacted]@db1:5432/radotp?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgresql://radotp@db1/radotp"),
+            "postgresql://radotp@db1/radotp"
+        );
+        assert_eq!(redact_url("postgres://db1/x"), "postgres://db1/x");
+        assert_eq!(redact_url("nonsense"), "[unparsable url]");
+        let o = PgOptions {
+            url: "postgresql://u:hunter2@h/d".into(),
+            password_file: None,
+            ca_file: None,
+            pool_size: 4,
+        };
+        assert!(!format!("{o:?}").contains("hunter2"));
+    }
+}
