@@ -50,17 +50,20 @@ pub fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async move {
-        // An admin command may hold the store for a moment: wait for it.
-        let store = open_store_waiting(&config, std::time::Duration::from_secs(10))?;
-        let (users, tokens) = store.counts()?;
-        tracing::info!(
-            version = env!("CARGO_PKG_VERSION"),
-            config = %ctx.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| crate::config::DEFAULT_CONFIG_NAME.into()),
-            store = %config.store.path.display(),
-            users, tokens,
-            "radotp starting"
-        );
+    // Opened outside the runtime, and dropped outside it at the end: the
+    // PostgreSQL client runs its own, which may not be started or dropped
+    // inside another's task.
+    let store = open_store_waiting(&config, std::time::Duration::from_secs(10))?;
+    let (users, tokens) = store.counts()?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %ctx.config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| crate::config::DEFAULT_CONFIG_NAME.into()),
+        store = %store_shown(&config),
+        users, tokens,
+        "radotp starting"
+    );
+    let keep = store.clone();
+    let result = rt.block_on(async move {
         let server = Server::bind(
             config,
             ctx.config_path.clone(),
@@ -87,6 +90,22 @@ pub fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
         server.run(stop_rx, reload_rx).await?;
         Ok::<_, anyhow::Error>(())
-    })?;
+    });
+    drop(rt);
+    drop(keep);
+    result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the store is, for the start line (no password).
+fn store_shown(config: &crate::config::Config) -> String {
+    match config.store.backend {
+        crate::config::Backend::Sqlite => config.store.path.display().to_string(),
+        crate::config::Backend::Postgres => config
+            .store
+            .url
+            .as_deref()
+            .map(crate::store::postgres::redact_url)
+            .unwrap_or_default(),
+    }
 }

@@ -203,9 +203,8 @@ impl CommitQueue {
         let n = jobs.len() as u64;
         match result {
             Ok(won) => {
-                if self.stats.down.swap(false, Ordering::Relaxed) {
-                    tracing::warn!("store recovered: commits succeed again");
-                }
+                self.stats.down.store(false, Ordering::Relaxed);
+                self.request_stats.store.ok();
                 self.stats.commits.fetch_add(1, Ordering::Relaxed);
                 self.stats.accepts.fetch_add(n, Ordering::Relaxed);
                 self.stats.max_batch.fetch_max(n, Ordering::Relaxed);
@@ -223,8 +222,8 @@ impl CommitQueue {
                 self.stats.withheld.fetch_add(n, Ordering::Relaxed);
                 if !self.stats.down.swap(true, Ordering::Relaxed) {
                     self.stats.outages.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, "store commit failed: Accepts are withheld (no answer; the NAS retries or fails over) until it recovers; not logged again until then");
                 }
+                self.request_stats.store.failed("commit", &e);
                 for job in jobs {
                     (job.done)(Err(&e));
                 }
@@ -283,7 +282,7 @@ impl FailureSink for CommitQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{token, use_of};
+    use crate::store::conformance::{token, use_of};
     use crate::store::{MemoryStore, User};
     use std::sync::mpsc;
 

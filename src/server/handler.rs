@@ -262,14 +262,15 @@ impl Handler {
                 Err(e) => {
                     // No answer rather than a wrong one; the NAS will retry.
                     self.stats.count_drop(DropReason::StoreError);
-                    if self.first_warning(src.ip(), 6, started) {
-                        tracing::error!(client = %client.name, error = %e, "store failure; requests dropped (logged once a minute per client address)");
-                    }
+                    self.stats.store.failed("read", &e);
                     self.dedup.forget(key);
                     return None;
                 }
             },
         };
+        if packet.code == Code::AccessRequest {
+            self.stats.store.ok();
+        }
         match &reply {
             Some(Reply::Durable(_)) => {}
             Some(Reply::Now(bytes)) => self.dedup.finish(key, Some(bytes)),

@@ -81,6 +81,49 @@ pub struct Stats {
     pub commit_latency: Histogram,
     /// Results by client name: [accept, reject, challenge].
     by_client: Mutex<HashMap<String, [u64; 3]>>,
+    /// Whether the store answers (reads on the request path, commits).
+    pub store: StoreHealth,
+}
+
+/// The store's health as the request path sees it: down from the first
+/// failed read or commit until the next success. Each change is logged
+/// once (not per request), by whoever notices it.
+#[derive(Debug, Default)]
+pub struct StoreHealth {
+    down: std::sync::atomic::AtomicBool,
+    outages: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl StoreHealth {
+    /// A store call failed with `e` (`what`: "read", "commit").
+    pub fn failed(&self, what: &str, e: &dyn std::fmt::Display) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if !self.down.swap(true, Ordering::Relaxed) {
+            self.outages.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, failed = what, "store unavailable: no Accept until it recovers (requests are dropped, so the NAS retries or fails over); not logged again until then");
+        }
+    }
+
+    /// A store call succeeded.
+    pub fn ok(&self) {
+        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
+            tracing::warn!("store recovered");
+        }
+    }
+
+    /// Is the store answering?
+    pub fn healthy(&self) -> bool {
+        !self.down.load(Ordering::Relaxed)
+    }
+
+    /// (outages, failed calls) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.outages.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// A latency histogram (buckets ≤ 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50,
@@ -217,6 +260,11 @@ impl Stats {
                     .collect::<serde_json::Map<_, _>>()
             }).unwrap_or_default(),
             "commits": self.commit_latency.count(),
+            "store": {
+                "healthy": self.store.healthy(),
+                "outages": self.store.counts().0,
+                "errors": self.store.counts().1,
+            },
         })
     }
 
@@ -225,6 +273,8 @@ impl Stats {
         use std::fmt::Write;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut s = String::new();
+        let _ = writeln!(s, "# HELP radotp_store_healthy 1 while the store answers, 0 from a failed read or commit until the next success.\n# TYPE radotp_store_healthy gauge\nradotp_store_healthy {}", u8::from(self.store.healthy()));
+        let _ = writeln!(s, "# HELP radotp_store_errors_total Store reads and commits of the request path that failed.\n# TYPE radotp_store_errors_total counter\nradotp_store_errors_total {}", self.store.counts().1);
         let _ = writeln!(s, "# HELP radotp_received_total Datagrams received.\n# TYPE radotp_received_total counter\nradotp_received_total {}", get(&self.received));
         let _ = writeln!(s, "# HELP radotp_dropped_total Datagrams dropped, by reason.\n# TYPE radotp_dropped_total counter");
         for (d, name) in DROPS {

@@ -3449,7 +3449,7 @@ fn scan_end_why(end: ScanEnd) -> ScanEnd {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::token;
+    use crate::store::conformance::token;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     const KEY: [u8; 32] = [0x5a; 32];
@@ -3536,7 +3536,7 @@ mod tests {
     fn file_store_passes_the_shared_suite() {
         let root = tempfile::tempdir().unwrap();
         let n = AtomicU32::new(0);
-        crate::store::tests::suite(&|| {
+        crate::store::conformance::suite(&|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
             Box::new(open(&root.path().join(format!("db{i}"))))
         });
@@ -3550,7 +3550,7 @@ mod tests {
             hash_mask: 0,
             ..Tuning::default()
         };
-        crate::store::tests::suite(&|| {
+        crate::store::conformance::suite(&|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
             Box::new(open_with(&root.path().join(format!("db{i}")), tuning))
         });
@@ -3564,7 +3564,7 @@ mod tests {
             checkpoint_slots: 2,
             ..Tuning::default()
         };
-        crate::store::tests::suite(&|| {
+        crate::store::conformance::suite(&|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
             Box::new(open_with(&root.path().join(format!("db{i}")), tuning))
         });
@@ -4516,7 +4516,9 @@ mod tests {
     #[test]
     fn sync_shares_flushes_between_concurrent_callers() {
         let dir = tempfile::tempdir().unwrap();
-        crate::store::tests::sync_shares_flushes_between_concurrent_callers(&open(dir.path()));
+        crate::store::conformance::sync_shares_flushes_between_concurrent_callers(&open(
+            dir.path(),
+        ));
     }
 
     #[test]

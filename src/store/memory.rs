@@ -220,6 +220,6 @@ mod tests {
 
     #[test]
     fn memory_store_passes_the_shared_suite() {
-        crate::store::tests::suite(&|| Box::new(MemoryStore::new()));
+        crate::store::conformance::suite(&|| Box::new(MemoryStore::new()));
     }
 }

@@ -442,9 +442,10 @@ pub(crate) fn count_failure(
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    //! The behaviour every [`TokenStore`] must have, run against each one.
+/// The behaviour every [`TokenStore`] must have, run against each engine
+/// (here, and by tests/postgres.rs against a real PostgreSQL).
+#[doc(hidden)]
+pub mod conformance {
 
     use super::*;
     use std::sync::Barrier;

@@ -977,7 +977,7 @@ mod tests {
     use super::codec::{TokenRec, UserRec};
     use super::*;
     use crate::otp::{Algorithm, Kind};
-    use crate::store::tests::token;
+    use crate::store::conformance::token;
     use std::sync::atomic::AtomicU32;
 
     const KEY: [u8; 32] = [0x5a; 32];
@@ -1004,7 +1004,7 @@ mod tests {
     fn sled_store_passes_the_shared_suite() {
         let root = tempfile::tempdir().unwrap();
         let n = AtomicU32::new(0);
-        crate::store::tests::suite(&|| {
+        crate::store::conformance::suite(&|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
             Box::new(open(&root.path().join(format!("db{i}"))))
         });
@@ -1013,7 +1013,9 @@ mod tests {
     #[test]
     fn sync_shares_flushes_between_concurrent_callers() {
         let dir = tempfile::tempdir().unwrap();
-        crate::store::tests::sync_shares_flushes_between_concurrent_callers(&open(dir.path()));
+        crate::store::conformance::sync_shares_flushes_between_concurrent_callers(&open(
+            dir.path(),
+        ));
     }
 
     #[test]

@@ -738,7 +738,7 @@ mod tests {
     fn shared_store_suite_on_sqlite() {
         let dir = tempfile::tempdir().unwrap();
         let n = std::sync::atomic::AtomicUsize::new(0);
-        crate::store::tests::suite(&|| {
+        crate::store::conformance::suite(&|| {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Box::new(SqliteStore::open(&dir.path().join(format!("s{i}.sqlite")), key()).unwrap())
         });
@@ -751,11 +751,14 @@ mod tests {
         {
             let s = SqliteStore::open(&path, key()).unwrap();
             s.insert_user(&User::new("alice", 1)).unwrap();
-            s.insert_token(&crate::store::tests::token("t-1", "alice", b"seed"))
+            s.insert_token(&crate::store::conformance::token("t-1", "alice", b"seed"))
                 .unwrap();
             assert_eq!(
-                s.commit(&[crate::store::tests::use_of("t-1", "alice", None, 9)], &[])
-                    .unwrap(),
+                s.commit(
+                    &[crate::store::conformance::use_of("t-1", "alice", None, 9)],
+                    &[]
+                )
+                .unwrap(),
                 [true]
             );
         }
@@ -779,7 +782,7 @@ mod tests {
         let mut u = User::new("alice", 1);
         u.pin = Some(crate::secret::Secret::from("PIN-4711-CLEAR"));
         s.insert_user(&u).unwrap();
-        s.insert_token(&crate::store::tests::token(
+        s.insert_token(&crate::store::conformance::token(
             "t-1",
             "alice",
             b"SEED-IN-THE-CLEAR",
@@ -816,7 +819,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("s.sqlite"), key()).unwrap();
         s.insert_user(&User::new("alice", 1)).unwrap();
-        s.insert_token(&crate::store::tests::token("t-1", "alice", b"seed"))
+        s.insert_token(&crate::store::conformance::token("t-1", "alice", b"seed"))
             .unwrap();
         let copy = dir.path().join("copy.sqlite");
         s.backup(&copy).unwrap();

@@ -2,6 +2,9 @@
 //! with an in-memory store and a fixed clock, and a small RADIUS client.
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod pg;
+
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
