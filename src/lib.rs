@@ -14,17 +14,18 @@
 //!   and the RADIUS cryptography; no I/O.
 //! - [`auth`]: PAP, CHAP, MS-CHAP and MS-CHAP-V2: credential extraction,
 //!   candidate matching and reply attributes (MPPE keys, MS-CHAP2-Success).
-//! - [`store`]: users and tokens behind the `TokenStore` trait; radotp's own
-//!   file store (record log, state slots, journal; a sled store of 0.1 still opens)
-//!   with seeds and PINs encrypted, or memory for tests.
+//! - [`store`]: users and tokens behind the `TokenStore` trait, with seeds
+//!   and PINs encrypted: SQLite (default) or PostgreSQL (shared by several
+//!   servers) on one schema, memory for tests; the old directory stores of
+//!   0.1 and 0.2 are only read, by `radotp store migrate`.
 //! - [`verify`]: the one verification path (server and `radotp otp check`):
-//!   policy, candidate search with the PIN in front, compare-and-swap commit,
+//!   policy, candidate search with the PIN in front, the commit an Accept needs,
 //!   failure counting and lockout, decoy work for unknown users.
 //! - [`admin`]: every user and token operation as a request/reply pair,
 //!   executed in the CLI process or by the daemon over its control socket.
 //! - [`config`]: the TOML configuration, with file:line:column errors.
 //! - [`server`]: the daemon — UDP listeners and worker threads, the request
-//!   pipeline (`handler`), group commit, duplicate cache, challenge states,
+//!   pipeline (`handler`), the commit thread (`commit`), duplicate cache, challenge states,
 //!   rate limit, control socket, metrics, reload and shutdown.
 //! - [`cli`]: the command line (serve, user, token, otp, config, probe,
 //!   bench, stats).

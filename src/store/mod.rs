@@ -1,13 +1,14 @@
 //! The token store: users and tokens, behind the [`TokenStore`] trait.
 //!
-//! [`FileStore`] (the default) keeps them in a directory of plain files: an
-//! append-only record log (one record per user with all its tokens), a file
-//! of fixed-size slots for the fields the request path changes, and a
-//! write-ahead journal of slot images, with a compact in-memory index.
-//! [`SledStore`] keeps them in an embedded sled database. Both encrypt seeds
-//! and PINs at rest under a [`StoreKey`]; [`MemoryStore`] serves tests. The only state that changes on the request path — the last
-//! accepted step/counter — changes by compare-and-swap ([`TokenStore::commit_use`])
-//! and is made durable by [`TokenStore::sync`], which concurrent callers share.
+//! [`SqliteStore`] (the default: one database file) and [`PgStore`]
+//! (PostgreSQL, shared by several servers) keep them on one schema
+//! ([`sql`]), seeds and PINs encrypted under a [`StoreKey`]; [`MemoryStore`]
+//! serves tests. The request path's one write is [`TokenStore::commit`]: a
+//! batch of Accepts, each a conditional update of its token's last used
+//! step that wins only while the step is still ahead, and the failures to
+//! count, in one transaction committed before any of the Accepts is sent.
+//! [`FileStore`] (radotp 0.2) and [`SledStore`] (0.1) remain only for
+//! `radotp store migrate` to read ([`open::open_legacy`]).
 
 pub mod file;
 pub mod key;
