@@ -84,7 +84,7 @@ control_socket = "$WORK/radotp.sock"
 log_level = "warn"
 workers = $WORKERS
 [store]
-path = "$WORK/radotp.db"
+path = "$WORK/radotp.sqlite"
 key_file = "$WORK/radotp.key"
 cache_mb = 64
 [otp]
@@ -296,9 +296,9 @@ v = [x for x in v if x]
 print(int(statistics.median(v)) if v else 2500)
 PY
 )
-    log "the disk alone: radotp bench disk in $WORK/radotp.db at $frate flushes/s, $RUNS runs of $DURATION s"
+    log "the disk alone: radotp bench disk in $WORK at $frate flushes/s, $RUNS runs of $DURATION s"
     for i in $(seq 1 "$RUNS"); do
-        "$RADOTP" --json bench disk --dir "$WORK/radotp.db" --rate "$frate" --duration "$DURATION" |
+        "$RADOTP" --json bench disk --dir "$WORK" --rate "$frate" --duration "$DURATION" |
             python3 -c 'import json, sys
 r = json.load(sys.stdin); r["name"] = "disk probe"; print(json.dumps(r))
 l = r["latency_us"]

@@ -52,7 +52,7 @@ accounting_listen = []
 control_socket = "$WORK/radotp.sock"
 log_level = "warn"
 [store]
-path = "$WORK/radotp.db"
+path = "$WORK/radotp.sqlite"
 key_file = "$WORK/radotp.key"
 [otp]
 totp_window = 1
