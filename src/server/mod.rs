@@ -3,8 +3,9 @@
 //! bounded graceful shutdown.
 //!
 //! Only this module touches sockets. Datagrams are handled by
-//! [`handler::Handler`] on a few worker threads per socket, and Accepts are
-//! sent only after a group-commit flush ([`workers`]).
+//! [`handler::Handler`] on a few worker threads per socket ([`workers`]),
+//! and Accepts are sent by the commit thread once their use of the code is
+//! committed ([`commit`]). `docs/ARCHITECTURE.md` draws the whole path.
 
 pub mod challenge;
 pub mod clients;
