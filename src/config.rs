@@ -234,9 +234,13 @@ pub struct LockoutConfig {
     /// Consecutive failures that lock a user (0: never).
     #[serde(default = "default_lock_threshold")]
     pub threshold: u32,
-    /// How long the lock lasts, seconds.
+    /// How long the first lock lasts, seconds.
     #[serde(default = "default_lock_secs")]
     pub duration_secs: u64,
+    /// The longest lock, seconds: each lock after the first (without a
+    /// success between) lasts twice the one before, up to this.
+    #[serde(default = "default_lock_max_secs")]
+    pub max_duration_secs: u64,
 }
 
 /// `[challenge]`
@@ -377,6 +381,9 @@ fn default_lock_threshold() -> u32 {
 }
 fn default_lock_secs() -> u64 {
     300
+}
+fn default_lock_max_secs() -> u64 {
+    172_800
 }
 fn default_challenge_secs() -> u64 {
     60
@@ -533,6 +540,16 @@ impl Config {
                 format!(
                     "[server] log_level '{}': expected error, warn, info, debug or trace",
                     self.server.log_level
+                ),
+            ));
+        }
+        let l = &self.lockout;
+        if l.threshold != 0 && l.max_duration_secs < l.duration_secs {
+            return Err(err(
+                None,
+                format!(
+                    "[lockout] max_duration_secs = {} is below duration_secs = {}: expected the longest lock to be at least the first",
+                    l.max_duration_secs, l.duration_secs
                 ),
             ));
         }
@@ -766,8 +783,19 @@ mod tests {
         assert_eq!(c.otp.hotp_lookahead, 10);
         assert_eq!(c.lockout.threshold, 10);
         assert_eq!(c.lockout.duration_secs, 300);
+        assert_eq!(c.lockout.max_duration_secs, 172_800);
         assert_eq!(c.challenge.timeout_secs, 60);
         assert!(c.clients.is_empty());
+    }
+
+    #[test]
+    fn lockout_longest_lock_below_the_first_is_refused() {
+        let text = "[lockout]\nduration_secs = 600\nmax_duration_secs = 60\n";
+        let e = Config::from_toml(text, "x.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("max_duration_secs = 60") && e.contains("expected"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::otp::{self, Algorithm, Kind, TokenView, WindowPolicy};
 use crate::secret::Secret;
-use crate::store::{Failure, StoreError, Token, TokenState, TokenStore, UseCommit, User};
+use crate::store::{Failure, LockRule, StoreError, Token, TokenState, TokenStore, UseCommit, User};
 
 /// Where a verifier in deferred mode leaves the failures it counts: the
 /// daemon's commit thread, which writes them with its next batch. Rejects
@@ -35,8 +35,22 @@ pub struct Policy {
     pub window: WindowPolicy,
     /// Consecutive failures that lock a user (0: never).
     pub lockout_threshold: u32,
-    /// Lock duration, seconds.
+    /// The first lock, seconds.
     pub lockout_secs: u64,
+    /// The longest lock, seconds: each lock after the first lasts twice
+    /// the one before, up to this.
+    pub lockout_max_secs: u64,
+}
+
+impl Policy {
+    /// The lockout rule the store applies.
+    pub fn lock_rule(&self) -> LockRule {
+        LockRule {
+            threshold: self.lockout_threshold,
+            lock_secs: self.lockout_secs,
+            max_lock_secs: self.lockout_max_secs,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -45,6 +59,7 @@ impl Default for Policy {
             window: WindowPolicy::default(),
             lockout_threshold: 10,
             lockout_secs: 300,
+            lockout_max_secs: 172_800,
         }
     }
 }
@@ -430,17 +445,12 @@ impl Verifier {
             sink.push(Failure {
                 user: user.name.clone(),
                 now,
-                threshold: self.policy.lockout_threshold,
-                lock_secs: self.policy.lockout_secs,
+                rule: self.policy.lock_rule(),
             });
             return Ok(());
         }
-        self.store.record_failure(
-            &user.name,
-            now,
-            self.policy.lockout_threshold,
-            self.policy.lockout_secs,
-        )?;
+        self.store
+            .record_failure(&user.name, now, self.policy.lock_rule())?;
         Ok(())
     }
 
@@ -536,6 +546,53 @@ mod tests {
         let pw = pw.as_bytes().to_vec();
         let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
         v.verify(user, Options::default(), Some(&pw), &m).unwrap()
+    }
+
+    /// The lockout bound stated in README (Lockout): an online guesser who
+    /// tries again the moment each lock ends, for a simulated year on the
+    /// default policy, gets few enough guesses evaluated that the chance
+    /// of hitting one of the 2w+1 codes the window accepts stays under 1 %.
+    #[test]
+    fn lockout_bound_one_simulated_year_of_guessing_under_one_percent() {
+        let (v, store, clock) = setup(None);
+        let p = Policy::default();
+        assert_eq!((p.lockout_threshold, p.lockout_secs), (10, 300));
+        let year = 365 * 86_400;
+        let end = T0 + year;
+        let (mut evaluated, mut refused) = (0u64, 0u64);
+        // A code that is never right: this test counts guesses, it does
+        // not try to get lucky.
+        while clock.now() < end {
+            match pap(&v, "alice", "x") {
+                Outcome::Reject(Reason::Locked) => {
+                    refused += 1;
+                    let until = store.user("alice").unwrap().unwrap().locked_until.unwrap();
+                    clock.set(until);
+                }
+                Outcome::Reject(Reason::WrongCode) => {
+                    evaluated += 1;
+                    clock.advance(1);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        // The same count from the rule alone: threshold guesses per lock,
+        // locks of 300 s doubling to 172,800 s, one second per guess.
+        let (mut t, mut n, mut expected) = (0u64, 1u32, 0u64);
+        while t < year {
+            let guesses = u64::from(p.lockout_threshold).min(year - t);
+            expected += guesses;
+            t += guesses + p.lock_rule().duration(n);
+            n += 1;
+        }
+        assert_eq!(evaluated, expected);
+        assert!(refused > 0);
+        let accepted_codes = 2 * u64::from(p.window.totp_window) + 1;
+        let chance = evaluated as f64 * accepted_codes as f64 / 1e6;
+        assert!(
+            chance < 0.01,
+            "{evaluated} guesses a year x {accepted_codes} codes: {chance:.4}"
+        );
     }
 
     #[test]

@@ -320,8 +320,7 @@ mod tests {
         q.push(Failure {
             user: "u".into(),
             now: 1,
-            threshold: 0,
-            lock_secs: 0,
+            rule: crate::store::LockRule::NEVER,
         });
         assert_eq!(q.pending("u"), 1);
         let t = q.start().unwrap();
@@ -399,10 +398,9 @@ mod tests {
             &self,
             n: &str,
             now: u64,
-            t: u32,
-            l: u64,
+            rule: crate::store::LockRule,
         ) -> Result<Option<User>, StoreError> {
-            self.inner.record_failure(n, now, t, l)
+            self.inner.record_failure(n, now, rule)
         }
         fn record_success(&self, n: &str, now: u64) -> Result<(), StoreError> {
             self.inner.record_success(n, now)
@@ -432,8 +430,7 @@ mod tests {
         q.push(Failure {
             user: "u".into(),
             now: 1,
-            threshold: 0,
-            lock_secs: 0,
+            rule: crate::store::LockRule::NEVER,
         });
         q.submit([job(use_of("t", "u", None, 5), &tx)]);
         assert_eq!(

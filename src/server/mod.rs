@@ -63,6 +63,7 @@ pub fn policy(config: &Config) -> Policy {
         window: config.window(),
         lockout_threshold: config.lockout.threshold,
         lockout_secs: config.lockout.duration_secs,
+        lockout_max_secs: config.lockout.max_duration_secs,
     }
 }
 

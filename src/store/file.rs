@@ -53,7 +53,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{
-    aad, count_failure, par_map, StoreError, StoreKey, Token, TokenState, TokenStore, User,
+    aad, count_failure, par_map, LockRule, StoreError, StoreKey, Token, TokenState, TokenStore,
+    User,
 };
 use crate::otp::{Algorithm, Kind};
 use crate::secret::Secret;
@@ -3263,8 +3264,7 @@ impl TokenStore for FileStore {
         &self,
         name: &str,
         now: u64,
-        threshold: u32,
-        lock_secs: u64,
+        rule: LockRule,
     ) -> Result<Option<User>, StoreError> {
         let s = &*self.s;
         let inner = s.read_inner();
@@ -3274,13 +3274,7 @@ impl TokenStore for FileStore {
         let _stripe = s.stripe(f.rec.slot);
         s.apply_hot(&mut f.rec, true, &[])?;
         let r = &mut f.rec;
-        count_failure(
-            &mut r.failures,
-            &mut r.locked_until,
-            now,
-            threshold,
-            lock_secs,
-        );
+        count_failure(&mut r.failures, &mut r.locked_until, now, rule);
         s.put_image(r.slot, user_image(r.inc, &r.user_hot()));
         s.open_user(r).map(Some)
     }
@@ -3779,7 +3773,7 @@ mod tests {
             s.insert_user(&u).unwrap();
             s.insert_token(&t).unwrap();
             assert!(s.commit_use("t-1", None, 42, 1, 99, true).unwrap());
-            s.record_failure("alice", 7, 0, 0).unwrap();
+            s.record_failure("alice", 7, LockRule::NEVER).unwrap();
             s.sync().unwrap();
         }
         let s = open(dir.path());
@@ -4004,7 +3998,7 @@ mod tests {
             s.insert_token(&token("t", "u", b"seed")).unwrap();
             s.sync().unwrap();
             assert!(s.commit_use("t", None, 10, 0, 5, true).unwrap());
-            s.record_failure("u", 5, 0, 0).unwrap();
+            s.record_failure("u", 5, LockRule::NEVER).unwrap();
             s.sync().unwrap();
             assert!(std::fs::metadata(journal_file(dir.path())).unwrap().len() > 0);
             s.crash();
@@ -4546,7 +4540,7 @@ mod tests {
             s.import(&[v], &[token("t-imp", "bob", &seed)]).unwrap();
             seeds.push(seed);
             assert!(s.commit_use("t-3", None, 1, 0, 1, true).unwrap());
-            s.record_failure("alice", 1, 0, 0).unwrap();
+            s.record_failure("alice", 1, LockRule::NEVER).unwrap();
             s.sync().unwrap();
             assert_eq!(
                 s.token("t-3").unwrap().unwrap().seed.expose(),
@@ -4635,7 +4629,7 @@ mod tests {
             // Replay state written after the last rewrite: it lives only in
             // the slot, under the current incarnation.
             assert!(s.commit_use("t", None, 4242, -2, 9, true).unwrap());
-            s.record_failure("u", 9, 0, 0).unwrap();
+            s.record_failure("u", 9, LockRule::NEVER).unwrap();
             s.sync().unwrap();
             let st = s.stats();
             assert!(st.garbage_bytes * 2 > st.records_bytes, "{st:?}");

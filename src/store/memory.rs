@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{count_failure, StoreError, Token, TokenState, TokenStore, User};
+use super::{count_failure, LockRule, StoreError, Token, TokenState, TokenStore, User};
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -155,18 +155,11 @@ impl TokenStore for MemoryStore {
         &self,
         name: &str,
         now: u64,
-        threshold: u32,
-        lock_secs: u64,
+        rule: LockRule,
     ) -> Result<Option<User>, StoreError> {
         let mut g = self.write();
         Ok(g.users.get_mut(name).map(|u| {
-            count_failure(
-                &mut u.failures,
-                &mut u.locked_until,
-                now,
-                threshold,
-                lock_secs,
-            );
+            count_failure(&mut u.failures, &mut u.locked_until, now, rule);
             u.clone()
         }))
     }

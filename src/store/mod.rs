@@ -173,10 +173,40 @@ pub struct Failure {
     pub user: String,
     /// Unix time of the attempt.
     pub now: u64,
-    /// Consecutive failures that lock (0: never).
+    /// When the failures lock the user, and for how long.
+    pub rule: LockRule,
+}
+
+/// The lockout rule: every `threshold` consecutive failures (0: never) lock
+/// the user; the first lock lasts `lock_secs`, each further one twice the
+/// one before, up to `max_lock_secs`. A success clears the count, so the
+/// next lock is a first one again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockRule {
+    /// Consecutive failures per lock (0: never lock).
     pub threshold: u32,
-    /// Lock duration, seconds.
+    /// The first lock, seconds.
     pub lock_secs: u64,
+    /// The longest lock, seconds (below `lock_secs`: no escalation).
+    pub max_lock_secs: u64,
+}
+
+impl LockRule {
+    /// A rule that never locks.
+    pub const NEVER: LockRule = LockRule {
+        threshold: 0,
+        lock_secs: 0,
+        max_lock_secs: 0,
+    };
+
+    /// How long the `n`-th lock since the last success lasts (n >= 1).
+    pub fn duration(&self, n: u32) -> u64 {
+        let max = self.max_lock_secs.max(self.lock_secs);
+        let doublings = n.saturating_sub(1).min(63);
+        self.lock_secs
+            .checked_mul(1u64 << doublings)
+            .map_or(max, |d| d.min(max))
+    }
 }
 
 /// Store failures.
@@ -348,21 +378,20 @@ pub trait TokenStore: Send + Sync {
             won.push(ok);
         }
         for f in failures {
-            self.record_failure(&f.user, f.now, f.threshold, f.lock_secs)?;
+            self.record_failure(&f.user, f.now, f.rule)?;
         }
         self.sync()?;
         Ok(won)
     }
 
-    /// Atomically counts one failure; at `threshold` consecutive failures
-    /// (0 = never) sets `locked_until = now + lock_secs`. Returns the user
+    /// Atomically counts one failure; at each multiple of the rule's
+    /// threshold sets `locked_until` (see [`LockRule`]). Returns the user
     /// after the change, or `None` if there is no such user.
     fn record_failure(
         &self,
         name: &str,
         now: u64,
-        threshold: u32,
-        lock_secs: u64,
+        rule: LockRule,
     ) -> Result<Option<User>, StoreError>;
 
     /// Atomically clears failures and lock and sets `last_success = now`.
@@ -427,19 +456,20 @@ pub(crate) fn par_map<T: Sync, R: Send>(
 }
 
 /// The failure-counting rule shared by the stores: one more consecutive
-/// failure; each time the count reaches a multiple of `threshold` (0 = never)
-/// the user is locked until `now + lock_secs`. Counting on after a lock
-/// expires therefore allows another `threshold` attempts before the next lock.
+/// failure; each time the count reaches a multiple of the threshold
+/// (0 = never) the user is locked, the `n`-th time for
+/// [`LockRule::duration`]`(n)`. Counting on after a lock expires therefore
+/// allows another `threshold` attempts before the next, longer lock.
 pub(crate) fn count_failure(
     failures: &mut u32,
     locked_until: &mut Option<u64>,
     now: u64,
-    threshold: u32,
-    lock_secs: u64,
+    rule: LockRule,
 ) {
     *failures = failures.saturating_add(1);
-    if threshold != 0 && (*failures).is_multiple_of(threshold) {
-        *locked_until = Some(now.saturating_add(lock_secs));
+    if rule.threshold != 0 && (*failures).is_multiple_of(rule.threshold) {
+        let n = *failures / rule.threshold;
+        *locked_until = Some(now.saturating_add(rule.duration(n)));
     }
 }
 
@@ -450,6 +480,15 @@ pub mod conformance {
 
     use super::*;
     use std::sync::Barrier;
+
+    /// A rule without escalation.
+    fn rule(threshold: u32, lock_secs: u64) -> LockRule {
+        LockRule {
+            threshold,
+            lock_secs,
+            max_lock_secs: lock_secs,
+        }
+    }
 
     /// A factory of fresh, empty stores.
     pub type MakeStore<'a> = &'a dyn Fn() -> Box<dyn TokenStore>;
@@ -483,6 +522,7 @@ pub mod conformance {
         commit_decides_each_use_once_and_counts_failures(&*make());
         commit_race_of_one_code_has_exactly_one_winner(&*make());
         record_failure_locks_at_threshold_until_expiry(&*make());
+        lock_escalates_by_doubling_to_the_cap_and_success_resets(&*make());
         import_adds_new_users_and_tokens(&*make());
         sync_from_many_threads_returns(&*make());
     }
@@ -581,7 +621,7 @@ pub mod conformance {
             s.record_success("carol", 1),
             Err(StoreError::NoSuchUser(_))
         ));
-        assert!(s.record_failure("carol", 1, 3, 60).unwrap().is_none());
+        assert!(s.record_failure("carol", 1, rule(3, 60)).unwrap().is_none());
         assert!(matches!(
             s.commit_use("t-9", None, 1, 0, 1, false),
             Err(StoreError::NoSuchToken(_))
@@ -805,8 +845,7 @@ pub mod conformance {
         let fail = |user: &str| Failure {
             user: user.into(),
             now: 4_000,
-            threshold: 3,
-            lock_secs: 60,
+            rule: rule(3, 60),
         };
         // Two failures and a first use in one batch.
         let won = s
@@ -874,15 +913,52 @@ pub mod conformance {
         }
     }
 
+    fn lock_escalates_by_doubling_to_the_cap_and_success_resets(s: &dyn TokenStore) {
+        s.insert_user(&User::new("e", 1)).unwrap();
+        let r = LockRule {
+            threshold: 2,
+            lock_secs: 100,
+            max_lock_secs: 350,
+        };
+        let mut now = 10_000;
+        let mut locks = Vec::new();
+        for _ in 0..5 {
+            assert!(!s
+                .record_failure("e", now, r)
+                .unwrap()
+                .unwrap()
+                .locked_at(now));
+            let u = s.record_failure("e", now, r).unwrap().unwrap();
+            let until = u.locked_until.expect("locked at each multiple");
+            locks.push(until - now);
+            now = until;
+        }
+        assert_eq!(locks, [100, 200, 350, 350, 350], "doubles, then the cap");
+        s.record_success("e", now).unwrap();
+        s.record_failure("e", now, r).unwrap();
+        let u = s.record_failure("e", now, r).unwrap().unwrap();
+        assert_eq!(u.locked_until, Some(now + 100), "a success resets");
+        // Batched failures follow the same rule.
+        s.record_success("e", now).unwrap();
+        let f = |now| Failure {
+            user: "e".into(),
+            now,
+            rule: r,
+        };
+        s.commit(&[], &[f(now), f(now), f(now), f(now)]).unwrap();
+        let u = s.user("e").unwrap().unwrap();
+        assert_eq!((u.failures, u.locked_until), (4, Some(now + 200)));
+    }
+
     fn record_failure_locks_at_threshold_until_expiry(s: &dyn TokenStore) {
         s.insert_user(&User::new("u", 1)).unwrap();
         let now = 1_000;
         for n in 1..=2 {
-            let u = s.record_failure("u", now, 3, 60).unwrap().unwrap();
+            let u = s.record_failure("u", now, rule(3, 60)).unwrap().unwrap();
             assert_eq!(u.failures, n);
             assert!(!u.locked_at(now));
         }
-        let u = s.record_failure("u", now, 3, 60).unwrap().unwrap();
+        let u = s.record_failure("u", now, rule(3, 60)).unwrap().unwrap();
         assert_eq!(u.failures, 3);
         assert_eq!(u.locked_until, Some(now + 60));
         assert!(u.locked_at(now) && u.locked_at(now + 59));
@@ -891,10 +967,10 @@ pub mod conformance {
         // After expiry another `threshold` failures are needed.
         let later = now + 100;
         for _ in 0..2 {
-            let u = s.record_failure("u", later, 3, 60).unwrap().unwrap();
+            let u = s.record_failure("u", later, rule(3, 60)).unwrap().unwrap();
             assert!(!u.locked_at(later));
         }
-        let u = s.record_failure("u", later, 3, 60).unwrap().unwrap();
+        let u = s.record_failure("u", later, rule(3, 60)).unwrap().unwrap();
         assert!(u.locked_at(later));
         s.record_success("u", later + 70).unwrap();
         let u = s.user("u").unwrap().unwrap();
@@ -905,7 +981,7 @@ pub mod conformance {
         // threshold 0: never locks.
         for _ in 0..10 {
             assert!(!s
-                .record_failure("u", now, 0, 60)
+                .record_failure("u", now, rule(0, 60))
                 .unwrap()
                 .unwrap()
                 .locked_at(now));
@@ -916,7 +992,7 @@ pub mod conformance {
             for _ in 0..8 {
                 sc.spawn(|| {
                     for _ in 0..25 {
-                        s.record_failure("u", now, 0, 60).unwrap();
+                        s.record_failure("u", now, rule(0, 60)).unwrap();
                     }
                 });
             }
@@ -1007,7 +1083,7 @@ pub mod conformance {
             for _ in 0..8 {
                 sc.spawn(|| {
                     for _ in 0..10 {
-                        s.record_failure("u", 1, 0, 0).unwrap();
+                        s.record_failure("u", 1, rule(0, 0)).unwrap();
                         s.sync().unwrap();
                     }
                 });

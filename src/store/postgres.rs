@@ -29,7 +29,9 @@ use postgres::config::SslMode;
 use postgres::{Client, Config, NoTls, Row, Transaction};
 
 use super::sql::{self, TokenRow, UserRow, TOKEN_COLUMNS, USER_COLUMNS};
-use super::{count_failure, Failure, StoreError, StoreKey, Token, TokenStore, UseCommit, User};
+use super::{
+    count_failure, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit, User,
+};
 
 /// How the store reaches its database.
 #[derive(Clone)]
@@ -409,7 +411,7 @@ fn fail(tx: &mut Transaction<'_>, f: &Failure) -> Result<Option<()>, StoreError>
     let mut locked = r
         .get::<_, Option<i64>>(1)
         .and_then(|l| u64::try_from(l).ok());
-    count_failure(&mut failures, &mut locked, f.now, f.threshold, f.lock_secs);
+    count_failure(&mut failures, &mut locked, f.now, f.rule);
     let locked = sql::opt_int(locked, "locked_until")?;
     tx.execute(
         "UPDATE users SET failures = $1, locked_until = $2 WHERE name = $3",
@@ -722,14 +724,12 @@ impl TokenStore for PgStore {
         &self,
         name: &str,
         now: u64,
-        threshold: u32,
-        lock_secs: u64,
+        rule: LockRule,
     ) -> Result<Option<User>, StoreError> {
         let f = Failure {
             user: name.to_string(),
             now,
-            threshold,
-            lock_secs,
+            rule,
         };
         let row = self.tx(|tx| {
             if fail(tx, &f)?.is_none() {

@@ -29,7 +29,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{Batch, Db, IVec, Transactional, Tree};
 
 use super::{
-    aad, count_failure, par_map, StoreError, StoreKey, Token, TokenState, TokenStore, User,
+    aad, count_failure, par_map, LockRule, StoreError, StoreKey, Token, TokenState, TokenStore,
+    User,
 };
 use crate::secret::Secret;
 
@@ -569,17 +570,10 @@ impl TokenStore for SledStore {
         &self,
         name: &str,
         now: u64,
-        threshold: u32,
-        lock_secs: u64,
+        rule: LockRule,
     ) -> Result<Option<User>, StoreError> {
         let rec = self.update_user_rec(name, |r| {
-            count_failure(
-                &mut r.failures,
-                &mut r.locked_until,
-                now,
-                threshold,
-                lock_secs,
-            );
+            count_failure(&mut r.failures, &mut r.locked_until, now, rule);
             true
         })?;
         rec.map(|r| self.open_user(name, r)).transpose()

@@ -22,7 +22,9 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::sql::{self, TokenRow, UserRow, TOKEN_COLUMNS, USER_COLUMNS};
-use super::{count_failure, Failure, StoreError, StoreKey, Token, TokenStore, UseCommit, User};
+use super::{
+    count_failure, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit, User,
+};
 
 /// Read connections kept open at most.
 const READERS: usize = 8;
@@ -319,7 +321,7 @@ fn fail(c: &Connection, f: &Failure) -> Result<Option<(u32, Option<u64>)>, Store
     };
     let mut failures = u32::try_from(failures.max(0)).unwrap_or(u32::MAX);
     let mut locked = locked.and_then(|l| u64::try_from(l).ok());
-    count_failure(&mut failures, &mut locked, f.now, f.threshold, f.lock_secs);
+    count_failure(&mut failures, &mut locked, f.now, f.rule);
     let locked_sql = sql::opt_int(locked, "locked_until")?;
     c.prepare_cached("UPDATE users SET failures = ?1, locked_until = ?2 WHERE name = ?3")
         .and_then(|mut s| s.execute(params![i64::from(failures), locked_sql, f.user]))
@@ -652,14 +654,12 @@ impl TokenStore for SqliteStore {
         &self,
         name: &str,
         now: u64,
-        threshold: u32,
-        lock_secs: u64,
+        rule: LockRule,
     ) -> Result<Option<User>, StoreError> {
         let f = Failure {
             user: name.to_string(),
             now,
-            threshold,
-            lock_secs,
+            rule,
         };
         let mut w = self.writer();
         let tx = w
