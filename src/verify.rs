@@ -172,7 +172,7 @@ pub struct Verifier {
     /// Striped per-user locks: one verification of a user at a time, so
     /// that the lock check and the failure count cannot race (a burst of
     /// concurrent guesses gets no more than `lockout_threshold` evaluated).
-    user_locks: Vec<std::sync::Mutex<()>>,
+    user_locks: Arc<Vec<std::sync::Mutex<()>>>,
     lock_hasher: std::collections::hash_map::RandomState,
 }
 
@@ -197,9 +197,11 @@ impl Verifier {
             policy,
             decoy_seed: rand::random(),
             deferred: None,
-            user_locks: (0..USER_LOCK_STRIPES)
-                .map(|_| std::sync::Mutex::new(()))
-                .collect(),
+            user_locks: Arc::new(
+                (0..USER_LOCK_STRIPES)
+                    .map(|_| std::sync::Mutex::new(()))
+                    .collect(),
+            ),
             lock_hasher: Default::default(),
         }
     }
@@ -231,6 +233,22 @@ impl Verifier {
     /// Replaces the policy (config reload).
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;
+    }
+
+    /// A verifier with another policy (config reload) sharing everything
+    /// else with this one: store, clock, failure sink and the per-user
+    /// stripes, so that the old and the new one never verify the same user
+    /// at once.
+    pub fn with_policy(&self, policy: Policy) -> Verifier {
+        Verifier {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            policy,
+            decoy_seed: self.decoy_seed,
+            deferred: self.deferred.clone(),
+            user_locks: self.user_locks.clone(),
+            lock_hasher: self.lock_hasher.clone(),
+        }
     }
 
     /// Verifies `user` with `matches(candidate)`; `pap_password` (PAP only)

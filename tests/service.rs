@@ -61,6 +61,81 @@ fn load(to: SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, 
     })
 }
 
+/// Issue 21: SIGHUP replaces policy on the RADIUS path and the admin path
+/// alike, and loses no failure count or lock.
+#[test]
+fn reload_keeps_failure_counts_and_locks_and_applies_pin_policy_to_the_admin_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radotp.toml");
+    let base = config(dir.path(), "");
+    let with = |extra: &str| format!("{base}\n[lockout]\nthreshold = 3\n{extra}");
+    std::fs::write(&cfg, with("[pin]\nmin_length = 4\n")).unwrap();
+    let d = start(&cfg);
+    let seed = add_user(&cfg, "dora");
+    let sock = udp("127.0.0.1:0", Duration::from_secs(5));
+    let failures = |want: u64| {
+        // Failures are written by the commit thread, after the Reject.
+        for _ in 0..200 {
+            let v = cli_json(&cfg, &["user", "show", "dora"]);
+            if v["result"]["failures"].as_u64() == Some(want) {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("failures never reached {want}");
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            ask(&sock, d.auth, "dora", "000000", SECRET),
+            Some(Code::AccessReject)
+        );
+    }
+    failures(2);
+    // Before the reload a 6-digit PIN is long enough.
+    cli_json(&cfg, &["user", "set-pin", "dora", "135790"]);
+    cli_json(&cfg, &["user", "set-pin", "dora", "--clear"]);
+
+    std::fs::write(&cfg, with("[pin]\nmin_length = 8\n")).unwrap();
+    d.signal("HUP");
+    d.wait_log("configuration reloaded", 1);
+    let v = failures(2);
+    assert_eq!(v["result"]["locked"], false, "{v}");
+    // The admin path follows the new PIN policy.
+    let o = cli(&cfg, &["user", "set-pin", "dora", "135790"]);
+    assert!(!o.status.success(), "a 6-digit PIN after min_length = 8");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains('8'),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        d.lines()
+            .iter()
+            .any(|l| l.contains("over control socket") && l.contains("false")),
+        "the daemon refused it, not the CLI"
+    );
+    // The third failure, counted on top of the two before the reload, locks.
+    assert_eq!(
+        ask(&sock, d.auth, "dora", "000000", SECRET),
+        Some(Code::AccessReject)
+    );
+    let v = failures(3);
+    assert_eq!(v["result"]["locked"], true, "{v}");
+    let right = code(&seed, now());
+    assert_eq!(
+        ask(&sock, d.auth, "dora", &right, SECRET),
+        Some(Code::AccessReject),
+        "locked across the reload"
+    );
+    // A second reload keeps the lock too.
+    d.signal("HUP");
+    d.wait_log("configuration reloaded", 2);
+    assert_eq!(
+        cli_json(&cfg, &["user", "show", "dora"])["result"]["locked"],
+        true
+    );
+}
+
 #[test]
 fn reload_under_load_applies_a_valid_change_refuses_a_broken_one_and_loses_no_request() {
     let dir = tempfile::tempdir().unwrap();

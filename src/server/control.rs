@@ -44,13 +44,18 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// The admin service in force: a reload puts in a new one (new PIN rules,
+/// OTP window, lockout), and each request takes the one in force when it
+/// arrives.
+pub type AdminSlot = Arc<std::sync::RwLock<Arc<Admin>>>;
+
 /// Serves the control socket until the task is dropped.
-pub async fn serve(listener: UnixListener, admin: Arc<Admin>) {
+pub async fn serve(listener: UnixListener, slot: AdminSlot) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let admin = admin.clone();
+        let slot = slot.clone();
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut reader = BufReader::new(r);
@@ -68,7 +73,7 @@ pub async fn serve(listener: UnixListener, admin: Arc<Admin>) {
                 let reply: WireReply = match serde_json::from_slice::<AdminRequest>(&line) {
                     Ok(req) => {
                         let op = req.name();
-                        let admin = admin.clone();
+                        let admin = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
                         // Pages of a listing go out as they come; the bounded
                         // channel holds the store's scan back while the client
                         // reads, so the daemon holds a few pages, not the list.

@@ -74,9 +74,9 @@ pub struct Server {
     acct: Vec<Arc<UdpSocket>>,
     control: Option<tokio::net::UnixListener>,
     metrics: Option<tokio::net::TcpListener>,
-    admin: Arc<Admin>,
+    admin: control::AdminSlot,
+    stats_fn: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     store: Arc<dyn TokenStore>,
-    clock: Arc<dyn Clock>,
     commit: Arc<CommitStats>,
     queue: Arc<CommitQueue>,
     worker_stats: Arc<WorkerStats>,
@@ -160,7 +160,9 @@ impl Server {
                 v
             }) as Arc<dyn Fn() -> serde_json::Value + Send + Sync>
         };
-        let admin = Arc::new(Admin::new(verifier, config.clone()).with_stats(stats_fn));
+        let admin = Arc::new(std::sync::RwLock::new(Arc::new(
+            Admin::new(verifier, config.clone()).with_stats(stats_fn.clone()),
+        )));
         Ok(Server {
             handler,
             auth,
@@ -168,8 +170,8 @@ impl Server {
             control,
             metrics,
             admin,
+            stats_fn,
             store,
-            clock,
             commit,
             queue,
             worker_stats,
@@ -331,15 +333,20 @@ impl Server {
             return;
         };
         let result = Config::load(path).and_then(|c| {
-            let verifier = Arc::new(
-                Verifier::new(self.store.clone(), self.clock.clone(), policy(&c))
-                    .with_deferred_commit(self.queue.clone()),
-            );
+            // The same store, clock, failure sink and per-user stripes: a
+            // verification under way on the old policy and one on the new
+            // still take turns per user, and no failure waiting to be
+            // written is lost (locks and counts live in the store).
+            let verifier = Arc::new(self.handler.settings().verifier.with_policy(policy(&c)));
             Settings::new(&c, verifier).map(|s| (c, s))
         });
         match result {
             Ok((c, settings)) => {
                 let n = settings.clients.len();
+                // The admin path (control socket) gets the same policy.
+                let admin = Admin::new(settings.verifier.clone(), Arc::new(c.clone()))
+                    .with_stats(self.stats_fn.clone());
+                *self.admin.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(admin);
                 self.handler.replace_settings(settings);
                 let old: Vec<_> = self.auth_addrs();
                 if c.listen_addrs()
