@@ -24,6 +24,7 @@ root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 
 install -d "$root/DEBIAN" "$root/usr/bin" "$root/etc/radotp" "$root/lib/systemd/system" \
+  "$root/etc/logrotate.d" \
   "$root/usr/share/man/man1" "$root/usr/share/doc/radotp" \
   "$root/usr/share/bash-completion/completions" "$root/usr/share/zsh/vendor-completions" \
   "$root/usr/share/fish/vendor_completions.d"
@@ -34,6 +35,7 @@ if command -v strip >/dev/null 2>&1; then
 fi
 install -m 0644 packaging/radotp.toml "$root/etc/radotp/radotp.toml"
 install -m 0644 systemd/radotp.service "$root/lib/systemd/system/radotp.service"
+install -m 0644 packaging/logrotate/radotp "$root/etc/logrotate.d/radotp"
 
 "$bin" generate man --dir "$root/usr/share/man/man1"
 gzip -9n "$root"/usr/share/man/man1/*.1
@@ -53,7 +55,7 @@ COPYRIGHT
 install -m 0644 README.md "$root/usr/share/doc/radotp/README.md"
 
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$root/DEBIAN/"
-echo /etc/radotp/radotp.toml > "$root/DEBIAN/conffiles"
+printf '%s\n' /etc/radotp/radotp.toml /etc/logrotate.d/radotp > "$root/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<CONTROL
 Package: radotp

@@ -66,13 +66,15 @@ kill -TERM $pid
 wait $pid || fail "daemon exit code $? after SIGTERM"
 rm -f "$cfg"
 [ "$(stat -c %U /var/lib/radotp/radotp.sqlite)" = radotp ] || fail "database not owned by radotp"
+[ -f /etc/logrotate.d/radotp ] || fail "logrotate snippet"
+[ "$(stat -c %U /var/log/radotp/audit.log)" = radotp ] || fail "audit trail not opened by the daemon"
 
 $sudo dpkg --purge radotp
 trap - EXIT
 ! dpkg -s radotp >/dev/null 2>&1 || fail "still installed after purge"
 ! getent passwd radotp >/dev/null || fail "user radotp left after purge"
 ! getent group radotp >/dev/null || fail "group radotp left after purge"
-for d in /var/lib/radotp /etc/radotp /run/radotp /usr/bin/radotp \
+for d in /var/lib/radotp /var/log/radotp /etc/radotp /run/radotp /usr/bin/radotp \
          /etc/systemd/system/multi-user.target.wants/radotp.service; do
   [ ! -e $d ] || fail "$d left after purge"
 done

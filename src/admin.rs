@@ -117,6 +117,30 @@ impl AdminRequest {
             AdminRequest::Stats => "stats",
         }
     }
+
+    /// The user or token a request is about, for the audit trail (never a
+    /// PIN or code).
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            AdminRequest::UserAdd { name, .. }
+            | AdminRequest::UserShow { name }
+            | AdminRequest::UserDelete { name }
+            | AdminRequest::UserEnable { name }
+            | AdminRequest::UserDisable { name }
+            | AdminRequest::UserSetPin { name, .. }
+            | AdminRequest::UserSetChallenge { name, .. }
+            | AdminRequest::UserUnlock { name } => Some(name),
+            AdminRequest::TokenEnroll(spec) => Some(&spec.user),
+            AdminRequest::TokenActivate { id, .. }
+            | AdminRequest::TokenShow { id }
+            | AdminRequest::TokenEnable { id }
+            | AdminRequest::TokenDisable { id }
+            | AdminRequest::TokenDelete { id }
+            | AdminRequest::TokenResync { id, .. } => Some(id),
+            AdminRequest::OtpCheck { user, .. } => Some(user),
+            _ => None,
+        }
+    }
 }
 
 /// What `token enroll` asks for.

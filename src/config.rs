@@ -76,6 +76,9 @@ pub struct Config {
     /// The two-step (Access-Challenge) flow.
     #[serde(default)]
     pub challenge: ChallengeConfig,
+    /// The audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// NAS clients allowed to send requests.
     #[serde(default, rename = "client")]
     pub clients: Vec<Spanned<ClientConfig>>,
@@ -225,6 +228,15 @@ pub struct PinConfig {
     /// Only digits allowed.
     #[serde(default)]
     pub digits_only: bool,
+}
+
+/// `[audit]`: a JSON line per authentication decision and admin change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The file (appended to, reopened on SIGHUP); absent: no trail.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
 }
 
 /// `[lockout]`

@@ -23,6 +23,8 @@
 //!   failure counting and lockout, decoy work for unknown users.
 //! - [`admin`]: every user and token operation as a request/reply pair,
 //!   executed in the CLI process or by the daemon over its control socket.
+//! - [`audit`]: the audit trail, a JSON line per authentication decision
+//!   and per admin change.
 //! - [`config`]: the TOML configuration, with file:line:column errors.
 //! - [`server`]: the daemon — UDP listeners and worker threads, the request
 //!   pipeline (`handler`), the commit thread (`commit`), duplicate cache, challenge states,
@@ -32,6 +34,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

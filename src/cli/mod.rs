@@ -177,8 +177,14 @@ impl Ctx {
             Arc::new(SystemClock),
             crate::server::policy(&config),
         ));
+        let audit = config.audit.path.clone();
+        let (op, subject) = (req.name(), req.subject().map(str::to_string));
         let admin = Admin::new(verifier, Arc::new(config));
-        Ok(admin.execute(req)?)
+        let r = admin.execute(req);
+        if crate::audit::is_change(op) {
+            crate::audit::record_local(audit.as_deref(), op, subject.as_deref(), r.is_ok());
+        }
+        Ok(r?)
     }
 
     /// Prints a reply for humans or as JSON.

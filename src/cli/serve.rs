@@ -32,21 +32,40 @@ pub fn init_logging(level: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let under_journal = std::env::var_os("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stdout)
         .with_target(false);
-    let _ = match (format, under_journal) {
-        (LogFormat::Json, _) => builder.json().flatten_event(true).try_init(),
-        (LogFormat::Text, true) => builder.without_time().with_ansi(false).try_init(),
-        (LogFormat::Text, false) => builder.with_ansi(false).try_init(),
+    let fmt = match (format, under_journal) {
+        (LogFormat::Json, _) => fmt.json().flatten_event(true).boxed(),
+        (LogFormat::Text, true) => fmt.without_time().with_ansi(false).boxed(),
+        (LogFormat::Text, false) => fmt.with_ansi(false).boxed(),
     };
+    // The log has the configured level; the audit layer sees every
+    // decision whatever that level is.
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(crate::audit::AuditLayer.with_filter(tracing_subscriber::filter::LevelFilter::INFO))
+        .try_init();
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the config.
 pub fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = ctx.config()?;
     init_logging(&config.server.log_level, args.log_format);
+    crate::audit::configure(config.audit.path.as_deref()).map_err(|e| {
+        anyhow::anyhow!(
+            "[audit] path {}: {e}",
+            config
+                .audit
+                .path
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        )
+    })?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -56,6 +56,8 @@ pub async fn serve(listener: UnixListener, slot: AdminSlot) {
             continue;
         };
         let slot = slot.clone();
+        // Who is asking, for the audit trail: the peer's uid.
+        let uid = stream.peer_cred().ok().map(|c| c.uid());
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut reader = BufReader::new(r);
@@ -73,6 +75,7 @@ pub async fn serve(listener: UnixListener, slot: AdminSlot) {
                 let reply: WireReply = match serde_json::from_slice::<AdminRequest>(&line) {
                     Ok(req) => {
                         let op = req.name();
+                        let subject = req.subject().map(str::to_string);
                         let admin = slot.read().unwrap_or_else(|e| e.into_inner()).clone();
                         // Pages of a listing go out as they come; the bounded
                         // channel holds the store's scan back while the client
@@ -97,6 +100,16 @@ pub async fn serve(listener: UnixListener, slot: AdminSlot) {
                             })
                         });
                         tracing::info!(op, ok = r.is_ok(), "admin request over control socket");
+                        if crate::audit::is_change(op) {
+                            let mut m =
+                                crate::audit::admin_fields(op, subject.as_deref(), r.is_ok());
+                            if let Some(uid) = uid {
+                                m.insert("by".into(), crate::audit::user_of(uid).into());
+                                m.insert("uid".into(), uid.into());
+                            }
+                            m.insert("via".into(), "control socket".into());
+                            crate::audit::record("admin", m);
+                        }
                         r
                     }
                     Err(e) => Err(AdminError {

@@ -343,6 +343,10 @@ impl Server {
         match result {
             Ok((c, settings)) => {
                 let n = settings.clients.len();
+                // Reopened: logrotate moved the old file away.
+                if let Err(e) = crate::audit::configure(c.audit.path.as_deref()) {
+                    tracing::error!(error = %e, "reload: cannot open the audit trail; audit lines are lost until it opens");
+                }
                 // The admin path (control socket) gets the same policy.
                 let admin = Admin::new(settings.verifier.clone(), Arc::new(c.clone()))
                     .with_stats(self.stats_fn.clone());
