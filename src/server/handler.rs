@@ -392,13 +392,13 @@ impl Handler {
         packet: &Packet,
         key: Key,
     ) -> Result<Option<Reply>, crate::store::StoreError> {
-        if settings.eap.enabled && packet.attr(types::EAP_MESSAGE).is_some() {
-            return self.eap_access(settings, client, packet, key);
-        }
         let user_bytes = packet.user_name().unwrap_or_default();
         let log_user = LogName(user_bytes);
         let cred = match Credential::from_packet(packet, client.secret.expose()) {
             Ok(Some(c)) => c,
+            Ok(None) if settings.eap.enabled && packet.attr(types::EAP_MESSAGE).is_some() => {
+                return self.eap_access(settings, client, packet, key);
+            }
             Ok(None) => {
                 return Ok(self
                     .reject_early(client, packet, &log_user, "no_supported_credential")
