@@ -79,6 +79,9 @@ pub struct Config {
     /// The audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// EAP (EAP-MSCHAPv2, EAP-GTC).
+    #[serde(default)]
+    pub eap: EapConfig,
     /// NAS clients allowed to send requests.
     #[serde(default, rename = "client")]
     pub clients: Vec<Spanned<ClientConfig>>,
@@ -267,6 +270,106 @@ pub struct ChallengeConfig {
     pub prompt: String,
 }
 
+/// `[eap]`: EAP over RADIUS (RFC 3579) with EAP-MSCHAPv2 and EAP-GTC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EapConfig {
+    /// Answer EAP (default true; false: an EAP request is rejected like
+    /// one without a supported credential).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Methods offered, first proposed first: "mschapv2", "gtc".
+    #[serde(default = "default_eap_methods")]
+    pub methods: Vec<Spanned<String>>,
+    /// How long a conversation may wait for the peer's next round, seconds.
+    #[serde(default = "default_eap_timeout")]
+    pub timeout_secs: u64,
+    /// Conversations in progress at most; a new one beyond is refused.
+    #[serde(default = "default_eap_max")]
+    pub max_conversations: usize,
+}
+
+impl EapConfig {
+    /// The EAP types of `methods`, in order (unknown names were refused by
+    /// validation and are skipped here).
+    pub fn method_types(&self) -> Vec<u8> {
+        self.methods
+            .iter()
+            .filter_map(|m| eap_method_type(m.get_ref()))
+            .collect()
+    }
+
+    fn validate(
+        &self,
+        err: &dyn Fn(Option<std::ops::Range<usize>>, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let mut seen = HashSet::new();
+        for m in &self.methods {
+            let Some(t) = eap_method_type(m.get_ref()) else {
+                return Err(err(
+                    Some(m.span()),
+                    format!(
+                        "[eap] methods: unknown method '{}': expected \"mschapv2\" or \"gtc\"",
+                        m.get_ref()
+                    ),
+                ));
+            };
+            if !seen.insert(t) {
+                return Err(err(
+                    Some(m.span()),
+                    format!("[eap] methods: '{}' appears twice", m.get_ref()),
+                ));
+            }
+        }
+        if self.enabled && self.methods.is_empty() {
+            return Err(err(
+                None,
+                "[eap] methods is empty: expected [\"mschapv2\", \"gtc\"] or a part, or enabled = false".into(),
+            ));
+        }
+        if !(1..=600).contains(&self.timeout_secs) {
+            return Err(err(
+                None,
+                format!(
+                    "[eap] timeout_secs = {}: expected 1 to 600 (seconds)",
+                    self.timeout_secs
+                ),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_conversations) {
+            return Err(err(
+                None,
+                format!(
+                    "[eap] max_conversations = {}: expected 1 to 1000000",
+                    self.max_conversations
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn eap_method_type(name: &str) -> Option<u8> {
+    match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+        "mschapv2" | "eapmschapv2" => Some(crate::auth::eap::typ::MSCHAPV2),
+        "gtc" | "eapgtc" => Some(crate::auth::eap::typ::GTC),
+        _ => None,
+    }
+}
+
+fn default_eap_methods() -> Vec<Spanned<String>> {
+    vec![
+        Spanned::new(0..0, "mschapv2".into()),
+        Spanned::new(0..0, "gtc".into()),
+    ]
+}
+fn default_eap_timeout() -> u64 {
+    30
+}
+fn default_eap_max() -> usize {
+    4096
+}
+
 /// `[[client]]`: one NAS or a network of them.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -422,7 +525,8 @@ default_from_serde!(
     OtpConfig,
     PinConfig,
     LockoutConfig,
-    ChallengeConfig
+    ChallengeConfig,
+    EapConfig
 );
 
 /// A NAS client ready for use: the secret resolved.
@@ -614,6 +718,7 @@ impl Config {
                 "[pin] expected min_length <= max_length <= 64".into(),
             ));
         }
+        self.eap.validate(&err)?;
         let mut names = HashSet::new();
         let mut nets = HashSet::new();
         for c in &self.clients {
@@ -780,6 +885,20 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eap_defaults_and_bad_method_names_its_line() {
+        let c = Config::from_toml("", "t.toml").unwrap();
+        assert!(c.eap.enabled);
+        assert_eq!(c.eap.method_types(), [26, 6]);
+        assert_eq!(c.eap.max_conversations, 4096);
+        let e =
+            Config::from_toml("[eap]\nmethods = [\"gtc\",\n \"peap\"]\n", "t.toml").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.to_string().contains("peap"), "{e}");
+        let e = Config::from_toml("[eap]\nmax_conversations = 0\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("max_conversations"), "{e}");
+    }
 
     #[test]
     fn embedded_default_config_is_valid() {

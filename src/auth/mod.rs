@@ -12,6 +12,7 @@
 pub mod chap;
 pub mod client;
 mod des;
+pub mod eap;
 pub mod mschap;
 pub mod pap;
 

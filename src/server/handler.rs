@@ -65,6 +65,32 @@ pub struct Durable {
     drift: i64,
 }
 
+impl Durable {
+    /// An Accept built elsewhere in `server/` (EAP) waiting for `commit`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        commit: crate::store::UseCommit,
+        key: Key,
+        accept: Vec<u8>,
+        reject: Vec<u8>,
+        client: String,
+        user: String,
+        method: Method,
+        drift: i64,
+    ) -> Self {
+        Durable {
+            commit,
+            key,
+            accept,
+            reject,
+            client,
+            user,
+            method,
+            drift,
+        }
+    }
+}
+
 impl fmt::Debug for Durable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Durable")
@@ -82,6 +108,8 @@ pub struct Settings {
     pub verifier: Arc<Verifier>,
     /// Reply-Message of an Access-Challenge.
     pub challenge_prompt: String,
+    /// `[eap]`.
+    pub eap: crate::config::EapConfig,
 }
 
 impl Settings {
@@ -94,6 +122,7 @@ impl Settings {
             clients: ClientTable::new(config.clients()?),
             verifier,
             challenge_prompt: config.challenge.prompt.clone(),
+            eap: config.eap.clone(),
         })
     }
 }
@@ -106,6 +135,7 @@ pub struct Handler {
     limiter: RateLimiter,
     stats: Arc<Stats>,
     warned: Mutex<HashMap<(IpAddr, u8), Instant>>,
+    pub(super) eap: super::eap::Conversations,
 }
 
 /// Escapes a user name for a log line (control characters, quotes), cut at 64 chars.
@@ -143,6 +173,7 @@ impl Handler {
             limiter: RateLimiter::new(),
             stats,
             warned: Mutex::new(HashMap::new()),
+            eap: Default::default(),
         }
     }
 
@@ -365,6 +396,9 @@ impl Handler {
         let log_user = LogName(user_bytes);
         let cred = match Credential::from_packet(packet, client.secret.expose()) {
             Ok(Some(c)) => c,
+            Ok(None) if settings.eap.enabled && packet.attr(types::EAP_MESSAGE).is_some() => {
+                return self.eap_access(settings, client, packet, key);
+            }
             Ok(None) => {
                 return Ok(self
                     .reject_early(client, packet, &log_user, "no_supported_credential")

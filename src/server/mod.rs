@@ -12,6 +12,7 @@ pub mod clients;
 pub mod commit;
 pub mod control;
 pub mod dedup;
+pub mod eap;
 pub mod handler;
 pub mod metrics;
 pub mod ratelimit;

@@ -83,6 +83,8 @@ pub struct Stats {
     by_client: Mutex<HashMap<String, [u64; 3]>>,
     /// Whether the store answers (reads on the request path, commits).
     pub store: StoreHealth,
+    /// EAP conversations.
+    pub eap: super::eap::EapStats,
 }
 
 /// The store's health as the request path sees it: down from the first
@@ -265,6 +267,7 @@ impl Stats {
                 "outages": self.store.counts().0,
                 "errors": self.store.counts().1,
             },
+            "eap": self.eap.to_json(),
         })
     }
 
