@@ -82,6 +82,9 @@ pub struct Config {
     /// EAP (EAP-MSCHAPv2, EAP-GTC).
     #[serde(default)]
     pub eap: EapConfig,
+    /// RadSec (RADIUS over TLS, RFC 6614); off when the section is absent.
+    #[serde(default)]
+    pub radsec: Option<RadSecConfig>,
     /// NAS clients allowed to send requests.
     #[serde(default, rename = "client")]
     pub clients: Vec<Spanned<ClientConfig>>,
@@ -349,6 +352,118 @@ impl EapConfig {
     }
 }
 
+/// `[radsec]`: RADIUS over TLS (RFC 6614) with client certificates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RadSecConfig {
+    /// TCP listeners, `ADDR:PORT` (default `0.0.0.0:2083`).
+    #[serde(default = "default_radsec_listen")]
+    pub listen: Vec<Spanned<String>>,
+    /// PEM file: the server's certificate, then its chain.
+    pub certificate: Spanned<PathBuf>,
+    /// PEM file: the server's private key (refused if group or others can
+    /// access it).
+    pub private_key: Spanned<PathBuf>,
+    /// PEM file: the CA(s) a client certificate must chain to.
+    pub client_ca: Spanned<PathBuf>,
+    /// Seconds a TLS handshake may take before the connection is closed.
+    #[serde(default = "default_radsec_handshake")]
+    pub handshake_timeout_secs: u64,
+    /// Seconds a connection may stay silent (nothing in flight) before it
+    /// is closed.
+    #[serde(default = "default_radsec_idle")]
+    pub idle_timeout_secs: u64,
+    /// Requests one connection may have unanswered at once; past that the
+    /// connection is not read until one is answered.
+    #[serde(default = "default_radsec_in_flight")]
+    pub max_in_flight: usize,
+    /// Connections open at once (handshaking or not); one more is closed
+    /// at once.
+    #[serde(default = "default_radsec_connections")]
+    pub max_connections: usize,
+}
+
+impl RadSecConfig {
+    /// The parsed listeners.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.listen)
+    }
+
+    fn validate(
+        &self,
+        err: &dyn Fn(Option<std::ops::Range<usize>>, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        for l in &self.listen {
+            if l.get_ref().parse::<SocketAddr>().is_err() {
+                return Err(err(
+                    Some(l.span()),
+                    format!(
+                        "[radsec] listen: '{}' is not a socket address: expected \"ADDRESS:PORT\", e.g. \"0.0.0.0:2083\"",
+                        l.get_ref()
+                    ),
+                ));
+            }
+        }
+        if self.listen.is_empty() {
+            return Err(err(
+                None,
+                "[radsec] listen is empty: expected at least one \"ADDRESS:PORT\" (remove [radsec] to turn RadSec off)".into(),
+            ));
+        }
+        for (name, p) in [
+            ("certificate", &self.certificate),
+            ("private_key", &self.private_key),
+            ("client_ca", &self.client_ca),
+        ] {
+            if p.get_ref().as_os_str().is_empty() {
+                return Err(err(
+                    Some(p.span()),
+                    format!("[radsec] {name} is empty: expected the path of a PEM file"),
+                ));
+            }
+        }
+        let ranges: [(&str, u64, u64, u64); 4] = [
+            (
+                "handshake_timeout_secs",
+                self.handshake_timeout_secs,
+                1,
+                300,
+            ),
+            ("idle_timeout_secs", self.idle_timeout_secs, 1, 86_400),
+            ("max_in_flight", self.max_in_flight as u64, 1, 4096),
+            ("max_connections", self.max_connections as u64, 1, 100_000),
+        ];
+        for (name, v, lo, hi) in ranges {
+            if !(lo..=hi).contains(&v) {
+                return Err(err(
+                    None,
+                    format!("[radsec] {name} = {v}: expected {lo} to {hi}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_radsec_listen() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "0.0.0.0:2083".to_string())]
+}
+fn default_radsec_handshake() -> u64 {
+    10
+}
+fn default_radsec_idle() -> u64 {
+    300
+}
+fn default_radsec_in_flight() -> usize {
+    256
+}
+fn default_radsec_connections() -> usize {
+    1024
+}
+
+/// The RADIUS shared secret on TLS when a client sets none (RFC 6614 §2.3).
+pub const RADSEC_DEFAULT_SECRET: &str = "radsec";
+
 fn eap_method_type(name: &str) -> Option<u8> {
     match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
         "mschapv2" | "eapmschapv2" => Some(crate::auth::eap::typ::MSCHAPV2),
@@ -393,6 +508,15 @@ pub struct ClientConfig {
     /// `rate_limited`. 0 (the default): no limit.
     #[serde(default)]
     pub rate_limit: u32,
+    /// RadSec: the name the client certificate must carry (a DNS or IP
+    /// subjectAltName, or the subject's common name); absent: any
+    /// certificate from `[radsec] client_ca` will do for this address.
+    #[serde(default)]
+    pub tls_name: Option<String>,
+    /// RadSec: the RADIUS shared secret on TLS (default `radsec`, RFC
+    /// 6614 §2.3); `secret` stays the one for UDP.
+    #[serde(default, deserialize_with = "de_secret_opt")]
+    pub radsec_secret: Option<Secret>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -407,6 +531,11 @@ impl fmt::Debug for ClientConfig {
                 &self.require_message_authenticator,
             )
             .field("rate_limit", &self.rate_limit)
+            .field("tls_name", &self.tls_name)
+            .field(
+                "radsec_secret",
+                &self.radsec_secret.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -542,6 +671,10 @@ pub struct Client {
     pub require_message_authenticator: bool,
     /// See [`ClientConfig::rate_limit`] (0: no limit).
     pub rate_limit: u32,
+    /// See [`ClientConfig::tls_name`].
+    pub tls_name: Option<String>,
+    /// The shared secret on RadSec (`radsec` unless the client sets one).
+    pub radsec_secret: Secret,
 }
 
 impl fmt::Debug for Client {
@@ -555,6 +688,7 @@ impl fmt::Debug for Client {
                 &self.require_message_authenticator,
             )
             .field("rate_limit", &self.rate_limit)
+            .field("tls_name", &self.tls_name)
             .finish()
     }
 }
@@ -719,6 +853,9 @@ impl Config {
             ));
         }
         self.eap.validate(&err)?;
+        if let Some(r) = &self.radsec {
+            r.validate(&err)?;
+        }
         let mut names = HashSet::new();
         let mut nets = HashSet::new();
         for c in &self.clients {
@@ -747,6 +884,18 @@ impl Config {
                     return Err(err(span, format!("client '{}': secret is empty", cl.name)))
                 }
                 _ => {}
+            }
+            if cl.tls_name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                return Err(err(
+                    span,
+                    format!("client '{}': tls_name is empty", cl.name),
+                ));
+            }
+            if cl.radsec_secret.as_ref().is_some_and(|s| s.is_empty()) {
+                return Err(err(
+                    span,
+                    format!("client '{}': radsec_secret is empty", cl.name),
+                ));
             }
             if !names.insert(cl.name.clone()) {
                 return Err(err(
@@ -788,6 +937,11 @@ impl Config {
                     secret,
                     require_message_authenticator: c.require_message_authenticator,
                     rate_limit: c.rate_limit,
+                    tls_name: c.tls_name.clone(),
+                    radsec_secret: c
+                        .radsec_secret
+                        .clone()
+                        .unwrap_or_else(|| Secret::from(RADSEC_DEFAULT_SECRET)),
                 })
             })
             .collect()

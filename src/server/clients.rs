@@ -65,6 +65,8 @@ mod tests {
             secret: Secret::from("s"),
             require_message_authenticator: true,
             rate_limit: 0,
+            tls_name: None,
+            radsec_secret: Secret::from("radsec"),
         }
     }
 

@@ -210,6 +210,36 @@ impl Handler {
             }
             return None;
         };
+        self.handle_client(src, datagram, port, &settings, client, started)
+    }
+
+    /// Handles one packet from `src` for a client the transport has already
+    /// identified (RadSec: by address and certificate), with that client's
+    /// secret as given (the RadSec secret); the reply to send, if any.
+    pub fn handle_with_client(
+        &self,
+        src: SocketAddr,
+        packet: &[u8],
+        port: Port,
+        client: &Client,
+    ) -> Option<Reply> {
+        let started = Instant::now();
+        self.stats
+            .received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let settings = self.settings();
+        self.handle_client(src, packet, port, &settings, client, started)
+    }
+
+    fn handle_client(
+        &self,
+        src: SocketAddr,
+        datagram: &[u8],
+        port: Port,
+        settings: &Settings,
+        client: &Client,
+        started: Instant,
+    ) -> Option<Reply> {
         if !self.limiter.allow(&client.name, client.rate_limit, started) {
             self.stats.count_drop(DropReason::RateLimited);
             if self.first_warning(src.ip(), 5, started) {
@@ -288,7 +318,7 @@ impl Handler {
                     .map(Reply::Now)
             }
             Code::AccountingRequest => self.accounting(client, &packet).map(Reply::Now),
-            _ => match self.access(&settings, client, &packet, key) {
+            _ => match self.access(settings, client, &packet, key) {
                 Ok(reply) => reply,
                 Err(e) => {
                     // No answer rather than a wrong one; the NAS will retry.
@@ -603,7 +633,7 @@ impl Handler {
     }
 
     /// Rate-limits warnings: true at most once a minute per (address, kind).
-    fn first_warning(&self, ip: IpAddr, kind: u8, now: Instant) -> bool {
+    pub(super) fn first_warning(&self, ip: IpAddr, kind: u8, now: Instant) -> bool {
         let mut g = self.warned.lock().unwrap_or_else(|e| e.into_inner());
         if g.len() > 10_000 {
             g.retain(|_, t| now.duration_since(*t) < Duration::from_secs(60));

@@ -1,5 +1,5 @@
 //! The daemon: UDP listeners (authentication and accounting, IPv4 and
-//! IPv6), the control socket, the metrics listener, reload on SIGHUP and a
+//! IPv6), RadSec (RADIUS over TLS, [`radsec`]), the control socket, the metrics listener, reload on SIGHUP and a
 //! bounded graceful shutdown.
 //!
 //! Only this module touches sockets. Datagrams are handled by
@@ -15,6 +15,7 @@ pub mod dedup;
 pub mod eap;
 pub mod handler;
 pub mod metrics;
+pub mod radsec;
 pub mod ratelimit;
 pub mod stats;
 pub mod workers;
@@ -58,6 +59,15 @@ pub enum ServerError {
     Config(#[from] ConfigError),
 }
 
+impl From<radsec::RadSecError> for ServerError {
+    fn from(e: radsec::RadSecError) -> Self {
+        match e {
+            radsec::RadSecError::Tls(c) => ServerError::Config(c),
+            radsec::RadSecError::Bind { addr, source } => ServerError::Bind { addr, source },
+        }
+    }
+}
+
 /// The verification policy of a config.
 pub fn policy(config: &Config) -> Policy {
     Policy {
@@ -75,6 +85,7 @@ pub struct Server {
     acct: Vec<Arc<UdpSocket>>,
     control: Option<tokio::net::UnixListener>,
     metrics: Option<tokio::net::TcpListener>,
+    radsec: Option<radsec::RadSec>,
     admin: control::AdminSlot,
     stats_fn: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     store: Arc<dyn TokenStore>,
@@ -123,6 +134,10 @@ impl Server {
         ));
         let auth = bind_all(&config.listen_addrs())?;
         let acct = bind_all(&config.accounting_addrs())?;
+        let radsec = match &config.radsec {
+            Some(r) => Some(radsec::RadSec::bind(r).await?),
+            None => None,
+        };
         let metrics = match config.metrics_addr() {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -170,6 +185,7 @@ impl Server {
             acct,
             control,
             metrics,
+            radsec,
             admin,
             stats_fn,
             store,
@@ -197,6 +213,14 @@ impl Server {
             .iter()
             .filter_map(|s| s.local_addr().ok())
             .collect()
+    }
+
+    /// The bound RadSec (TLS) addresses; empty without `[radsec]`.
+    pub fn radsec_addrs(&self) -> Vec<SocketAddr> {
+        self.radsec
+            .as_ref()
+            .map(|r| r.local_addrs())
+            .unwrap_or_default()
     }
 
     /// The bound metrics address.
@@ -271,7 +295,16 @@ impl Server {
                 this.store.clone(),
             ))
         });
+        let radsec_addrs = this.radsec_addrs();
+        let (radsec_stop, radsec_stop_rx) = watch::channel(false);
+        let radsec_tasks = match this.radsec.as_mut() {
+            Some(r) => r.start(this.handler.clone(), this.queue.clone(), radsec_stop_rx),
+            None => Vec::new(),
+        };
         let this = this;
+        for addr in &radsec_addrs {
+            tracing::info!(%addr, kind = "radsec", "listening");
+        }
         let udp = |s: &Arc<UdpSocket>| s.local_addr().ok();
         let auth = this.auth.iter().filter_map(udp).map(|a| ("auth", a));
         let acct = this.acct.iter().filter_map(udp).map(|a| ("accounting", a));
@@ -292,6 +325,12 @@ impl Server {
         }
         notify_systemd("STOPPING=1");
         tracing::info!("shutting down: finishing requests in flight");
+        // RadSec: no new connections, no more reads; the replies in flight
+        // are still written.
+        let _ = radsec_stop.send(true);
+        for t in radsec_tasks {
+            t.abort();
+        }
         let queue = this.queue.clone();
         let stopping = tokio::task::spawn_blocking(move || {
             workers.stop();
@@ -353,6 +392,7 @@ impl Server {
                     .with_stats(self.stats_fn.clone());
                 *self.admin.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(admin);
                 self.handler.replace_settings(settings);
+                self.reload_radsec(&c);
                 let old: Vec<_> = self.auth_addrs();
                 if c.listen_addrs()
                     .iter()
@@ -367,6 +407,38 @@ impl Server {
             }
         }
         notify_systemd("READY=1");
+    }
+}
+
+impl Server {
+    /// RadSec on reload: new certificates and limits for new connections.
+    fn reload_radsec(&self, c: &Config) {
+        match (&self.radsec, &c.radsec) {
+            (Some(r), Some(cfg)) => {
+                match r.reload(cfg) {
+                    Ok(()) => tracing::info!("radsec: certificates reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "radsec reload refused; the previous certificates stay in force")
+                    }
+                }
+                let old = r.local_addrs();
+                if cfg
+                    .listen_addrs()
+                    .iter()
+                    .any(|a| !old.contains(a) && a.port() != 0)
+                {
+                    tracing::warn!(
+                        "reload: radsec listener changes take effect only after a restart"
+                    );
+                }
+            }
+            (None, Some(_)) | (Some(_), None) => {
+                tracing::warn!(
+                    "reload: turning [radsec] on or off takes effect only after a restart"
+                );
+            }
+            (None, None) => {}
+        }
     }
 }
 

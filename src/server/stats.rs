@@ -85,6 +85,8 @@ pub struct Stats {
     pub store: StoreHealth,
     /// EAP conversations.
     pub eap: super::eap::EapStats,
+    /// RadSec connections and the requests they carried.
+    pub radsec: super::radsec::RadSecStats,
 }
 
 /// The store's health as the request path sees it: down from the first
@@ -268,6 +270,7 @@ impl Stats {
                 "errors": self.store.counts().1,
             },
             "eap": self.eap.to_json(),
+            "radsec": self.radsec.to_json(),
         })
     }
 
@@ -340,6 +343,7 @@ impl Stats {
             "radotp_store_commit_duration_seconds",
             "Time of one group-commit flush of the store (replay state made durable).",
         );
+        self.radsec.write_prometheus(&mut s);
         for (name, kind, v) in extra {
             let _ = writeln!(s, "# TYPE {name} {kind}\n{name} {v}");
         }

@@ -30,6 +30,8 @@ pub const T0: u64 = 1_700_000_010;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub acct: Option<SocketAddr>,
+    /// The RadSec (TLS) listener, with `[radsec]`.
+    pub radsec: Option<SocketAddr>,
     pub store: Arc<MemoryStore>,
     pub clock: Arc<FixedClock>,
     pub stats: Arc<Stats>,
@@ -85,15 +87,17 @@ pub fn start_with(config: &str, path: Option<std::path::PathBuf>) -> TestServer 
         rt.block_on(async move {
             let server = Server::bind(cfg, path, s2, c2, false).await.unwrap();
             let acct = server.accounting_addrs().first().copied();
-            tx.send((server.auth_addrs()[0], acct, server.stats()))
+            let radsec = server.radsec_addrs().first().copied();
+            tx.send((server.auth_addrs()[0], acct, radsec, server.stats()))
                 .unwrap();
             server.run(stop_rx, reload_rx).await.unwrap();
         });
     });
-    let (addr, acct, stats) = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
+    let (addr, acct, radsec, stats) = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
     TestServer {
         addr,
         acct,
+        radsec,
         store,
         clock,
         stats,
