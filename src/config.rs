@@ -1176,6 +1176,60 @@ mod tests {
     }
 
     #[test]
+    fn radsec_defaults_and_errors_name_their_line() {
+        let base = "[radsec]\ncertificate = \"/c.pem\"\nprivate_key = \"/k.pem\"\nclient_ca = \"/ca.pem\"\n";
+        let c = Config::from_toml(base, "t.toml").unwrap();
+        let r = c.radsec.as_ref().unwrap();
+        assert_eq!(r.listen_addrs(), ["0.0.0.0:2083".parse().unwrap()]);
+        assert_eq!(r.handshake_timeout_secs, 10);
+        assert_eq!(r.idle_timeout_secs, 300);
+        assert_eq!(r.max_in_flight, 256);
+        assert_eq!(r.max_connections, 1024);
+        assert!(Config::from_toml("", "t.toml").unwrap().radsec.is_none());
+        // A bad address names its line.
+        let text = format!("{base}listen = [\n \"127.0.0.1:2083\",\n \"nowhere\"]\n");
+        let e = Config::from_toml(&text, "t.toml").unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.contains("[radsec] listen"), "{e}");
+        // A missing file key, with its line.
+        let e = Config::from_toml("[radsec]\ncertificate = \"/c.pem\"\n", "t.toml").unwrap_err();
+        assert!(e.message.contains("private_key"), "{e}");
+        assert_eq!(e.line, Some(1), "{e}");
+        for (k, v) in [
+            ("handshake_timeout_secs", "0"),
+            ("idle_timeout_secs", "0"),
+            ("max_in_flight", "0"),
+            ("max_connections", "0"),
+        ] {
+            let e = Config::from_toml(&format!("{base}{k} = {v}\n"), "t.toml").unwrap_err();
+            assert!(
+                e.message.contains(k) && e.message.contains("expected"),
+                "{e}"
+            );
+        }
+        let e = Config::from_toml(&format!("{base}tls_versions = 1\n"), "t.toml").unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+    }
+
+    #[test]
+    fn client_radsec_secret_defaults_to_radsec_and_tls_name_is_optional() {
+        let text = "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"udp\"\n\n[[client]]\nname = \"b\"\naddress = \"10.0.0.2\"\nsecret = \"udp\"\ntls_name = \"nas-b.example.net\"\nradsec_secret = \"tls-secret-77\"\n";
+        let c = Config::from_toml(text, "c.toml").unwrap();
+        let clients = c.clients().unwrap();
+        assert!(clients[0].radsec_secret.ct_eq(b"radsec"));
+        assert_eq!(clients[0].tls_name, None);
+        assert!(clients[1].radsec_secret.ct_eq(b"tls-secret-77"));
+        assert_eq!(clients[1].tls_name.as_deref(), Some("nas-b.example.net"));
+        assert!(!format!("{c:?}").contains("tls-secret-77"));
+        let e = Config::from_toml(
+            "[[client]]\nname = \"a\"\naddress = \"10.0.0.1\"\nsecret = \"x\"\nradsec_secret = \"\"\n",
+            "c.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("radsec_secret is empty"), "{e}");
+    }
+
+    #[test]
     fn pin_policy() {
         let c = Config::from_toml("[pin]\nmin_length = 4\ndigits_only = true\n", "c").unwrap();
         assert!(c.check_pin("1234").is_ok());

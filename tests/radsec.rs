@@ -580,18 +580,17 @@ fn framing_several_packets_per_write_one_split_across_writes_status_server_and_a
     let bytes = crypto::encode_request(&p, RADSEC_SECRET, false).unwrap();
     let auth: [u8; 16] = bytes[4..20].try_into().unwrap();
     assert_eq!(exchange(&mut tls, &bytes, &auth), Code::AccountingResponse);
-    // The UDP secret is not the one on TLS: dropped, no answer.
+    // The UDP secret is not the one on TLS: a wrong Message-Authenticator,
+    // which closes the stream (RFC 6613 §2.6.4), unanswered.
     let r = request_with_secret(Method::Pap, "f1", "123456", SECRET);
     let bytes = crypto::encode_request(&r.packet, SECRET, true).unwrap();
     tls.write_all(&bytes).unwrap();
     tls.flush().unwrap();
-    tls.sock
-        .set_read_timeout(Some(Duration::from_millis(700)))
-        .unwrap();
     assert!(
         read_packet(&mut tls).is_err(),
         "no reply under the UDP secret"
     );
+    assert_eq!(ts.stats.radsec.bad_packet.load(Ordering::Relaxed), 1);
     assert!(ts.stats.status_server.load(Ordering::Relaxed) >= 2);
     assert_eq!(ts.stats.radsec.results("pap", 0), 1);
     assert_eq!(ts.stats.radsec.results("mschapv2", 0), 1);
@@ -753,6 +752,18 @@ fn hostile_lengths_of_65535_and_under_20_close_the_connection_and_are_counted() 
     }
     // A good packet after a bad one on the same write is never handled.
     assert_eq!(ts.stats.status_server.load(Ordering::Relaxed), 0);
+    // A length that frames but attributes that do not fill the packet
+    // (an attribute of length 1): malformed, closed too.
+    let mut tls = tls_connect(addr, &cfg).unwrap();
+    let mut bytes = vec![1u8, 1, 0, 23];
+    bytes.extend([0u8; 16]);
+    bytes.extend([1u8, 1, 0]);
+    tls.write_all(&bytes).unwrap();
+    tls.flush().unwrap();
+    assert!(closed_within(&mut tls, Duration::from_secs(5)));
+    wait_until("malformed counted", Duration::from_secs(5), || {
+        ts.stats.radsec.bad_packet.load(Ordering::Relaxed) == 1
+    });
     let mut tls = tls_connect(addr, &cfg).unwrap();
     let (ss, a) = status_server(2);
     assert_eq!(exchange(&mut tls, &ss, &a), Code::AccessAccept);

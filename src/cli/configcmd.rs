@@ -37,15 +37,29 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> anyhow::Result<ExitCode> {
             let cfg =
                 Config::load_or_default(path.as_deref()).map_err(|e| UsageError(e.to_string()))?;
             let clients = cfg.clients().map_err(|e| UsageError(e.to_string()))?;
+            // RadSec: the certificate, key (and its mode) and CA load.
+            let radsec: Vec<String> = match &cfg.radsec {
+                Some(r) => {
+                    crate::server::radsec::load_tls(r).map_err(|e| UsageError(e.to_string()))?;
+                    r.listen_addrs().iter().map(|a| a.to_string()).collect()
+                }
+                None => Vec::new(),
+            };
             if ctx.json {
                 println!(
                     "{}",
                     serde_json::json!({ "ok": true, "file": name, "clients": clients.len(),
-                        "listen": cfg.listen_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>() })
+                        "listen": cfg.listen_addrs().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                        "radsec": radsec })
                 );
             } else {
+                let radsec = if radsec.is_empty() {
+                    String::new()
+                } else {
+                    format!("; RadSec on {}", radsec.join(", "))
+                };
                 println!(
-                    "{name}: ok ({} client(s), listening on {})",
+                    "{name}: ok ({} client(s), listening on {}{radsec})",
                     clients.len(),
                     cfg.listen_addrs()
                         .iter()

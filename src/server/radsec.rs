@@ -16,7 +16,9 @@
 //!    same path as a UDP datagram ([`Handler::handle_with_client`], with the
 //!    client's RadSec secret, `radsec` by default): immediate replies are
 //!    written back at once, Accepts go through the commit thread
-//!    ([`CommitQueue`]) and are written when their commit is decided;
+//!    ([`CommitQueue`]) and are written when their commit is decided. A
+//!    malformed packet or a wrong authenticator closes the connection
+//!    (RFC 6613 §2.6.4);
 //! 4. has at most `max_in_flight` requests unanswered (past that it is not
 //!    read: back-pressure on the peer) and is closed after
 //!    `idle_timeout_secs` without a byte while nothing is in flight.
@@ -46,9 +48,12 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Client, ConfigError, RadSecConfig};
+use crate::radius::crypto::{self, MessageAuthenticator};
+use crate::radius::{Code, Packet};
 
 use super::commit::{CommitQueue, Job};
 use super::handler::{Handler, Port, Reply};
+use super::stats::DropReason;
 
 /// Largest RADIUS packet (RFC 2865 §3).
 const MAX_PACKET: usize = 4096;
@@ -80,6 +85,9 @@ pub struct RadSecStats {
     pub over_limit: AtomicU64,
     /// Connections closed for a length under 20 or over 4096.
     pub bad_length: AtomicU64,
+    /// Connections closed for a malformed packet or a wrong authenticator
+    /// (RFC 6613 §2.6.4: on a stream, "silently discard" means "and close").
+    pub bad_packet: AtomicU64,
     /// Connections closed after `idle_timeout_secs` of silence.
     pub idle_closed: AtomicU64,
     /// Packets received over TLS.
@@ -134,6 +142,7 @@ impl RadSecStats {
             "tls_name_mismatch": get(&self.tls_name_mismatch),
             "over_limit": get(&self.over_limit),
             "bad_length": get(&self.bad_length),
+            "bad_packet": get(&self.bad_packet),
             "idle_closed": get(&self.idle_closed),
             "packets": get(&self.packets),
             "results": results,
@@ -155,6 +164,7 @@ impl RadSecStats {
             ("tls_name_mismatch", &self.tls_name_mismatch),
             ("over_limit", &self.over_limit),
             ("bad_length", &self.bad_length),
+            ("bad_packet", &self.bad_packet),
             ("idle_closed", &self.idle_closed),
         ] {
             let _ = writeln!(
@@ -527,6 +537,17 @@ impl Connection {
                     break;
                 }
                 let packet: Vec<u8> = buf.drain(..len).collect();
+                if let Err(why) = self.well_formed(&packet, &client) {
+                    stats.bad_packet.fetch_add(1, Ordering::Relaxed);
+                    if self
+                        .handler
+                        .first_warning(self.peer.ip(), 13, Instant::now())
+                    {
+                        tracing::warn!(peer = %self.peer, client = %client.name, reason = why, "radsec connection closed: a packet that would be dropped on UDP (RFC 6613 §2.6.4)");
+                    }
+                    writer.abort();
+                    return why;
+                }
                 let permit = tokio::select! {
                     p = in_flight.clone().acquire_owned() => match p {
                         Ok(p) => p,
@@ -558,6 +579,28 @@ impl Connection {
         why
     }
 
+    /// RFC 6613 §2.6.4: the packets whose "silently discard" closes a
+    /// stream: malformed, or a wrong (accounting or Message-)
+    /// authenticator. Other drops (duplicate, rate limit, store down) keep
+    /// the connection. Counted like the handler counts them.
+    fn well_formed(&self, raw: &[u8], client: &Client) -> Result<(), &'static str> {
+        let stats = self.handler.stats();
+        let Ok(packet) = Packet::decode(raw) else {
+            stats.count_drop(DropReason::Malformed);
+            return Err("malformed_packet");
+        };
+        let secret = client.secret.expose();
+        let authentic = (packet.code != Code::AccountingRequest
+            || crypto::verify_accounting_request(raw, secret))
+            && crypto::check_message_authenticator(raw, &packet, secret, None)
+                != MessageAuthenticator::Invalid;
+        if !authentic {
+            stats.count_drop(DropReason::BadAuthenticator);
+            return Err("bad_authenticator");
+        }
+        Ok(())
+    }
+
     /// Hands one packet to the handler on a blocking thread (store calls
     /// block); its reply goes to the writer.
     fn dispatch(
@@ -568,7 +611,7 @@ impl Connection {
         tx: &mpsc::UnboundedSender<Outgoing>,
     ) {
         // RFC 6614 §2.1: authentication and accounting share the connection.
-        let port = if packet[0] == 4 {
+        let port = if packet[0] == Code::AccountingRequest.to_u8() {
             Port::Accounting
         } else {
             Port::Auth
