@@ -932,3 +932,58 @@ fn the_subject_common_name_is_read_from_an_openssl_certificate() {
         "127.0.0.1"
     ));
 }
+
+#[test]
+fn probe_over_radsec_accepts_once_and_names_a_refused_certificate() {
+    let pki = Pki::new();
+    let ts = start_radsec(&pki, "", "");
+    let target = ts.radsec.unwrap().to_string();
+    let probe = |cert: &str, user: &str, password: &str, method: &str| {
+        Command::new(common::daemon::BIN)
+            .args(["probe", "--radsec", &target, "--user", user])
+            .args(["--password", password, "--method", method])
+            .arg("--cert")
+            .arg(pki.path(&format!("{cert}.pem")))
+            .arg("--key")
+            .arg(pki.path(&format!("{cert}.key")))
+            .arg("--ca")
+            .arg(pki.path("ca.pem"))
+            .env_remove("RADOTP_PROBE_SECRET")
+            .env_remove("RADOTP_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let text = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+    };
+    for method in ["pap", "chap", "mschap", "mschapv2"] {
+        let user = format!("probe-{method}");
+        ts.add_user(&user, None);
+        let code = code_at(ts.now());
+        let first = probe("client", &user, &code, method);
+        assert!(first.status.success(), "{method}: {}", text(&first));
+        assert!(text(&first).contains("Access-Accept"), "{}", text(&first));
+        let replay = probe("client", &user, &code, method);
+        assert_eq!(replay.status.code(), Some(1), "{method}: {}", text(&replay));
+        assert!(text(&replay).contains("Access-Reject"), "{}", text(&replay));
+    }
+    // A certificate from another CA: no answer, and the error says why.
+    let out = probe("stranger", "probe-pap", "123456", "pap");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("TLS") || t.contains("certificate"), "{t}");
+    // Without --cert: a usage error.
+    let out = Command::new(common::daemon::BIN)
+        .args([
+            "probe",
+            "--radsec",
+            &target,
+            "--user",
+            "u",
+            "--password",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

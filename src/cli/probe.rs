@@ -1,9 +1,12 @@
 //! `radotp probe`: one Access-Request by any method, like radtest, with the
 //! reply's authenticators and the MS-CHAP2-Success checked, and the
-//! challenge flow followed when `--code` is given.
+//! challenge flow followed when `--code` is given. Over UDP, or over
+//! RadSec (`--radsec HOST:PORT` with a client certificate).
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -21,9 +24,9 @@ pub struct ProbeArgs {
     /// The server, HOST:PORT (default port 1812).
     #[arg(long, default_value = "127.0.0.1:1812")]
     pub server: String,
-    /// The shared secret.
+    /// The shared secret (with --radsec, default `radsec`, RFC 6614).
     #[arg(long, env = "RADOTP_PROBE_SECRET")]
-    pub secret: String,
+    pub secret: Option<String>,
     /// User-Name.
     #[arg(long)]
     pub user: String,
@@ -45,21 +48,212 @@ pub struct ProbeArgs {
     /// Leave out the Message-Authenticator.
     #[arg(long)]
     pub no_message_authenticator: bool,
+    /// Over RadSec (RADIUS over TLS) to HOST:PORT (default port 2083)
+    /// instead of UDP to --server; needs --cert, --key and --ca.
+    #[arg(long, value_name = "HOST:PORT", requires_all = ["cert", "key", "ca"])]
+    pub radsec: Option<String>,
+    /// RadSec: this client's certificate (PEM, then its chain).
+    #[arg(long, value_name = "PEM")]
+    pub cert: Option<std::path::PathBuf>,
+    /// RadSec: its private key (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub key: Option<std::path::PathBuf>,
+    /// RadSec: the CA(s) the server's certificate must chain to (PEM).
+    #[arg(long, value_name = "PEM")]
+    pub ca: Option<std::path::PathBuf>,
+    /// RadSec: the name the server's certificate must carry (default: the
+    /// host of --radsec).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+}
+
+/// Where requests go: a UDP server or a RadSec connection.
+enum Link {
+    Udp(UdpSocket, SocketAddr),
+    Tls(
+        Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>,
+        String,
+    ),
+}
+
+impl Link {
+    fn udp(server: SocketAddr, timeout: u64) -> anyhow::Result<Link> {
+        let bind: SocketAddr = if server.is_ipv4() {
+            "0.0.0.0:0".parse()?
+        } else {
+            "[::]:0".parse()?
+        };
+        let sock = UdpSocket::bind(bind)?;
+        sock.set_read_timeout(Some(Duration::from_secs(timeout.max(1))))?;
+        Ok(Link::Udp(sock, server))
+    }
+
+    fn tls(a: &ProbeArgs, target: &str) -> anyhow::Result<Link> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        let (Some(cert), Some(key), Some(ca)) = (&a.cert, &a.key, &a.ca) else {
+            return Err(UsageError("--radsec needs --cert, --key and --ca".into()).into());
+        };
+        let server = resolve(target, 2083, "--radsec")?;
+        let file_err = |p: &std::path::Path, e: &dyn std::fmt::Display| {
+            UsageError(format!("{}: {e}", p.display()))
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(ca).map_err(|e| file_err(ca, &e))? {
+            roots
+                .add(c.map_err(|e| file_err(ca, &e))?)
+                .map_err(|e| file_err(ca, &e))?;
+        }
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| file_err(cert, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| file_err(cert, &e))?;
+        if chain.is_empty() {
+            return Err(file_err(cert, &"holds no certificate").into());
+        }
+        let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| file_err(key, &e))?;
+        // ring, like the server side.
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key_der)
+            .map_err(|e| UsageError(format!("--cert and --key: {e}")))?;
+        let host = match &a.tls_name {
+            Some(n) => n.clone(),
+            None => host_of(target),
+        };
+        let name = ServerName::try_from(host.clone())
+            .map_err(|_| UsageError(format!("--tls-name {host}: not a DNS name or IP address")))?;
+        let tcp = TcpStream::connect_timeout(&server, Duration::from_secs(a.timeout.max(1)))
+            .map_err(|e| anyhow::anyhow!("cannot connect to {server}: {e}"))?;
+        tcp.set_read_timeout(Some(Duration::from_secs(a.timeout.max(1))))?;
+        tcp.set_nodelay(true)?;
+        let conn = rustls::ClientConnection::new(Arc::new(cfg), name)?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| anyhow::anyhow!("TLS handshake with {server} failed: {e}"))?;
+        }
+        Ok(Link::Tls(Box::new(tls), server.to_string()))
+    }
+
+    /// Sends a request and returns the verified reply to it.
+    fn ask(
+        &mut self,
+        bytes: &[u8],
+        id: u8,
+        authenticator: &[u8; 16],
+        secret: &[u8],
+        a: &ProbeArgs,
+    ) -> anyhow::Result<Packet> {
+        let check = |raw: &[u8]| -> anyhow::Result<Option<Packet>> {
+            let Ok(reply) = Packet::decode(raw) else {
+                eprintln!("radotp: malformed reply ignored");
+                return Ok(None);
+            };
+            if reply.identifier != id {
+                return Ok(None);
+            }
+            if !crypto::verify_response(raw, authenticator, secret) {
+                anyhow::bail!("the reply's Response Authenticator or Message-Authenticator is wrong: is --secret right?");
+            }
+            Ok(Some(reply))
+        };
+        match self {
+            Link::Udp(sock, server) => {
+                let server = *server;
+                let mut buf = [0u8; 4096];
+                for _ in 0..a.retries.max(1) {
+                    sock.send_to(bytes, server)?;
+                    loop {
+                        match sock.recv_from(&mut buf) {
+                            Ok((n, from)) if from == server => {
+                                if let Some(reply) = check(&buf[..n])? {
+                                    return Ok(reply);
+                                }
+                            }
+                            Ok(_) => continue,
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                break
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                anyhow::bail!(
+                    "no answer from {server} after {} tries of {} s (wrong address or secret, or this host is not a client of the server)",
+                    a.retries.max(1),
+                    a.timeout.max(1)
+                )
+            }
+            // No retransmission on a stream (RFC 6614 §2.6.3): one write,
+            // then packets until ours.
+            Link::Tls(tls, server) => {
+                let server = server.clone();
+                let no_answer = |e: std::io::Error| {
+                    anyhow::anyhow!(
+                        "no answer from {server} over TLS ({e}): refused certificate, wrong secret (the connection closes on a wrong Message-Authenticator), or this host is not a client of the server"
+                    )
+                };
+                tls.write_all(bytes).map_err(no_answer)?;
+                tls.flush().map_err(no_answer)?;
+                loop {
+                    let mut head = [0u8; 4];
+                    tls.read_exact(&mut head).map_err(no_answer)?;
+                    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
+                    if !(20..=4096).contains(&len) {
+                        anyhow::bail!("{server} sent a packet length of {len}");
+                    }
+                    let mut raw = head.to_vec();
+                    raw.resize(len, 0);
+                    tls.read_exact(&mut raw[4..]).map_err(no_answer)?;
+                    if let Some(reply) = check(&raw)? {
+                        return Ok(reply);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The host part of HOST:PORT, `[v6]:PORT`, or a bare host.
+fn host_of(target: &str) -> String {
+    if let Ok(a) = target.parse::<SocketAddr>() {
+        return a.ip().to_string();
+    }
+    let t = match target.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => h,
+        _ => target,
+    };
+    t.trim_matches(['[', ']']).to_string()
 }
 
 /// Sends the request; exit 0 on Access-Accept, 1 otherwise.
 pub fn run(ctx: &Ctx, a: ProbeArgs) -> anyhow::Result<ExitCode> {
-    let server = resolve(&a.server)?;
-    let secret = a.secret.as_bytes();
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse()?
-    } else {
-        "[::]:0".parse()?
+    let mut link = match &a.radsec {
+        Some(target) => Link::tls(&a, target)?,
+        None => Link::udp(resolve(&a.server, 1812, "--server")?, a.timeout)?,
     };
-    let sock = UdpSocket::bind(bind)?;
-    sock.set_read_timeout(Some(Duration::from_secs(a.timeout.max(1))))?;
+    let secret = match (&a.secret, &a.radsec) {
+        (Some(s), _) => s.as_bytes().to_vec(),
+        (None, Some(_)) => crate::config::RADSEC_DEFAULT_SECRET.as_bytes().to_vec(),
+        (None, None) => {
+            return Err(
+                UsageError("--secret (or RADOTP_PROBE_SECRET) is needed over UDP".into()).into(),
+            )
+        }
+    };
+    let secret = &secret[..];
     let (reply, exchange, req_auth) =
-        exchange_once(&sock, server, &a, a.password.as_bytes(), None, secret)?;
+        exchange_once(&mut link, &a, a.password.as_bytes(), None, secret)?;
     let mut reply = reply;
     let mut exchange = exchange;
     let mut req_auth = req_auth;
@@ -72,7 +266,7 @@ pub fn run(ctx: &Ctx, a: ProbeArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         };
         let state = reply.attr(types::STATE).map(|s| s.to_vec());
-        let (r2, e2, a2) = exchange_once(&sock, server, &a, code.as_bytes(), state, secret)?;
+        let (r2, e2, a2) = exchange_once(&mut link, &a, code.as_bytes(), state, secret)?;
         reply = r2;
         exchange = e2;
         req_auth = a2;
@@ -87,17 +281,17 @@ pub fn run(ctx: &Ctx, a: ProbeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn resolve(s: &str) -> anyhow::Result<SocketAddr> {
+fn resolve(s: &str, port: u16, flag: &str) -> anyhow::Result<SocketAddr> {
     if let Ok(a) = s.parse::<SocketAddr>() {
         return Ok(a);
     }
     if let Ok(ip) = s.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-        return Ok(SocketAddr::new(ip, 1812));
+        return Ok(SocketAddr::new(ip, port));
     }
     let with_port = if s.contains(':') {
         s.to_string()
     } else {
-        format!("{s}:1812")
+        format!("{s}:{port}")
     };
     with_port
         .to_socket_addrs()
@@ -105,15 +299,14 @@ fn resolve(s: &str) -> anyhow::Result<SocketAddr> {
         .and_then(|mut i| i.next())
         .ok_or_else(|| {
             UsageError(format!(
-                "--server {s}: expected HOST:PORT, e.g. 127.0.0.1:1812"
+                "{flag} {s}: expected HOST:PORT, e.g. 127.0.0.1:{port}"
             ))
             .into()
         })
 }
 
 fn exchange_once(
-    sock: &UdpSocket,
-    server: SocketAddr,
+    link: &mut Link,
     a: &ProbeArgs,
     password: &[u8],
     state: Option<Vec<u8>>,
@@ -142,43 +335,8 @@ fn exchange_once(
         p.push(types::STATE, s);
     }
     let bytes = crypto::encode_request(&p, secret, !a.no_message_authenticator)?;
-    let mut buf = [0u8; 4096];
-    for _ in 0..a.retries.max(1) {
-        sock.send_to(&bytes, server)?;
-        loop {
-            match sock.recv_from(&mut buf) {
-                Ok((n, from)) if from == server => {
-                    let raw = &buf[..n];
-                    let Ok(reply) = Packet::decode(raw) else {
-                        eprintln!("radotp: malformed reply ignored");
-                        continue;
-                    };
-                    if reply.identifier != p.identifier {
-                        continue;
-                    }
-                    if !crypto::verify_response(raw, &authenticator, secret) {
-                        anyhow::bail!("the reply's Response Authenticator or Message-Authenticator is wrong: is --secret right?");
-                    }
-                    return Ok((reply, exchange, authenticator));
-                }
-                Ok(_) => continue,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    break
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    anyhow::bail!(
-        "no answer from {server} after {} tries of {} s (wrong address or secret, or this host is not a client of the server)",
-        a.retries.max(1),
-        a.timeout.max(1)
-    )
+    let reply = link.ask(&bytes, p.identifier, &authenticator, secret, a)?;
+    Ok((reply, exchange, authenticator))
 }
 
 fn code_name(c: Code) -> String {
