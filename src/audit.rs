@@ -169,8 +169,11 @@ impl Visit for Fields {
     }
 }
 
-impl<S: Subscriber> Layer<S> for AuditLayer {
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+impl<S> Layer<S> for AuditLayer
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         if !event.metadata().target().starts_with("radotp") {
             return;
         }
@@ -180,9 +183,14 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
         };
         event.record(&mut f);
         if f.message.as_deref() == Some("access") {
+            // A decision on a RadSec connection is made inside its span.
+            let on_tls = ctx
+                .event_scope(event)
+                .is_some_and(|mut scope| scope.any(|span| span.name() == "radsec"));
+            let transport = if on_tls { "radsec" } else { "udp" };
             f.map
                 .entry("transport")
-                .or_insert_with(|| Value::String("udp".into()));
+                .or_insert_with(|| Value::String(transport.into()));
             record("auth", f.map);
         }
     }

@@ -987,3 +987,108 @@ fn probe_over_radsec_accepts_once_and_names_a_refused_certificate() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// The real `radotp serve`: RadSec next to UDP, the audit trail names the
+/// transport, a refused handshake is one log line with peer and reason and
+/// no secret, the metrics carry the RadSec counters, SIGHUP reloads the
+/// certificates, and `config check` loads them.
+#[test]
+fn the_daemon_serves_radsec_audits_its_transport_and_logs_refusals_without_secrets() {
+    use common::daemon;
+    let pki = Pki::new();
+    let d = pki.dir.path().display().to_string();
+    let cfg_path = pki.path("radotp-daemon.toml");
+    std::fs::write(
+        &cfg_path,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\naccounting_listen = [\"127.0.0.1:0\"]\ncontrol_socket = \"{d}/radotp.sock\"\nmetrics_listen = \"127.0.0.1:0\"\n\n[store]\npath = \"{d}/db\"\nkey_file = \"{d}/radotp.key\"\n\n[audit]\npath = \"{d}/audit.log\"\n\n{}\n[[client]]\nname = \"lo\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\nradsec_secret = \"tls-only-secret-42\"\ntls_name = \"nas-1.example.net\"\n",
+            pki.radsec_section("")
+        ),
+    )
+    .unwrap();
+    let check = daemon::cli(&cfg_path, &["config", "check"]);
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && out.contains("RadSec on 127.0.0.1:0"),
+        "{out}"
+    );
+    let dm = daemon::start(&cfg_path);
+    let addr = dm.radsec.expect("a radsec listening line");
+    let seed = daemon::add_user(&cfg_path, "tina");
+    let secret = b"tls-only-secret-42";
+    let mut tls = tls_connect(addr, &client_config(&pki, "client")).unwrap();
+    let r = request_with_secret(
+        Method::Pap,
+        "tina",
+        &daemon::code(&seed, daemon::now()),
+        secret,
+    );
+    let bytes = crypto::encode_request(&r.packet, secret, true).unwrap();
+    tls.write_all(&bytes).unwrap();
+    tls.flush().unwrap();
+    let raw = read_packet(&mut tls).unwrap();
+    assert!(crypto::verify_response(
+        &raw,
+        &r.packet.authenticator,
+        secret
+    ));
+    assert_eq!(Packet::decode(&raw).unwrap().code, Code::AccessAccept);
+    // The audit trail says it came over RadSec.
+    let trail = pki.path("audit.log");
+    wait_until("the audit line", Duration::from_secs(10), || {
+        std::fs::read_to_string(&trail)
+            .unwrap_or_default()
+            .contains("\"event\":\"auth\"")
+    });
+    let text = std::fs::read_to_string(&trail).unwrap();
+    let auth: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["event"] == "auth")
+        .unwrap();
+    assert_eq!(auth["transport"], "radsec", "{auth}");
+    assert_eq!(auth["user"], "tina");
+    assert_eq!(auth["result"], "accept");
+    // A certificate from another CA: one line, with peer and reason.
+    let _ = tls_connect(addr, &client_config(&pki, "stranger")).map(|mut t| {
+        let _ = t.write_all(&bytes);
+        let _ = t.flush();
+        let _ = read_packet(&mut t);
+    });
+    let refused = dm.wait_log("radsec handshake refused", 1);
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    let line: serde_json::Value = serde_json::from_str(&refused[0]).unwrap();
+    assert!(
+        line["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{line}"
+    );
+    assert_eq!(line["client"], "lo");
+    assert!(
+        line["reason"].as_str().unwrap().contains("certificate"),
+        "{line}"
+    );
+    // The metrics.
+    let mut m = TcpStream::connect(dm.metrics).unwrap();
+    m.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    m.read_to_string(&mut body).unwrap();
+    assert!(
+        body.contains("radotp_radsec_requests_total{method=\"pap\",result=\"accept\"} 1"),
+        "{body}"
+    );
+    assert!(body.contains("radotp_radsec_events_total{event=\"handshake_refused\"} 1"));
+    // SIGHUP: renewed certificate served to the next connection.
+    let old = tls.conn.peer_certificates().unwrap()[0].clone();
+    pki.leaf("server", "ca", "localhost", "server");
+    dm.signal("HUP");
+    dm.wait_log("radsec: certificates reloaded", 1);
+    let t = tls_connect(addr, &client_config(&pki, "client")).unwrap();
+    assert_ne!(t.conn.peer_certificates().unwrap()[0], old);
+    // No secret anywhere in the log.
+    for l in dm.lines() {
+        assert!(
+            !l.contains("tls-only-secret-42") && !l.contains("testing123"),
+            "{l}"
+        );
+    }
+}

@@ -623,6 +623,9 @@ impl Connection {
         let tx = tx.clone();
         let peer = self.peer;
         tokio::task::spawn_blocking(move || {
+            // The audit trail tells the transport by this span.
+            let span = tracing::info_span!("radsec");
+            let _in_span = span.enter();
             match handler.handle_with_client(peer, &packet, port, &client) {
                 None => {}
                 Some(Reply::Now(bytes)) => {
@@ -635,6 +638,7 @@ impl Connection {
                     queue.submit(std::iter::once(Job {
                         commit,
                         done: Box::new(move |decided| {
+                            let _in_span = tracing::info_span!("radsec").entered();
                             if let Some(bytes) = h.settle(*d, decided) {
                                 h.stats().radsec.count_reply(method, &bytes);
                                 let _ = tx.send((bytes, permit));

@@ -36,6 +36,8 @@ pub struct Daemon {
     pub auth: SocketAddr,
     pub acct: SocketAddr,
     pub metrics: SocketAddr,
+    /// The RadSec listener, with `[radsec]`.
+    pub radsec: Option<SocketAddr>,
 }
 
 impl Drop for Daemon {
@@ -82,6 +84,7 @@ pub fn start_with(config_path: &Path, args: &[&str], env: &[(&str, &str)]) -> Da
         auth: "0.0.0.0:0".parse().unwrap(),
         acct: "0.0.0.0:0".parse().unwrap(),
         metrics: "0.0.0.0:0".parse().unwrap(),
+        radsec: None,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -91,12 +94,14 @@ pub fn start_with(config_path: &Path, args: &[&str], env: &[(&str, &str)]) -> Da
             .filter(|l| l.contains("listening"))
             .filter_map(|l| listening(l))
             .collect();
-        if found.len() >= 3 {
+        // RadSec's line, when there is one, comes before these three.
+        if found.iter().filter(|(k, _)| k != "radsec").count() >= 3 {
             for (kind, addr) in found {
                 match kind.as_str() {
                     "auth" => d.auth = addr,
                     "accounting" => d.acct = addr,
                     "metrics" => d.metrics = addr,
+                    "radsec" => d.radsec = Some(addr),
                     other => panic!("unexpected listener kind {other}"),
                 }
             }
