@@ -548,10 +548,17 @@ impl Connection {
                     writer.abort();
                     return why;
                 }
+                // A peer that does not read its replies stops the writer,
+                // which holds the permits: closed after the idle timeout.
                 let permit = tokio::select! {
-                    p = in_flight.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break 'conn "closed",
+                    p = tokio::time::timeout(self.current.idle, in_flight.clone().acquire_owned()) => match p {
+                        Ok(Ok(p)) => p,
+                        Ok(Err(_)) => break 'conn "closed",
+                        Err(_) => {
+                            stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                            writer.abort();
+                            return "stalled";
+                        }
                     },
                     _ = self.stop.changed() => break 'conn "shutdown",
                 };
@@ -573,9 +580,16 @@ impl Connection {
                 Err(_) => continue,
             }
         };
-        // The replies in flight are still written (each holds a sender).
+        // The replies in flight are still written (each holds a sender),
+        // unless the peer stops reading them.
         drop(tx);
-        let _ = writer.await;
+        let abort = writer.abort_handle();
+        if tokio::time::timeout(self.current.idle, writer)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
         why
     }
 
