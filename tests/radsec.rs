@@ -1012,7 +1012,7 @@ fn the_daemon_serves_radsec_audits_its_transport_and_logs_refusals_without_secre
         check.status.success() && out.contains("RadSec on 127.0.0.1:0"),
         "{out}"
     );
-    let dm = daemon::start(&cfg_path);
+    let mut dm = daemon::start(&cfg_path);
     let addr = dm.radsec.expect("a radsec listening line");
     let seed = daemon::add_user(&cfg_path, "tina");
     let secret = b"tls-only-secret-42";
@@ -1084,6 +1084,10 @@ fn the_daemon_serves_radsec_audits_its_transport_and_logs_refusals_without_secre
     dm.wait_log("radsec: certificates reloaded", 1);
     let t = tls_connect(addr, &client_config(&pki, "client")).unwrap();
     assert_ne!(t.conn.peer_certificates().unwrap()[0], old);
+    // SIGTERM with RadSec connections open: a prompt, clean exit.
+    let took = dm.terminate(Duration::from_secs(10));
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    drop((t, tls));
     // No secret anywhere in the log.
     for l in dm.lines() {
         assert!(
