@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the outside tools the test suite compares radotp with:
-# oathtool (an independent TOTP/HOTP generator) and radclient (FreeRADIUS's
+# oathtool (an independent TOTP/HOTP generator), curl (an HTTP client) and radclient (FreeRADIUS's
 # RADIUS client, from freeradius-utils), eapol_test (eapoltest), systemd-analyze (from systemd),
 # PostgreSQL's server binaries (the shared-store tests start their own). Idempotent; needs root or sudo.
 set -euo pipefail
@@ -8,6 +8,8 @@ need=()
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# curl drives the HTTP API as a privacyIDEA client would (tests/api.rs).
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # wpa_supplicant's eapol_test runs EAP-MSCHAPv2 and EAP-GTC (tests/eap.rs).
 command -v eapol_test >/dev/null 2>&1 || need+=(eapoltest)
 # PostgreSQL (initdb, pg_ctl): tests/postgres.rs starts its own server.
