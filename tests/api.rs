@@ -883,6 +883,78 @@ fn admin_api_users_and_enroll_activate_validate() {
     );
 }
 
+/// docs/openapi.json is what /api/v1/openapi.json serves, and every
+/// operation it lists is routed (neither 404 nor 405), and nothing else
+/// under /api/v1/ is.
+#[test]
+fn openapi_document_lists_every_route() {
+    let ts = start(&config("", ""));
+    let a = api(&ts);
+    let admin = add_key(&ts, "ops", ApiScope::Admin);
+    let portal = add_key(&ts, "portal", ApiScope::Validate);
+    assert_eq!(
+        request(a, "GET", "/api/v1/openapi.json", &[], b"").status,
+        401
+    );
+    let r = call(a, &portal, "GET", "/api/v1/openapi.json", None);
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    let file: Value = serde_json::from_str(include_str!("../docs/openapi.json"))
+        .expect("docs/openapi.json parses");
+    assert_eq!(doc, file);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut ops = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "patch", "delete", "put"] {
+            let Some(op) = item.get(method) else { continue };
+            ops += 1;
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path}"
+            );
+            let concrete = path.replace("{name}", "nobody").replace("{id}", "t-none");
+            let r = call(
+                a,
+                &admin,
+                &method.to_uppercase(),
+                &concrete,
+                Some(json!({})),
+            );
+            assert!(
+                r.status != 404 || path.contains('{'),
+                "{method} {path}: {} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+            assert_ne!(r.status, 405, "{method} {path}");
+            if r.status == 404 {
+                // A route that found no such user or token, not no route.
+                let m = r.json()["result"]["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                assert!(
+                    m.starts_with("no user") || m.starts_with("no token"),
+                    "{method} {path}: {m}"
+                );
+            }
+        }
+    }
+    assert_eq!(ops, 18, "operations in docs/openapi.json");
+    for (method, path) in [
+        ("PUT", "/api/v1/users"),
+        ("GET", "/api/v1/groups"),
+        ("POST", "/api/v1/stats"),
+    ] {
+        let r = call(a, &admin, method, path, None);
+        assert!(
+            matches!(r.status, 404 | 405),
+            "{method} {path}: {}",
+            r.status
+        );
+    }
+}
+
 #[test]
 fn validate_requires_key_when_asked() {
     let ts = start(&config("validate_requires_key = true", ""));

@@ -21,6 +21,7 @@
 //! | `POST /api/v1/tokens/ID/resync` `{"code1", "code2"}` | resynchronises a token |
 //! | `DELETE /api/v1/tokens/ID` | deletes a token |
 //! | `GET /api/v1/stats` | the counters of `radotp stats` |
+//! | `GET /api/v1/openapi.json` | `docs/openapi.json`, this list in OpenAPI 3.1 (any valid key) |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +37,10 @@ use super::State;
 use crate::admin::{AdminError, AdminReply, AdminRequest, ApiKeyInfo, EnrollSpec, ErrorKind};
 use crate::otp::{Algorithm, Kind};
 use crate::store::ApiScope;
+
+/// The OpenAPI document of the HTTP API (checked in; tests/api.rs keeps it
+/// in step with the routes).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
 /// Default and largest page of a listing.
 const PAGE: usize = 100;
@@ -120,7 +125,27 @@ async fn call(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
-    let key = authenticate(state, req.headers(), ApiScope::Admin).await?;
+    // The document is for every key holder; everything else for admins.
+    let openapi = req.uri().path().trim_end_matches('/') == "/api/v1/openapi.json";
+    let needed = if openapi {
+        ApiScope::Validate
+    } else {
+        ApiScope::Admin
+    };
+    let key = authenticate(state, req.headers(), needed).await?;
+    if openapi {
+        if req.method() != Method::GET {
+            return Err(ApiError::method("GET"));
+        }
+        let mut r = Response::new(http_body_util::Full::new(hyper::body::Bytes::from_static(
+            OPENAPI.as_bytes(),
+        )));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        return Ok(r);
+    }
     let settings = state.settings();
     let (parts, body) = req.into_parts();
     let body = http::read_body(body, &parts.headers, settings.max_body, settings.timeout).await?;
