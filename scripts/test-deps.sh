@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the outside tools the test suite compares radotp with:
 # oathtool (an independent TOTP/HOTP generator) and radclient (FreeRADIUS's
-# RADIUS client, from freeradius-utils), radsecproxy and openssl (RadSec), eapol_test (eapoltest), systemd-analyze (from systemd),
+# RADIUS client, from freeradius-utils), radsecproxy and openssl (RadSec), curl (the HTTP API),
+# eapol_test (eapoltest), systemd-analyze (from systemd),
 # PostgreSQL's server binaries (the shared-store tests start their own). Idempotent; needs root or sudo.
 set -euo pipefail
 need=()
@@ -11,6 +12,8 @@ command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
 # RadSec (RADIUS over TLS) client of tests/radsec.rs.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v radsecproxy >/dev/null 2>&1 || need+=(radsecproxy)
+# curl drives the HTTP API as a privacyIDEA client would (tests/api.rs).
+command -v curl >/dev/null 2>&1 || need+=(curl)
 # wpa_supplicant's eapol_test runs EAP-MSCHAPv2 and EAP-GTC (tests/eap.rs).
 command -v eapol_test >/dev/null 2>&1 || need+=(eapoltest)
 # PostgreSQL (initdb, pg_ctl): tests/postgres.rs starts its own server.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::otp::{self, Algorithm, Kind};
 use crate::secret::Secret;
-use crate::store::{StoreError, Token, TokenState, TokenStore, User};
+use crate::store::{ApiKey, ApiScope, StoreError, Token, TokenState, TokenStore, User};
 use crate::verify::{Options, Outcome, Verifier};
 
 /// One administrative operation.
@@ -89,6 +89,15 @@ pub enum AdminRequest {
         dry_run: bool,
     },
     Stats,
+    /// A new API key of the HTTP API (the key is in the reply, once).
+    ApiKeyCreate {
+        name: String,
+        scope: ApiScope,
+    },
+    ApiKeyList,
+    ApiKeyRevoke {
+        name: String,
+    },
 }
 
 impl AdminRequest {
@@ -115,6 +124,9 @@ impl AdminRequest {
             AdminRequest::TokenImport { .. } => "token-import",
             AdminRequest::OtpCheck { .. } => "otp-check",
             AdminRequest::Stats => "stats",
+            AdminRequest::ApiKeyCreate { .. } => "apikey-create",
+            AdminRequest::ApiKeyList => "apikey-list",
+            AdminRequest::ApiKeyRevoke { .. } => "apikey-revoke",
         }
     }
 
@@ -138,6 +150,9 @@ impl AdminRequest {
             | AdminRequest::TokenDelete { id }
             | AdminRequest::TokenResync { id, .. } => Some(id),
             AdminRequest::OtpCheck { user, .. } => Some(user),
+            AdminRequest::ApiKeyCreate { name, .. } | AdminRequest::ApiKeyRevoke { name } => {
+                Some(name)
+            }
             _ => None,
         }
     }
@@ -304,6 +319,33 @@ pub enum AdminReply {
         users_created: usize,
     },
     Stats(serde_json::Value),
+    /// A new API key; `secret` is the key itself, shown this once (only
+    /// its hash is stored).
+    ApiKeyCreated {
+        key: ApiKeyInfo,
+        secret: String,
+    },
+    ApiKeys(Vec<ApiKeyInfo>),
+}
+
+/// An API key as shown to administrators (no hash).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub name: String,
+    pub scope: ApiScope,
+    pub created: u64,
+    pub last_used: Option<u64>,
+}
+
+impl From<&ApiKey> for ApiKeyInfo {
+    fn from(k: &ApiKey) -> Self {
+        ApiKeyInfo {
+            name: k.name.clone(),
+            scope: k.scope,
+            created: k.created,
+            last_used: k.last_used,
+        }
+    }
 }
 
 /// The result of `otp check` or `token activate`.
@@ -329,12 +371,18 @@ pub struct AdminError {
 
 /// The kind of an [`AdminError`].
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {
     /// Bad arguments: exit 2.
     Usage,
-    /// The operation failed (no such user, store error): exit 1.
+    /// The operation failed (store error, wrong state): exit 1.
     Failed,
+    /// No such user, token or API key: exit 1 (HTTP 404).
+    NotFound,
+    /// The name or id is taken: exit 1 (HTTP 409).
+    Conflict,
+    /// The store failed or is unreachable: exit 1 (HTTP 503).
+    Unavailable,
 }
 
 impl AdminError {
@@ -354,7 +402,20 @@ impl AdminError {
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
-        AdminError::failed(e.to_string())
+        let kind = match &e {
+            StoreError::NoSuchUser(_)
+            | StoreError::NoSuchToken(_)
+            | StoreError::NoSuchApiKey(_) => ErrorKind::NotFound,
+            StoreError::UserExists(_)
+            | StoreError::TokenExists(_)
+            | StoreError::ApiKeyExists(_) => ErrorKind::Conflict,
+            StoreError::Unavailable(_) | StoreError::Io(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::Failed,
+        };
+        AdminError {
+            kind,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -558,7 +619,63 @@ impl Admin {
                 }
                 Ok(AdminReply::Stats(v))
             }
+            AdminRequest::ApiKeyCreate { name, scope } => {
+                check_api_key_name(&name)?;
+                let (secret, hash) = new_api_key();
+                let key = ApiKey {
+                    name,
+                    hash: hash.to_vec(),
+                    scope,
+                    created: now,
+                    last_used: None,
+                };
+                store.insert_api_key(&key)?;
+                store.sync()?;
+                Ok(AdminReply::ApiKeyCreated {
+                    key: ApiKeyInfo::from(&key),
+                    secret,
+                })
+            }
+            AdminRequest::ApiKeyList => Ok(AdminReply::ApiKeys(
+                store.api_keys()?.iter().map(ApiKeyInfo::from).collect(),
+            )),
+            AdminRequest::ApiKeyRevoke { name } => {
+                match store.delete_api_key(&name) {
+                    Err(StoreError::NoSuchApiKey(_)) => {
+                        return Err(AdminError {
+                            kind: ErrorKind::NotFound,
+                            message: format!("no API key '{name}' (see `radotp apikey list`)"),
+                        })
+                    }
+                    r => r?,
+                }
+                store.sync()?;
+                Ok(AdminReply::Done(format!("API key '{name}' revoked")))
+            }
         }
+    }
+
+    /// The API key `presented` (as sent in `Authorization: Bearer ...`), if
+    /// it is one. Its hash is compared with every stored one in constant
+    /// time, all of them, so the time taken tells nothing about a match.
+    /// A key's `last_used` is written at most once a minute.
+    pub fn authenticate(&self, presented: &str) -> Result<Option<ApiKeyInfo>, AdminError> {
+        let hash = api_key_hash(presented);
+        let mut found: Option<ApiKey> = None;
+        for k in self.store().api_keys()? {
+            let hit = crate::secret::ct_eq(&k.hash, &hash);
+            if hit && found.is_none() {
+                found = Some(k);
+            }
+        }
+        let Some(k) = found else {
+            return Ok(None);
+        };
+        let now = self.verifier.now();
+        if k.last_used.is_none_or(|t| now.saturating_sub(t) >= 60) {
+            self.store().touch_api_key(&k.name, now)?;
+        }
+        Ok(Some(ApiKeyInfo::from(&k)))
     }
 
     fn get_user(&self, name: &str) -> Result<User, AdminError> {
@@ -765,11 +882,55 @@ fn check_result(outcome: Outcome, dry_run: bool) -> CheckResult {
 }
 
 fn no_user(name: &str) -> AdminError {
-    AdminError::failed(format!("no user '{name}' (see `radotp user list`)"))
+    AdminError {
+        kind: ErrorKind::NotFound,
+        message: format!("no user '{name}' (see `radotp user list`)"),
+    }
 }
 
 fn no_token(id: &str) -> AdminError {
-    AdminError::failed(format!("no token '{id}' (see `radotp token list`)"))
+    AdminError {
+        kind: ErrorKind::NotFound,
+        message: format!("no token '{id}' (see `radotp token list`)"),
+    }
+}
+
+/// The prefix of every API key (it tells a secret scanner what it found).
+pub const API_KEY_PREFIX: &str = "radotp_";
+
+/// A fresh API key: `radotp_` and 64 hex digits (256 random bits), and
+/// its SHA-256, which is all that is stored. A key that random needs no
+/// slow hash: nobody can search its space.
+pub fn new_api_key() -> (String, [u8; 32]) {
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let mut key = String::from(API_KEY_PREFIX);
+    for b in raw {
+        key.push_str(&format!("{b:02x}"));
+    }
+    let hash = api_key_hash(&key);
+    (key, hash)
+}
+
+/// SHA-256 of a presented API key.
+pub fn api_key_hash(key: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).into()
+}
+
+/// API key names: 1 to 64 of letters, digits, `.`, `_`, `-`.
+fn check_api_key_name(name: &str) -> Result<(), AdminError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AdminError::usage(
+            "API key name must be 1 to 64 letters, digits, '.', '_' or '-'",
+        ))
+    }
 }
 
 fn user_info(u: &User, tokens: usize, now: u64) -> UserInfo {
@@ -850,6 +1011,69 @@ mod tests {
             last_success: None,
             tokens: 0,
         }
+    }
+
+    #[test]
+    fn api_key_is_shown_once_stored_hashed_and_found_by_its_hash() {
+        let store: Arc<dyn TokenStore> = Arc::new(crate::store::MemoryStore::new());
+        let clock = Arc::new(crate::clock::FixedClock::new(1_700_000_000));
+        let v = Arc::new(Verifier::new(
+            store.clone(),
+            clock.clone(),
+            Default::default(),
+        ));
+        let admin = Admin::new(v, Arc::new(Config::from_toml("", "t").unwrap()));
+        let create = |name: &str, scope| {
+            admin.execute(AdminRequest::ApiKeyCreate {
+                name: name.into(),
+                scope,
+            })
+        };
+        let AdminReply::ApiKeyCreated { key, secret } = create("ops", ApiScope::Admin).unwrap()
+        else {
+            panic!("a created key");
+        };
+        assert_eq!((key.name.as_str(), key.scope), ("ops", ApiScope::Admin));
+        assert!(secret.starts_with(API_KEY_PREFIX) && secret.len() == 7 + 64);
+        let stored = store.api_keys().unwrap().pop().unwrap();
+        assert_eq!(stored.hash, api_key_hash(&secret));
+        assert!(!stored
+            .hash
+            .windows(8)
+            .any(|w| secret.as_bytes().windows(8).any(|s| s == w)));
+        let e = create("ops", ApiScope::Validate).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+        assert_eq!(
+            create("bad name", ApiScope::Admin).unwrap_err().kind,
+            ErrorKind::Usage
+        );
+        create("portal", ApiScope::Validate).unwrap();
+
+        let found = admin.authenticate(&secret).unwrap().unwrap();
+        assert_eq!(found.name, "ops");
+        assert_eq!(store.api_keys().unwrap()[0].last_used, Some(1_700_000_000));
+        assert!(admin.authenticate("radotp_0000").unwrap().is_none());
+        assert!(admin.authenticate("").unwrap().is_none());
+
+        let AdminReply::ApiKeys(all) = admin.execute(AdminRequest::ApiKeyList).unwrap() else {
+            panic!("a list");
+        };
+        assert_eq!(all.len(), 2);
+        admin
+            .execute(AdminRequest::ApiKeyRevoke { name: "ops".into() })
+            .unwrap();
+        assert!(admin.authenticate(&secret).unwrap().is_none(), "revoked");
+        let e = admin
+            .execute(AdminRequest::ApiKeyRevoke { name: "ops".into() })
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        // No user, no token: not found; a second user of a name: conflict.
+        let e = admin
+            .execute(AdminRequest::UserShow {
+                name: "nobody".into(),
+            })
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
     }
 
     #[test]

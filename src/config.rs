@@ -85,6 +85,9 @@ pub struct Config {
     /// RadSec (RADIUS over TLS, RFC 6614); off when the section is absent.
     #[serde(default)]
     pub radsec: Option<RadSecConfig>,
+    /// The HTTP API (privacyIDEA-compatible /validate, admin /api/v1).
+    #[serde(default)]
+    pub api: ApiConfig,
     /// NAS clients allowed to send requests.
     #[serde(default, rename = "client")]
     pub clients: Vec<Spanned<ClientConfig>>,
@@ -485,6 +488,191 @@ fn default_eap_max() -> usize {
     4096
 }
 
+/// `[api]`: the HTTP API — privacyIDEA-compatible `/validate/check` and
+/// `/validate/radiuscheck`, and the admin API under `/api/v1/` (API keys).
+/// Off while both listener lists are empty (the default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Plain HTTP listeners, `ADDR:PORT`: loopback addresses only.
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
+    /// HTTPS listeners (any address); need `certificate` and `private_key`.
+    #[serde(default)]
+    pub listen_tls: Vec<Spanned<String>>,
+    /// PEM certificate chain of the HTTPS listeners, the server's first.
+    #[serde(default)]
+    pub certificate: Option<Spanned<PathBuf>>,
+    /// PEM private key of that certificate (PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub private_key: Option<Spanned<PathBuf>>,
+    /// Who may call `/validate/*`: addresses or CIDRs (the TCP peer).
+    #[serde(default = "default_validate_clients")]
+    pub validate_clients: Vec<Spanned<String>>,
+    /// `/validate/*` also needs an API key (scope `validate` or `admin`)
+    /// in `Authorization: Bearer KEY`.
+    #[serde(default)]
+    pub validate_requires_key: bool,
+    /// Largest request body, bytes; more is answered 413.
+    #[serde(default = "default_api_max_body")]
+    pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers, and then its body,
+    /// seconds; an idle keep-alive connection is closed after it too.
+    #[serde(default = "default_api_timeout")]
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more are closed at once.
+    #[serde(default = "default_api_max_connections")]
+    pub max_connections: usize,
+    /// `/validate/*` requests per second from one source address (token
+    /// bucket, burst of the same size); more are answered 429. 0: no limit.
+    #[serde(default)]
+    pub validate_rate_limit: u32,
+}
+
+impl ApiConfig {
+    /// Is the API on (any listener)?
+    pub fn enabled(&self) -> bool {
+        !self.listen.is_empty() || !self.listen_tls.is_empty()
+    }
+
+    /// The parsed plain listeners.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.listen)
+    }
+
+    /// The parsed HTTPS listeners.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        parse_addrs(&self.listen_tls)
+    }
+
+    /// The parsed `validate_clients`.
+    pub fn validate_nets(&self) -> Vec<IpNet> {
+        self.validate_clients
+            .iter()
+            .filter_map(|s| parse_net(s.get_ref()))
+            .map(|n| n.trunc())
+            .collect()
+    }
+
+    fn validate(
+        &self,
+        err: &dyn Fn(Option<std::ops::Range<usize>>, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        for (l, tls) in self
+            .listen
+            .iter()
+            .map(|l| (l, false))
+            .chain(self.listen_tls.iter().map(|l| (l, true)))
+        {
+            let Ok(addr) = l.get_ref().parse::<SocketAddr>() else {
+                return Err(err(
+                    Some(l.span()),
+                    format!(
+                        "[api] '{}' is not a socket address: expected \"ADDRESS:PORT\", e.g. \"127.0.0.1:8080\" or \"[::]:8443\"",
+                        l.get_ref()
+                    ),
+                ));
+            };
+            if !tls && !addr.ip().is_loopback() {
+                return Err(err(
+                    Some(l.span()),
+                    format!(
+                        "[api] listen '{}': plain HTTP is allowed on loopback addresses only (127.0.0.0/8, ::1); put it in listen_tls with a certificate and private_key",
+                        l.get_ref()
+                    ),
+                ));
+            }
+        }
+        match (&self.certificate, &self.private_key) {
+            (None, None) if !self.listen_tls.is_empty() => {
+                return Err(err(
+                    self.listen_tls.first().map(|l| l.span()),
+                    "[api] listen_tls needs certificate = \"PEM FILE\" and private_key = \"PEM FILE\"".into(),
+                ))
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                let span = self
+                    .certificate
+                    .as_ref()
+                    .map(|c| c.span())
+                    .or_else(|| self.private_key.as_ref().map(|k| k.span()));
+                return Err(err(
+                    span,
+                    "[api] give certificate and private_key together".into(),
+                ));
+            }
+            (Some(c), Some(_)) if self.listen_tls.is_empty() => {
+                return Err(err(
+                    Some(c.span()),
+                    "[api] certificate and private_key are given but listen_tls is empty: expected e.g. listen_tls = [\"0.0.0.0:8443\"]".into(),
+                ))
+            }
+            _ => {}
+        }
+        for c in &self.validate_clients {
+            if parse_net(c.get_ref()).is_none() {
+                return Err(err(
+                    Some(c.span()),
+                    format!(
+                        "[api] validate_clients: '{}' is not an IP address or CIDR: expected e.g. \"127.0.0.1/32\", \"10.0.0.0/8\" or \"::1\"",
+                        c.get_ref()
+                    ),
+                ));
+            }
+        }
+        if !(1024..=16 << 20).contains(&self.max_body_bytes) {
+            return Err(err(
+                None,
+                format!(
+                    "[api] max_body_bytes = {}: expected 1024 to 16777216",
+                    self.max_body_bytes
+                ),
+            ));
+        }
+        if !(1..=300).contains(&self.request_timeout_secs) {
+            return Err(err(
+                None,
+                format!(
+                    "[api] request_timeout_secs = {}: expected 1 to 300 (seconds)",
+                    self.request_timeout_secs
+                ),
+            ));
+        }
+        if !(1..=65_536).contains(&self.max_connections) {
+            return Err(err(
+                None,
+                format!(
+                    "[api] max_connections = {}: expected 1 to 65536",
+                    self.max_connections
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn parse_net(s: &str) -> Option<IpNet> {
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+fn default_validate_clients() -> Vec<Spanned<String>> {
+    vec![
+        Spanned::new(0..0, "127.0.0.1/32".into()),
+        Spanned::new(0..0, "::1/128".into()),
+    ]
+}
+fn default_api_max_body() -> usize {
+    64 * 1024
+}
+fn default_api_timeout() -> u64 {
+    10
+}
+fn default_api_max_connections() -> usize {
+    256
+}
+
 /// `[[client]]`: one NAS or a network of them.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -655,7 +843,8 @@ default_from_serde!(
     PinConfig,
     LockoutConfig,
     ChallengeConfig,
-    EapConfig
+    EapConfig,
+    ApiConfig
 );
 
 /// A NAS client ready for use: the secret resolved.
@@ -856,6 +1045,7 @@ impl Config {
         if let Some(r) = &self.radsec {
             r.validate(&err)?;
         }
+        self.api.validate(&err)?;
         let mut names = HashSet::new();
         let mut nets = HashSet::new();
         for c in &self.clients {
@@ -1052,6 +1242,77 @@ mod tests {
         assert!(e.to_string().contains("peap"), "{e}");
         let e = Config::from_toml("[eap]\nmax_conversations = 0\n", "t.toml").unwrap_err();
         assert!(e.to_string().contains("max_conversations"), "{e}");
+    }
+
+    #[test]
+    fn api_is_off_by_default_and_plain_http_only_on_loopback() {
+        let c = Config::from_toml("", "t.toml").unwrap();
+        assert!(!c.api.enabled());
+        assert_eq!(c.api.validate_nets().len(), 2, "127.0.0.1 and ::1");
+        let ok = "[api]\nlisten = [\"127.0.0.1:8080\", \"[::1]:8080\", \"127.0.0.2:1\"]\n";
+        let c = Config::from_toml(ok, "t.toml").unwrap();
+        assert!(c.api.enabled());
+        assert_eq!(c.api.listen_addrs().len(), 3);
+        for bad in ["0.0.0.0:8080", "[::]:8080", "192.0.2.1:80"] {
+            let text = format!("[api]\nlisten = [\n  \"127.0.0.1:8080\",\n  \"{bad}\",\n]\n");
+            let e = Config::from_toml(&text, "t.toml").unwrap_err();
+            assert_eq!(e.line, Some(4), "{e}");
+            assert!(
+                e.message.contains("loopback") && e.message.contains("listen_tls"),
+                "{e}"
+            );
+        }
+        let e = Config::from_toml("[api]\nlisten = [\"localhost:80\"]\n", "t.toml").unwrap_err();
+        assert!(e.message.contains("ADDRESS:PORT"), "{e}");
+    }
+
+    #[test]
+    fn api_tls_needs_certificate_and_key_and_checks_its_values() {
+        let e =
+            Config::from_toml("[api]\nlisten_tls = [\"0.0.0.0:8443\"]\n", "t.toml").unwrap_err();
+        assert!(e.message.contains("certificate"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = Config::from_toml(
+            "[api]\nlisten_tls = [\"0.0.0.0:8443\"]\ncertificate = \"c.pem\"\n",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("together"), "{e}");
+        let e = Config::from_toml(
+            "[api]\ncertificate = \"c\"\nprivate_key = \"k\"\n",
+            "t.toml",
+        )
+        .unwrap_err();
+        assert!(e.message.contains("listen_tls is empty"), "{e}");
+        let c = Config::from_toml(
+            "[api]\nlisten_tls = [\"0.0.0.0:8443\"]\ncertificate = \"c\"\nprivate_key = \"k\"\nvalidate_clients = [\"10.0.0.0/8\", \"192.0.2.7\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.api.tls_addrs().len(), 1);
+        let nets = c.api.validate_nets();
+        assert!(nets
+            .iter()
+            .any(|n| n.contains(&"10.1.2.3".parse::<IpAddr>().unwrap())));
+        assert!(!nets
+            .iter()
+            .any(|n| n.contains(&"127.0.0.1".parse::<IpAddr>().unwrap())));
+        let e = Config::from_toml("[api]\nvalidate_clients = [\n \"10.0.0.0/33\"]\n", "t.toml")
+            .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        for (k, v) in [
+            ("max_body_bytes", "10"),
+            ("request_timeout_secs", "0"),
+            ("max_connections", "0"),
+        ] {
+            let e = Config::from_toml(&format!("[api]\n{k} = {v}\n"), "t.toml").unwrap_err();
+            assert!(
+                e.message.contains(k) && e.message.contains("expected"),
+                "{e}"
+            );
+        }
+        let e = Config::from_toml("[api]\nlisten_tsl = []\n", "t.toml").unwrap_err();
+        assert_eq!(e.line, Some(2), "typo: {e}");
     }
 
     #[test]

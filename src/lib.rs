@@ -25,6 +25,9 @@
 //!   executed in the CLI process or by the daemon over its control socket.
 //! - [`audit`]: the audit trail, a JSON line per authentication decision
 //!   and per admin change.
+//! - [`api`]: the HTTP API — privacyIDEA-compatible `/validate/check` on the
+//!   RADIUS verification path, and the admin API under `/api/v1/` with API
+//!   keys.
 //! - [`config`]: the TOML configuration, with file:line:column errors.
 //! - [`server`]: the daemon — UDP listeners and worker threads, the request
 //!   pipeline (`handler`), the commit thread (`commit`), duplicate cache, challenge states,
@@ -34,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -140,7 +140,7 @@ pub struct Accepted {
 
 /// Options of one verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Options {
+pub struct Options<'a> {
     /// Put the user's PIN in front of each code (false in the second step of
     /// the challenge flow, where the PIN was checked in the first step).
     pub with_pin: bool,
@@ -150,14 +150,18 @@ pub struct Options {
     /// when the password is the PIN alone. Checked on the record the
     /// verification reads anyway, so a PAP request reads the user once.
     pub pin_only_challenge: bool,
+    /// Search only this token of the user (the HTTP API's `serial`); the
+    /// others are left out as if they were not active.
+    pub token: Option<&'a str>,
 }
 
-impl Default for Options {
+impl Default for Options<'_> {
     fn default() -> Self {
         Options {
             with_pin: true,
             dry_run: false,
             pin_only_challenge: false,
+            token: None,
         }
     }
 }
@@ -256,7 +260,7 @@ impl Verifier {
     pub fn verify(
         &self,
         user_name: &str,
-        opts: Options,
+        opts: Options<'_>,
         pap_password: Option<&[u8]>,
         matches: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Outcome, StoreError> {
@@ -294,7 +298,7 @@ impl Verifier {
         }
         let tokens: Vec<&Token> = all_tokens
             .iter()
-            .filter(|t| t.state == TokenState::Active)
+            .filter(|t| t.state == TokenState::Active && opts.token.is_none_or(|id| t.id == id))
             .collect();
         if tokens.is_empty() {
             self.decoys(now, matches, PAD_SEARCHES);
@@ -358,7 +362,7 @@ impl Verifier {
         token: &Token,
         pin: &[u8],
         now: u64,
-        opts: Options,
+        opts: Options<'_>,
         clear_user: bool,
         buf: &mut Vec<u8>,
         matches: &dyn Fn(&[u8]) -> bool,
@@ -455,7 +459,7 @@ impl Verifier {
         (false, searches)
     }
 
-    fn fail(&self, user: &User, now: u64, opts: Options) -> Result<(), StoreError> {
+    fn fail(&self, user: &User, now: u64, opts: Options<'_>) -> Result<(), StoreError> {
         if opts.dry_run {
             return Ok(());
         }
@@ -670,6 +674,34 @@ mod tests {
         u.enabled = false;
         store.update_user(&u).unwrap();
         assert_eq!(first(&v, "4711"), Outcome::Reject(Reason::UserDisabled));
+    }
+
+    #[test]
+    fn options_token_searches_that_token_only() {
+        let (v, store, _) = setup(None);
+        let mut other = store.token("t-1").unwrap().unwrap();
+        other.id = "t-2".into();
+        other.seed = Secret::new(b"another seed 0123456".to_vec());
+        store.insert_token(&other).unwrap();
+        let code = code_at(T0);
+        let pw = code.as_bytes().to_vec();
+        let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
+        let only = |id| Options {
+            token: Some(id),
+            ..Options::default()
+        };
+        assert_eq!(
+            v.verify("alice", only("t-2"), Some(&pw), &m).unwrap(),
+            Outcome::Reject(Reason::WrongCode)
+        );
+        assert_eq!(
+            v.verify("alice", only("t-9"), Some(&pw), &m).unwrap(),
+            Outcome::Reject(Reason::NoActiveToken)
+        );
+        match v.verify("alice", only("t-1"), Some(&pw), &m).unwrap() {
+            Outcome::Accept(a) => assert_eq!(a.token_id, "t-1"),
+            o => panic!("{o:?}"),
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!
 //! Exit codes: 0 ok, 1 check or operation failed, 2 usage or config error.
 
+pub mod apikey;
 pub mod bench;
 pub mod configcmd;
 pub mod diskprobe;
@@ -72,6 +73,9 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Show the running daemon's counters.
     Stats,
+    /// API keys of the HTTP API ([api]): create, list, revoke.
+    #[command(subcommand)]
+    Apikey(apikey::ApiKeyCmd),
     /// The token store itself: migrate from sled, show kind and size.
     #[command(subcommand)]
     Store(storecmd::StoreCmd),
@@ -133,6 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(&ctx, a),
         Command::Generate(c) => generate::run(c),
         Command::Store(cmd) => storecmd::run(&ctx, cmd),
+        Command::Apikey(c) => apikey::run(&ctx, c),
         Command::Stats => {
             let reply = ctx.admin(AdminRequest::Stats)?;
             ctx.print_reply(&reply);
@@ -270,6 +275,24 @@ impl Ctx {
             } => println!("imported {tokens} token(s), created {users_created} user(s)"),
             AdminReply::Stats(v) => {
                 println!("{}", serde_json::to_string_pretty(v).unwrap_or_default())
+            }
+            AdminReply::ApiKeyCreated { key, secret } => {
+                println!("API key '{}' (scope {}):", key.name, key.scope.as_str());
+                println!("{secret}");
+                eprintln!("This is the only time the key is shown: only its hash is stored. Send it as `Authorization: Bearer KEY`.");
+            }
+            AdminReply::ApiKeys(keys) => {
+                println!("{:<24} {:<9} {:<24} LAST USED", "NAME", "SCOPE", "CREATED");
+                for k in keys {
+                    println!(
+                        "{:<24} {:<9} {:<24} {}",
+                        k.name,
+                        k.scope.as_str(),
+                        format_unix(k.created),
+                        time(k.last_used)
+                    );
+                }
+                println!("{} key(s)", keys.len());
             }
         }
     }

@@ -2,7 +2,7 @@
 //! IPv6), RadSec (RADIUS over TLS, [`radsec`]), the control socket, the metrics listener, reload on SIGHUP and a
 //! bounded graceful shutdown.
 //!
-//! Only this module touches sockets. Datagrams are handled by
+//! Only this module (and `crate::api`, which it starts) touches sockets. Datagrams are handled by
 //! [`handler::Handler`] on a few worker threads per socket ([`workers`]),
 //! and Accepts are sent by the commit thread once their use of the code is
 //! committed ([`commit`]). `docs/ARCHITECTURE.md` draws the whole path.
@@ -87,6 +87,8 @@ pub struct Server {
     metrics: Option<tokio::net::TcpListener>,
     radsec: Option<radsec::RadSec>,
     admin: control::AdminSlot,
+    api: Option<crate::api::Api>,
+    api_state: Option<Arc<crate::api::State>>,
     stats_fn: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     store: Arc<dyn TokenStore>,
     commit: Arc<CommitStats>,
@@ -179,6 +181,9 @@ impl Server {
         let admin = Arc::new(std::sync::RwLock::new(Arc::new(
             Admin::new(verifier, config.clone()).with_stats(stats_fn.clone()),
         )));
+        let api =
+            crate::api::Api::bind(&config, handler.clone(), queue.clone(), admin.clone()).await?;
+        let api_state = api.as_ref().map(|a| a.state());
         Ok(Server {
             handler,
             auth,
@@ -187,6 +192,8 @@ impl Server {
             metrics,
             radsec,
             admin,
+            api,
+            api_state,
             stats_fn,
             store,
             commit,
@@ -221,6 +228,11 @@ impl Server {
             .as_ref()
             .map(|r| r.local_addrs())
             .unwrap_or_default()
+    }
+
+    /// The bound HTTP API addresses: ("api", plain) and ("api-tls", HTTPS).
+    pub fn api_addrs(&self) -> Vec<(&'static str, SocketAddr)> {
+        self.api.as_ref().map(|a| a.addrs()).unwrap_or_default()
     }
 
     /// The bound metrics address.
@@ -284,6 +296,8 @@ impl Server {
         .map_err(thread_err)?;
         let mut this = self;
         let metrics_addr = this.metrics_addr();
+        let api_addrs = this.api_addrs();
+        let api = this.api.take().map(|a| a.start());
         let control = this
             .control
             .take()
@@ -308,7 +322,11 @@ impl Server {
         let udp = |s: &Arc<UdpSocket>| s.local_addr().ok();
         let auth = this.auth.iter().filter_map(udp).map(|a| ("auth", a));
         let acct = this.acct.iter().filter_map(udp).map(|a| ("accounting", a));
-        for (kind, addr) in auth.chain(acct).chain(metrics_addr.map(|a| ("metrics", a))) {
+        for (kind, addr) in auth
+            .chain(acct)
+            .chain(metrics_addr.map(|a| ("metrics", a)))
+            .chain(api_addrs)
+        {
             tracing::info!(%addr, kind, "listening");
         }
         notify_systemd("READY=1");
@@ -330,6 +348,10 @@ impl Server {
         let _ = radsec_stop.send(true);
         for t in radsec_tasks {
             t.abort();
+        }
+        // HTTP first: its Accepts in flight still reach the commit thread.
+        if let Some(api) = api {
+            api.stop().await;
         }
         let queue = this.queue.clone();
         let stopping = tokio::task::spawn_blocking(move || {
@@ -393,6 +415,9 @@ impl Server {
                 *self.admin.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(admin);
                 self.handler.replace_settings(settings);
                 self.reload_radsec(&c);
+                if let Some(api) = &self.api_state {
+                    api.reload(&c);
+                }
                 let old: Vec<_> = self.auth_addrs();
                 if c.listen_addrs()
                     .iter()

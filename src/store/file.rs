@@ -3530,7 +3530,7 @@ mod tests {
     fn file_store_passes_the_shared_suite() {
         let root = tempfile::tempdir().unwrap();
         let n = AtomicU32::new(0);
-        crate::store::conformance::suite(&|| {
+        crate::store::conformance::suite_without_api_keys(&|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
             Box::new(open(&root.path().join(format!("db{i}"))))
         });
@@ -3544,7 +3544,7 @@ mod tests {
             hash_mask: 0,
             ..Tuning::default()
         };
-        crate::store::conformance::suite(&|| {
+        crate::store::conformance::suite_without_api_keys(&|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
             Box::new(open_with(&root.path().join(format!("db{i}")), tuning))
         });
@@ -3558,7 +3558,7 @@ mod tests {
             checkpoint_slots: 2,
             ..Tuning::default()
         };
-        crate::store::conformance::suite(&|| {
+        crate::store::conformance::suite_without_api_keys(&|| {
             let i = n.fetch_add(1, Ordering::Relaxed);
             Box::new(open_with(&root.path().join(format!("db{i}")), tuning))
         });

@@ -7,12 +7,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{count_failure, LockRule, StoreError, Token, TokenState, TokenStore, User};
+use super::{count_failure, ApiKey, LockRule, StoreError, Token, TokenState, TokenStore, User};
 
 #[derive(Debug, Default)]
 struct Inner {
     users: BTreeMap<String, User>,
     tokens: BTreeMap<String, Token>,
+    api_keys: BTreeMap<String, ApiKey>,
 }
 
 /// Users and tokens in memory; `sync` is a no-op.
@@ -202,6 +203,33 @@ impl TokenStore for MemoryStore {
         }
         for t in tokens {
             g.tokens.insert(t.id.clone(), t.clone());
+        }
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        Ok(self.read().api_keys.values().cloned().collect())
+    }
+
+    fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let mut g = self.write();
+        if g.api_keys.contains_key(&key.name) {
+            return Err(StoreError::ApiKeyExists(key.name.clone()));
+        }
+        g.api_keys.insert(key.name.clone(), key.clone());
+        Ok(())
+    }
+
+    fn delete_api_key(&self, name: &str) -> Result<(), StoreError> {
+        match self.write().api_keys.remove(name) {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NoSuchApiKey(name.to_string())),
+        }
+    }
+
+    fn touch_api_key(&self, name: &str, now: u64) -> Result<(), StoreError> {
+        if let Some(k) = self.write().api_keys.get_mut(name) {
+            k.last_used = Some(now);
         }
         Ok(())
     }

@@ -142,6 +142,56 @@ impl Token {
     }
 }
 
+/// What an API key of the HTTP API may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiScope {
+    /// Everything: the admin API under `/api/v1/` and `/validate/*`.
+    Admin,
+    /// Only `/validate/*` (where `[api] validate_requires_key` asks for a key).
+    Validate,
+}
+
+impl ApiScope {
+    /// `admin` or `validate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::Admin => "admin",
+            ApiScope::Validate => "validate",
+        }
+    }
+
+    /// The scope of a stored name.
+    pub fn parse(s: &str) -> Option<ApiScope> {
+        match s {
+            "admin" => Some(ApiScope::Admin),
+            "validate" => Some(ApiScope::Validate),
+            _ => None,
+        }
+    }
+
+    /// May a key of this scope do what `needed` asks?
+    pub fn allows(self, needed: ApiScope) -> bool {
+        self == ApiScope::Admin || self == needed
+    }
+}
+
+/// An API key of the HTTP API. The key itself is shown once, when it is
+/// made; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// A name for logs and the audit trail.
+    pub name: String,
+    /// SHA-256 of the key.
+    pub hash: Vec<u8>,
+    /// What it may do.
+    pub scope: ApiScope,
+    /// Creation time.
+    pub created: u64,
+    /// Last use (kept to the minute).
+    pub last_used: Option<u64>,
+}
+
 /// One Accept's change to the store: the matched step or counter becomes the
 /// token's `last`, if it is still ahead of the stored one. Decided and made
 /// durable by [`TokenStore::commit`], before the Accept is sent.
@@ -237,6 +287,17 @@ pub enum StoreError {
     Unavailable(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("API key '{0}' already exists")]
+    ApiKeyExists(String),
+    #[error("no API key '{0}'")]
+    NoSuchApiKey(String),
+}
+
+fn no_api_keys() -> StoreError {
+    StoreError::Invalid(
+        "this store keeps no API keys (a store of radotp 0.1 or 0.2: `radotp store migrate` it)"
+            .into(),
+    )
 }
 
 /// Users and tokens. Every method is safe to call from many threads.
@@ -418,6 +479,27 @@ pub trait TokenStore: Send + Sync {
     /// neither stored nor among `users`. Written in large batches without a
     /// flush per record; call [`TokenStore::sync`] afterwards.
     fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError>;
+
+    /// Every API key, sorted by name. Stores without the table (the old
+    /// formats) refuse every API-key call.
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        Err(no_api_keys())
+    }
+    /// Adds an API key; [`StoreError::ApiKeyExists`] if the name is taken.
+    fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let _ = key;
+        Err(no_api_keys())
+    }
+    /// Deletes an API key; [`StoreError::NoSuchApiKey`] if absent.
+    fn delete_api_key(&self, name: &str) -> Result<(), StoreError> {
+        let _ = name;
+        Err(no_api_keys())
+    }
+    /// Records a use: `last_used = now` (a key deleted meanwhile: nothing).
+    fn touch_api_key(&self, name: &str, now: u64) -> Result<(), StoreError> {
+        let _ = (name, now);
+        Err(no_api_keys())
+    }
 }
 
 /// `prefix` followed by `name`: the associated data of a sealed PIN or seed.
@@ -513,6 +595,14 @@ pub mod conformance {
 
     /// Runs every shared check, each on a fresh store.
     pub fn suite(make: MakeStore<'_>) {
+        suite_without_api_keys(make);
+        api_keys_are_kept_by_name_and_deleted(&*make());
+    }
+
+    /// Every check but the API keys', for the 0.1 and 0.2 formats: they
+    /// keep none (and refuse every API-key call), being only read by
+    /// `radotp store migrate`.
+    pub fn suite_without_api_keys(make: MakeStore<'_>) {
         crud_and_errors(&*make());
         tokens_of_lists_one_users_tokens_sorted(&*make());
         pages_hand_over_every_user_and_token_with_counts(&*make());
@@ -525,6 +615,43 @@ pub mod conformance {
         lock_escalates_by_doubling_to_the_cap_and_success_resets(&*make());
         import_adds_new_users_and_tokens(&*make());
         sync_from_many_threads_returns(&*make());
+    }
+
+    fn api_keys_are_kept_by_name_and_deleted(s: &dyn TokenStore) {
+        assert!(s.api_keys().unwrap().is_empty());
+        let key = |name: &str, scope| ApiKey {
+            name: name.into(),
+            hash: vec![name.len() as u8; 32],
+            scope,
+            created: 1_700_000_000,
+            last_used: None,
+        };
+        s.insert_api_key(&key("ops", ApiScope::Admin)).unwrap();
+        s.insert_api_key(&key("portal", ApiScope::Validate))
+            .unwrap();
+        s.insert_api_key(&key("b", ApiScope::Admin)).unwrap();
+        assert!(matches!(
+            s.insert_api_key(&key("ops", ApiScope::Validate)),
+            Err(StoreError::ApiKeyExists(n)) if n == "ops"
+        ));
+        let all = s.api_keys().unwrap();
+        let names: Vec<&str> = all.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["b", "ops", "portal"], "sorted by name");
+        assert_eq!(all[1], key("ops", ApiScope::Admin), "the first one kept");
+        assert_eq!(all[2].scope, ApiScope::Validate);
+        s.touch_api_key("portal", 1_700_000_500).unwrap();
+        s.touch_api_key("gone", 1).unwrap();
+        let portal = s.api_keys().unwrap().pop().unwrap();
+        assert_eq!(portal.last_used, Some(1_700_000_500));
+        assert_eq!(portal.hash, vec![6u8; 32]);
+        s.delete_api_key("ops").unwrap();
+        assert!(matches!(
+            s.delete_api_key("ops"),
+            Err(StoreError::NoSuchApiKey(n)) if n == "ops"
+        ));
+        assert_eq!(s.api_keys().unwrap().len(), 2);
+        // Keys are not users or tokens.
+        assert_eq!(s.counts().unwrap(), (0, 0));
     }
 
     fn crud_and_errors(s: &dyn TokenStore) {

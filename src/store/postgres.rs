@@ -28,9 +28,10 @@ use std::time::{Duration, Instant};
 use postgres::config::SslMode;
 use postgres::{Client, Config, NoTls, Row, Transaction};
 
-use super::sql::{self, TokenRow, UserRow, TOKEN_COLUMNS, USER_COLUMNS};
+use super::sql::{self, TokenRow, UserRow, API_KEY_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{
-    count_failure, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit, User,
+    count_failure, ApiKey, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit,
+    User,
 };
 
 /// How the store reaches its database.
@@ -799,6 +800,62 @@ impl TokenStore for PgStore {
             }
             Ok(())
         })
+    }
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows = self.with(|c| {
+            c.query(
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"),
+                &[],
+            )
+            .map_err(db_err)
+        })?;
+        rows.iter()
+            .map(|r| {
+                let scope: String = r.get(2);
+                sql::api_key_from(r.get(0), r.get(1), &scope, r.get(3), r.get(4))
+            })
+            .collect()
+    }
+
+    fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let created = sql::int(key.created, "created")?;
+        let last_used = sql::opt_int(key.last_used, "last_used")?;
+        let n = self.with(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING"
+                ),
+                &[&key.name, &key.hash, &key.scope.as_str(), &created, &last_used],
+            )
+            .map_err(db_err)
+        })?;
+        match n {
+            0 => Err(StoreError::ApiKeyExists(key.name.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    fn delete_api_key(&self, name: &str) -> Result<(), StoreError> {
+        let n = self.with(|c| {
+            c.execute("DELETE FROM api_keys WHERE name = $1", &[&name])
+                .map_err(db_err)
+        })?;
+        match n {
+            0 => Err(StoreError::NoSuchApiKey(name.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    fn touch_api_key(&self, name: &str, now: u64) -> Result<(), StoreError> {
+        let now = sql::int(now, "time")?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE api_keys SET last_used = $1 WHERE name = $2",
+                &[&now, &name],
+            )
+            .map_err(db_err)
+        })?;
+        Ok(())
     }
 }
 

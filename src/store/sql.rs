@@ -259,6 +259,28 @@ impl TokenRow {
     }
 }
 
+/// The columns of `api_keys`, in order: name, hash, scope, created, last_used.
+pub const API_KEY_COLUMNS: &str = "name, hash, scope, created, last_used";
+
+/// An API key from its columns.
+pub fn api_key_from(
+    name: String,
+    hash: Vec<u8>,
+    scope: &str,
+    created: i64,
+    last_used: Option<i64>,
+) -> Result<super::ApiKey, StoreError> {
+    let row = format!("API key {name}");
+    Ok(super::ApiKey {
+        scope: super::ApiScope::parse(scope)
+            .ok_or_else(|| StoreError::Corrupt(row.clone(), format!("scope '{scope}'")))?,
+        created: uint(created, &row)?,
+        last_used: opt_uint(last_used, &row)?,
+        hash,
+        name,
+    })
+}
+
 fn state_from(s: &str) -> Option<TokenState> {
     Some(match s {
         "pending" => TokenState::Pending,

@@ -21,9 +21,10 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
-use super::sql::{self, TokenRow, UserRow, TOKEN_COLUMNS, USER_COLUMNS};
+use super::sql::{self, TokenRow, UserRow, API_KEY_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{
-    count_failure, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit, User,
+    count_failure, ApiKey, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit,
+    User,
 };
 
 /// Read connections kept open at most.
@@ -343,6 +344,9 @@ impl From<StoreError> for rusqlite::Error {
         rusqlite::Error::ToSqlConversionFailure(Box::new(e))
     }
 }
+
+/// The columns of an `api_keys` row.
+type ApiKeyRow = (String, Vec<u8>, String, i64, Option<i64>);
 
 /// `UPDATE` of a use: wins when the counter is still ahead.
 const USE_SQL: &str = "UPDATE tokens SET last_step = ?1, drift = ?2, last_used = ?3, \
@@ -723,6 +727,69 @@ impl TokenStore for SqliteStore {
             insert_token(&tx, t).map_err(db_err)?;
         }
         tx.commit().map_err(db_err)
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
+        let rows: Vec<ApiKeyRow> = self.read(|c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY name"
+                ))
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err)).collect()
+        })?;
+        rows.into_iter()
+            .map(|(n, h, s, c, l)| sql::api_key_from(n, h, &s, c, l))
+            .collect()
+    }
+
+    fn insert_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let n = self
+            .writer()
+            .prepare_cached(&format!(
+                "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO NOTHING"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    key.name,
+                    key.hash,
+                    key.scope.as_str(),
+                    sql::int(key.created, "created")?,
+                    sql::opt_int(key.last_used, "last_used")?
+                ])
+            })
+            .map_err(db_err)?;
+        match n {
+            0 => Err(StoreError::ApiKeyExists(key.name.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    fn delete_api_key(&self, name: &str) -> Result<(), StoreError> {
+        let n = self
+            .writer()
+            .execute("DELETE FROM api_keys WHERE name = ?1", [name])
+            .map_err(db_err)?;
+        match n {
+            0 => Err(StoreError::NoSuchApiKey(name.to_string())),
+            _ => Ok(()),
+        }
+    }
+
+    fn touch_api_key(&self, name: &str, now: u64) -> Result<(), StoreError> {
+        let now = sql::int(now, "time")?;
+        self.writer()
+            .execute(
+                "UPDATE api_keys SET last_used = ?1 WHERE name = ?2",
+                params![now, name],
+            )
+            .map_err(db_err)?;
+        Ok(())
     }
 }
 

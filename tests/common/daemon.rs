@@ -38,6 +38,10 @@ pub struct Daemon {
     pub metrics: SocketAddr,
     /// The RadSec listener, with `[radsec]`.
     pub radsec: Option<SocketAddr>,
+    /// The HTTP API's plain listener, when `[api] listen` has one.
+    pub api: Option<SocketAddr>,
+    /// The HTTP API's HTTPS listener, when `[api] listen_tls` has one.
+    pub api_tls: Option<SocketAddr>,
 }
 
 impl Drop for Daemon {
@@ -54,6 +58,17 @@ pub fn start(config_path: &Path) -> Daemon {
 }
 
 pub fn start_with(config_path: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    start_listening(config_path, args, env, 3)
+}
+
+/// Starts the daemon and waits for `listeners` "listening" lines (3 for
+/// auth, accounting and metrics; more with the HTTP API).
+pub fn start_listening(
+    config_path: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    listeners: usize,
+) -> Daemon {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve")
         .arg("--config")
@@ -85,6 +100,8 @@ pub fn start_with(config_path: &Path, args: &[&str], env: &[(&str, &str)]) -> Da
         acct: "0.0.0.0:0".parse().unwrap(),
         metrics: "0.0.0.0:0".parse().unwrap(),
         radsec: None,
+        api: None,
+        api_tls: None,
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -95,13 +112,15 @@ pub fn start_with(config_path: &Path, args: &[&str], env: &[(&str, &str)]) -> Da
             .filter_map(|l| listening(l))
             .collect();
         // RadSec's line, when there is one, comes before these three.
-        if found.iter().filter(|(k, _)| k != "radsec").count() >= 3 {
+        if found.iter().filter(|(k, _)| k != "radsec").count() >= listeners {
             for (kind, addr) in found {
                 match kind.as_str() {
                     "auth" => d.auth = addr,
                     "accounting" => d.acct = addr,
                     "metrics" => d.metrics = addr,
                     "radsec" => d.radsec = Some(addr),
+                    "api" => d.api = Some(addr),
+                    "api-tls" => d.api_tls = Some(addr),
                     other => panic!("unexpected listener kind {other}"),
                 }
             }

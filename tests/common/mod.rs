@@ -35,6 +35,8 @@ pub struct TestServer {
     pub store: Arc<MemoryStore>,
     pub clock: Arc<FixedClock>,
     pub stats: Arc<Stats>,
+    /// The HTTP API listeners: ("api", plain) and ("api-tls", HTTPS).
+    pub api: Vec<(&'static str, SocketAddr)>,
     stop: watch::Sender<bool>,
     pub reload: watch::Sender<u64>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -88,12 +90,19 @@ pub fn start_with(config: &str, path: Option<std::path::PathBuf>) -> TestServer 
             let server = Server::bind(cfg, path, s2, c2, false).await.unwrap();
             let acct = server.accounting_addrs().first().copied();
             let radsec = server.radsec_addrs().first().copied();
-            tx.send((server.auth_addrs()[0], acct, radsec, server.stats()))
-                .unwrap();
+            tx.send((
+                server.auth_addrs()[0],
+                acct,
+                radsec,
+                server.stats(),
+                server.api_addrs(),
+            ))
+            .unwrap();
             server.run(stop_rx, reload_rx).await.unwrap();
         });
     });
-    let (addr, acct, radsec, stats) = rx.recv_timeout(Duration::from_secs(10)).expect("server up");
+    let (addr, acct, radsec, stats, api) =
+        rx.recv_timeout(Duration::from_secs(10)).expect("server up");
     TestServer {
         addr,
         acct,
@@ -101,6 +110,7 @@ pub fn start_with(config: &str, path: Option<std::path::PathBuf>) -> TestServer 
         store,
         clock,
         stats,
+        api,
         stop,
         reload,
         thread: Some(thread),
