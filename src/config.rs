@@ -16,6 +16,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::radius::dictionary::{ConfigValue, Reply};
+
 use crate::otp::{Algorithm, WindowPolicy};
 use crate::secret::Secret;
 
@@ -91,7 +93,62 @@ pub struct Config {
     /// NAS clients allowed to send requests.
     #[serde(default, rename = "client")]
     pub clients: Vec<Spanned<ClientConfig>>,
+    /// Groups and the reply attributes their members get.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<Spanned<GroupConfig>>,
 }
+
+/// `[[group]]`: reply attributes for the members of a group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// The group's name, as given to users (`radotp user add --group`).
+    pub name: String,
+    /// Attributes put in every Accept of a member: `{ "Service-Type" =
+    /// "Administrative-User", "Cisco-AVPair" = ["shell:priv-lvl=15"] }`.
+    #[serde(default)]
+    pub reply: Option<Spanned<toml::Table>>,
+}
+
+/// Compiles a `reply = { ... }` table against the dictionary.
+pub fn compile_reply(table: &toml::Table) -> Result<Vec<Reply>, String> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let one = |v: &toml::Value| match v {
+            toml::Value::String(s) => Reply::parse(key, &ConfigValue::Text(s)),
+            toml::Value::Integer(n) => Reply::parse(key, &ConfigValue::Int(*n)),
+            other => Err(format!(
+                "'{key}': expected text or an integer, found {}",
+                other.type_str()
+            )),
+        };
+        match value {
+            toml::Value::Array(items) => {
+                let first = items
+                    .first()
+                    .ok_or_else(|| format!("'{key}': the list is empty"))?;
+                let r = one(first)?;
+                if !r.def.multi && items.len() > 1 {
+                    return Err(format!(
+                        "'{}' may appear once in a reply; give one value, not a list",
+                        r.def.name
+                    ));
+                }
+                out.push(r);
+                for v in &items[1..] {
+                    out.push(one(v)?);
+                }
+            }
+            v => out.push(one(v)?),
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes of reply attributes an Access-Accept has room for, after the
+/// header, the Message-Authenticator and the method's own attributes
+/// (MS-CHAP2-Success and MPPE keys, EAP-Success).
+pub const REPLY_BUDGET: usize = 4096 - 20 - 18 - 256;
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
@@ -705,6 +762,13 @@ pub struct ClientConfig {
     /// 6614 §2.3); `secret` stays the one for UDP.
     #[serde(default, deserialize_with = "de_secret_opt")]
     pub radsec_secret: Option<Secret>,
+    /// Only members of these groups may log in through this client
+    /// (absent: every user may).
+    #[serde(default)]
+    pub allow_groups: Option<Vec<String>>,
+    /// Attributes put in every Accept sent to this client.
+    #[serde(default)]
+    pub reply: Option<Spanned<toml::Table>>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -864,6 +928,10 @@ pub struct Client {
     pub tls_name: Option<String>,
     /// The shared secret on RadSec (`radsec` unless the client sets one).
     pub radsec_secret: Secret,
+    /// See [`ClientConfig::allow_groups`].
+    pub allow_groups: Option<Vec<String>>,
+    /// The client's reply attributes.
+    pub reply: Vec<Reply>,
 }
 
 impl fmt::Debug for Client {
@@ -878,6 +946,8 @@ impl fmt::Debug for Client {
             )
             .field("rate_limit", &self.rate_limit)
             .field("tls_name", &self.tls_name)
+            .field("allow_groups", &self.allow_groups)
+            .field("reply", &self.reply.len())
             .finish()
     }
 }
@@ -1100,7 +1170,74 @@ impl Config {
                 ));
             }
         }
+        let mut group_names = HashSet::new();
+        let mut group_bytes = 0;
+        for g in &self.groups {
+            let name = &g.get_ref().name;
+            if name.trim().is_empty() {
+                return Err(err(Some(g.span()), "[[group]] name is empty".into()));
+            }
+            if !group_names.insert(name.clone()) {
+                return Err(err(
+                    Some(g.span()),
+                    format!("group name '{name}' appears twice"),
+                ));
+            }
+            if let Some(t) = &g.get_ref().reply {
+                let replies = compile_reply(t.get_ref())
+                    .map_err(|m| err(Some(t.span()), format!("group '{name}': reply: {m}")))?;
+                group_bytes += replies.iter().map(Reply::wire_len).sum::<usize>();
+            }
+        }
+        for c in &self.clients {
+            let cl = c.get_ref();
+            if let Some(t) = &cl.reply {
+                let replies = compile_reply(t.get_ref()).map_err(|m| {
+                    err(Some(t.span()), format!("client '{}': reply: {m}", cl.name))
+                })?;
+                let total = group_bytes + replies.iter().map(Reply::wire_len).sum::<usize>();
+                if total > REPLY_BUDGET {
+                    return Err(err(
+                        Some(t.span()),
+                        format!(
+                            "client '{}': its reply attributes and those of every group take {total} bytes; an Access-Accept has room for {REPLY_BUDGET}",
+                            cl.name
+                        ),
+                    ));
+                }
+            }
+            if let Some(groups) = &cl.allow_groups {
+                if groups.iter().any(|g| g.trim().is_empty()) {
+                    return Err(err(
+                        Some(c.span()),
+                        format!("client '{}': allow_groups has an empty name", cl.name),
+                    ));
+                }
+            }
+        }
+        if group_bytes > REPLY_BUDGET {
+            return Err(err(
+                None,
+                format!("the reply attributes of all groups take {group_bytes} bytes; an Access-Accept has room for {REPLY_BUDGET}"),
+            ));
+        }
         Ok(())
+    }
+
+    /// Each `[[group]]`'s reply attributes.
+    pub fn group_replies(&self) -> Vec<(String, Vec<Reply>)> {
+        self.groups
+            .iter()
+            .map(|g| {
+                let g = g.get_ref();
+                let replies = g
+                    .reply
+                    .as_ref()
+                    .and_then(|t| compile_reply(t.get_ref()).ok())
+                    .unwrap_or_default();
+                (g.name.clone(), replies)
+            })
+            .collect()
     }
 
     /// The clients with their secrets resolved (reads `secret_file`s).
@@ -1132,6 +1269,16 @@ impl Config {
                         .radsec_secret
                         .clone()
                         .unwrap_or_else(|| Secret::from(RADSEC_DEFAULT_SECRET)),
+                    allow_groups: c.allow_groups.clone(),
+                    reply: match &c.reply {
+                        Some(t) => compile_reply(t.get_ref()).map_err(|message| ConfigError {
+                            file: String::new(),
+                            line: None,
+                            column: None,
+                            message: format!("client '{}': reply: {message}", c.name),
+                        })?,
+                        None => Vec::new(),
+                    },
                 })
             })
             .collect()

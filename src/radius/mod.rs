@@ -7,6 +7,7 @@
 
 pub mod attribute;
 pub mod crypto;
+pub mod dictionary;
 pub mod packet;
 
 pub use attribute::Attribute;
