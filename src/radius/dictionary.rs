@@ -284,9 +284,9 @@ impl Reply {
                 .octets()
                 .to_vec(),
             (Ipv6Prefix, ConfigValue::Text(s)) => {
-                let net: ipnet::Ipv6Net = s
-                    .parse()
-                    .map_err(|_| format!("'{}' takes an IPv6 prefix like 2001:db8::/48", def.name))?;
+                let net: ipnet::Ipv6Net = s.parse().map_err(|_| {
+                    format!("'{}' takes an IPv6 prefix like 2001:db8::/48", def.name)
+                })?;
                 let len = net.prefix_len();
                 let bytes = usize::from(len).div_ceil(8);
                 let mut v = vec![0, len];

@@ -67,6 +67,8 @@ mod tests {
             rate_limit: 0,
             tls_name: None,
             radsec_secret: Secret::from("radsec"),
+            allow_groups: None,
+            reply: Vec::new(),
         }
     }
 
