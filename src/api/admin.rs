@@ -172,6 +172,7 @@ async fn call(
                     name: b.name,
                     pin: b.pin,
                     challenge: b.challenge,
+                    groups: b.groups,
                 },
                 StatusCode::CREATED,
             )
@@ -201,6 +202,18 @@ async fn call(
                 reqs.push(AdminRequest::UserSetChallenge {
                     name: name.clone(),
                     challenge,
+                });
+            }
+            if let Some(groups) = b.groups {
+                reqs.push(AdminRequest::UserSetGroups {
+                    name: name.clone(),
+                    groups,
+                });
+            }
+            if let Some(replies) = b.replies {
+                reqs.push(AdminRequest::UserSetReply {
+                    name: name.clone(),
+                    replies,
                 });
             }
             Call::UserPatch(name, reqs)
@@ -265,18 +278,17 @@ async fn call(
             )
         }
         (["stats"], &Method::GET) => Call::One(AdminRequest::Stats, StatusCode::OK),
+        (["groups"], &Method::GET) => Call::One(AdminRequest::GroupList, StatusCode::OK),
         (["users"], _) | (["tokens"], _) => return Err(ApiError::method("GET or POST")),
         (["users", _], _) => return Err(ApiError::method("GET, PATCH or DELETE")),
         (["tokens", _], _) => return Err(ApiError::method("GET or DELETE")),
         (["users", _, "unlock"], _) | (["tokens", _, "activate" | "resync"], _) => {
             return Err(ApiError::method("POST"))
         }
-        (["stats"], _) => return Err(ApiError::method("GET")),
-        _ => {
-            return Err(ApiError::not_found(
-                "no such path: expected /api/v1/users, /api/v1/tokens or /api/v1/stats",
-            ))
-        }
+        (["stats"], _) | (["groups"], _) => return Err(ApiError::method("GET")),
+        _ => return Err(ApiError::not_found(
+            "no such path: expected /api/v1/users, /api/v1/tokens, /api/v1/groups or /api/v1/stats",
+        )),
     };
     let st = state.clone();
     let ip = peer.ip();
@@ -421,6 +433,9 @@ struct NewUser {
     pin: Option<String>,
     #[serde(default)]
     challenge: bool,
+    /// Groups, most specific first.
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -433,6 +448,12 @@ struct UserPatch {
     pin: Option<Option<String>>,
     #[serde(default)]
     challenge: Option<bool>,
+    /// Replaces the groups.
+    #[serde(default)]
+    groups: Option<Vec<String>>,
+    /// Replaces the user's own reply attributes: `[["Filter-Id", "staff"]]`.
+    #[serde(default)]
+    replies: Option<Vec<(String, String)>>,
 }
 
 /// A field that is there, even as `null`.

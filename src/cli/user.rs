@@ -23,6 +23,10 @@ pub enum UserCmd {
         /// Always ask for the code in a second step (PAP Access-Challenge).
         #[arg(long)]
         challenge: bool,
+        /// A group ([[group]] or a client's allow_groups); repeat it for
+        /// several, the most specific first.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
     /// List users.
     List,
@@ -52,6 +56,29 @@ pub enum UserCmd {
     },
     /// Clear a lockout and the failure count.
     Unlock { name: String },
+    /// Replace a user's groups, the most specific first (none: no group).
+    SetGroups {
+        name: String,
+        /// Group names; a single-valued reply attribute comes from the
+        /// first group that sets it.
+        groups: Vec<String>,
+    },
+    /// Replace a user's own reply attributes (none: clear them); they
+    /// take precedence over the groups' and the client's.
+    SetReply {
+        name: String,
+        /// `Attribute=value`, e.g. `Cisco-AVPair=shell:priv-lvl=15` or
+        /// `Service-Type=Administrative-User`.
+        #[arg(value_name = "ATTRIBUTE=VALUE")]
+        replies: Vec<String>,
+    },
+}
+
+/// Group commands.
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// List the groups: reply attributes, members, clients that allow them.
+    List,
 }
 
 /// Runs a user command.
@@ -62,12 +89,14 @@ pub fn run(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             pin,
             pin_prompt,
             challenge,
+            groups,
         } => {
             let pin = if pin_prompt { Some(prompt_pin()?) } else { pin };
             AdminRequest::UserAdd {
                 name,
                 pin,
                 challenge,
+                groups,
             }
         }
         UserCmd::List => AdminRequest::UserList,
@@ -91,10 +120,28 @@ pub fn run(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             challenge: on,
         },
         UserCmd::Unlock { name } => AdminRequest::UserUnlock { name },
+        UserCmd::SetGroups { name, groups } => AdminRequest::UserSetGroups { name, groups },
+        UserCmd::SetReply { name, replies } => AdminRequest::UserSetReply {
+            name,
+            replies: replies
+                .iter()
+                .map(|r| parse_reply_arg(r))
+                .collect::<Result<_, _>>()?,
+        },
     };
     let reply = ctx.admin(req)?;
     ctx.print_reply(&reply);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Attribute=value` (the value may itself hold `=`).
+fn parse_reply_arg(s: &str) -> Result<(String, String), super::UsageError> {
+    match s.split_once('=') {
+        Some((a, v)) if !a.trim().is_empty() => Ok((a.trim().to_string(), v.to_string())),
+        _ => Err(super::UsageError(format!(
+            "'{s}': expected ATTRIBUTE=VALUE, e.g. Service-Type=Administrative-User"
+        ))),
+    }
 }
 
 /// Reads a PIN from standard input (one line).

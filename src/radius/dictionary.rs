@@ -440,12 +440,12 @@ mod tests {
     #[test]
     fn merge_single_valued_first_source_wins_multi_valued_accumulate() {
         let p = |k: &str, v: &str| parse(k, ConfigValue::Text(v)).unwrap();
-        let user = vec![p("Session-Timeout", "60")];
-        let group = vec![
+        let user = [p("Session-Timeout", "60")];
+        let group = [
             p("Session-Timeout", "600"),
             p("Cisco-AVPair", "shell:priv-lvl=15"),
         ];
-        let client = vec![p("Cisco-AVPair", "a=b"), p("Idle-Timeout", "30")];
+        let client = [p("Cisco-AVPair", "a=b"), p("Idle-Timeout", "30")];
         let merged = merge([&user[..], &group[..], &client[..]]);
         let got: Vec<(&str, &[u8])> = merged
             .iter()

@@ -338,6 +338,15 @@ impl Handler {
         }
         conv.nak_allowed = false;
         let verifier = &settings.verifier;
+        // `[[client]] allow_groups`, as the current config has it.
+        let allow_groups = settings
+            .clients
+            .named(&conv.client)
+            .and_then(|c| c.allow_groups.clone());
+        let base = Options {
+            allow_groups: allow_groups.as_deref(),
+            ..Options::default()
+        };
         let log_user = LogName(conv.user.as_bytes());
         match std::mem::replace(&mut conv.stage, Stage::MsChapFailure) {
             Stage::MsChapChallenge { challenge, ms_id } => {
@@ -354,8 +363,7 @@ impl Handler {
                     r.nt_response,
                     &r.name,
                 ));
-                let outcome =
-                    verifier.verify(&conv.user, Options::default(), None, &|c| cred.matches(c))?;
+                let outcome = verifier.verify(&conv.user, base, None, &|c| cred.matches(c))?;
                 let Credential::MsChapV2(v2) = &cred else {
                     return Ok(Step::Fail);
                 };
@@ -416,7 +424,7 @@ impl Handler {
                 let opts = Options {
                     with_pin: !pin_given,
                     pin_only_challenge: !pin_given,
-                    ..Options::default()
+                    ..base
                 };
                 let pw = msg.data.as_slice();
                 match verifier.verify(&conv.user, opts, Some(pw), &|c| cred.matches(c))? {
@@ -493,6 +501,12 @@ impl Handler {
                 })
             })
             .collect();
+        let user_name = String::from_utf8_lossy(packet.user_name().unwrap_or_default());
+        attrs.extend(
+            self.settings()
+                .authz
+                .reply_attributes(client, &user_name, &a.groups, &a.replies),
+        );
         attrs.extend(EapPacket::status(code::SUCCESS, id).to_attributes());
         let accept = eap_encode(Code::AccessAccept, packet, attrs, client)?;
         let eap_type = if method == Method::MsChapV2 {

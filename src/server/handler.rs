@@ -110,6 +110,8 @@ pub struct Settings {
     pub challenge_prompt: String,
     /// `[eap]`.
     pub eap: crate::config::EapConfig,
+    /// Groups and their reply attributes.
+    pub authz: super::authz::Authz,
 }
 
 impl Settings {
@@ -123,6 +125,7 @@ impl Settings {
             verifier,
             challenge_prompt: config.challenge.prompt.clone(),
             eap: config.eap.clone(),
+            authz: super::authz::Authz::new(config),
         })
     }
 }
@@ -456,7 +459,10 @@ impl Handler {
                 .map(Reply::Now));
         }
         let verifier = &settings.verifier;
-        let mut opts = Options::default();
+        let mut opts = Options {
+            allow_groups: client.allow_groups.as_deref(),
+            ..Options::default()
+        };
         let now = Instant::now();
         if let Some(state) = packet.attr(types::STATE) {
             // Second step of the challenge flow: the code alone.
@@ -488,7 +494,7 @@ impl Handler {
                 Outcome::PinOnly => self
                     .challenge(client, packet, user, &settings.challenge_prompt, now)
                     .map(Reply::Now),
-                Outcome::Accept(a) => self.accepted(client, packet, &cred, user, a, key),
+                Outcome::Accept(a) => self.accepted(settings, client, packet, &cred, user, a, key),
                 Outcome::Reject(r) => self
                     .rejected(client, packet, &cred, &log_user, r)
                     .map(Reply::Now),
@@ -496,8 +502,10 @@ impl Handler {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn accepted(
         &self,
+        settings: &Settings,
         client: &Client,
         packet: &Packet,
         cred: &Credential,
@@ -506,7 +514,12 @@ impl Handler {
         key: Key,
     ) -> Option<Reply> {
         let method = cred.method();
-        let attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
+        let mut attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
+        attrs.extend(
+            settings
+                .authz
+                .reply_attributes(client, user, &a.groups, &a.replies),
+        );
         let accept = self.encode(Code::AccessAccept, packet, attrs, client)?;
         let Some(commit) = a.commit else {
             // Already committed (a verifier that writes itself).

@@ -220,12 +220,15 @@ pub fn check_lists(u: &User) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A user's groups and reply attributes.
+type Lists = (Vec<String>, Vec<(String, String)>);
+
 /// The user's groups and replies back from their aggregated text.
 fn split_lists(
     groups: Option<String>,
     replies: Option<String>,
     row: &str,
-) -> Result<(Vec<String>, Vec<(String, String)>), StoreError> {
+) -> Result<Lists, StoreError> {
     let groups = groups
         .map(|g| g.split(LIST_SEP).map(str::to_string).collect())
         .unwrap_or_default();
