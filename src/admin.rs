@@ -54,15 +54,14 @@ pub enum AdminRequest {
     UserUnlock {
         name: String,
     },
-    /// Replaces a user's groups (empty: none).
-    UserSetGroups {
+    /// Replaces a user's groups and/or own reply attributes (`None`:
+    /// unchanged); both are checked before either is written.
+    UserSet {
         name: String,
-        groups: Vec<String>,
-    },
-    /// Replaces a user's own reply attributes (empty: none).
-    UserSetReply {
-        name: String,
-        replies: Vec<(String, String)>,
+        #[serde(default)]
+        groups: Option<Vec<String>>,
+        #[serde(default)]
+        replies: Option<Vec<(String, String)>>,
     },
     /// The configured groups, their reply attributes, members and clients.
     GroupList,
@@ -128,8 +127,7 @@ impl AdminRequest {
             AdminRequest::UserSetPin { .. } => "user-set-pin",
             AdminRequest::UserSetChallenge { .. } => "user-set-challenge",
             AdminRequest::UserUnlock { .. } => "user-unlock",
-            AdminRequest::UserSetGroups { .. } => "user-set-groups",
-            AdminRequest::UserSetReply { .. } => "user-set-reply",
+            AdminRequest::UserSet { .. } => "user-set",
             AdminRequest::GroupList => "group-list",
             AdminRequest::TokenEnroll(_) => "token-enroll",
             AdminRequest::TokenActivate { .. } => "token-activate",
@@ -160,8 +158,7 @@ impl AdminRequest {
             | AdminRequest::UserSetPin { name, .. }
             | AdminRequest::UserSetChallenge { name, .. }
             | AdminRequest::UserUnlock { name }
-            | AdminRequest::UserSetGroups { name, .. }
-            | AdminRequest::UserSetReply { name, .. } => Some(name),
+            | AdminRequest::UserSet { name, .. } => Some(name),
             AdminRequest::TokenEnroll(spec) => Some(&spec.user),
             AdminRequest::TokenActivate { id, .. }
             | AdminRequest::TokenShow { id }
@@ -576,13 +573,25 @@ impl Admin {
             AdminRequest::UserSetChallenge { name, challenge } => {
                 self.change_user(&name, |u| u.challenge = challenge)
             }
-            AdminRequest::UserSetGroups { name, groups } => {
-                self.check_groups(&groups)?;
-                self.change_user(&name, |u| u.groups = groups)
-            }
-            AdminRequest::UserSetReply { name, replies } => {
-                check_replies(&replies)?;
-                self.change_user(&name, |u| u.replies = replies)
+            AdminRequest::UserSet {
+                name,
+                groups,
+                replies,
+            } => {
+                if let Some(g) = &groups {
+                    self.check_groups(g)?;
+                }
+                if let Some(r) = &replies {
+                    check_replies(r)?;
+                }
+                self.change_user(&name, |u| {
+                    if let Some(g) = groups {
+                        u.groups = g;
+                    }
+                    if let Some(r) = replies {
+                        u.replies = r;
+                    }
+                })
             }
             AdminRequest::GroupList => self.group_list(),
             AdminRequest::UserUnlock { name } => self.change_user(&name, |u| {

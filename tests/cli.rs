@@ -539,7 +539,7 @@ fn user_groups_and_reply_attributes_are_checked_shown_and_listed() {
         "{u}"
     );
     // A misspelt group is refused with what the config knows.
-    let o = e.run(&["user", "set-groups", "ops", "netadmns"]);
+    let o = e.run(&["user", "set", "ops", "--group", "netadmns"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -549,17 +549,18 @@ fn user_groups_and_reply_attributes_are_checked_shown_and_listed() {
     // Reply attributes: checked against the dictionary, the value may hold '='.
     e.ok(&[
         "user",
-        "set-reply",
+        "set",
         "ops",
+        "--reply",
         "Cisco-AVPair=shell:roles=network-admin",
-        "Session-Timeout=600",
+        "--reply=Session-Timeout=600",
     ]);
     for (bad, says) in [
         ("No-Such-Attr=1", "unknown attribute"),
         ("Session-Timeout=soon", "Session-Timeout"),
         ("Service-Type", "ATTRIBUTE=VALUE"),
     ] {
-        let o = e.run(&["user", "set-reply", "ops", bad]);
+        let o = e.run(&["user", "set", "ops", "--reply", bad]);
         assert_eq!(o.status.code(), Some(2), "{bad}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(says), "{bad}: {err}");
@@ -578,8 +579,9 @@ fn user_groups_and_reply_attributes_are_checked_shown_and_listed() {
     assert_eq!(groups[0]["clients"], serde_json::json!(["core-sw"]));
     assert_eq!(groups[1]["name"], "vpn");
     // Clearing.
-    e.ok(&["user", "set-groups", "ops"]);
-    e.ok(&["user", "set-reply", "ops"]);
+    let o = e.run(&["user", "set", "ops", "--group", "vpn", "--no-groups"]);
+    assert_eq!(o.status.code(), Some(2), "conflicting flags");
+    e.ok(&["user", "set", "ops", "--no-groups", "--no-reply"]);
     let u = e.json(&["user", "show", "ops"]);
     assert_eq!(u["result"]["groups"], serde_json::json!([]), "{u}");
     assert_eq!(u["result"]["replies"], serde_json::json!([]), "{u}");

@@ -204,16 +204,11 @@ async fn call(
                     challenge,
                 });
             }
-            if let Some(groups) = b.groups {
-                reqs.push(AdminRequest::UserSetGroups {
+            if b.groups.is_some() || b.replies.is_some() {
+                reqs.push(AdminRequest::UserSet {
                     name: name.clone(),
-                    groups,
-                });
-            }
-            if let Some(replies) = b.replies {
-                reqs.push(AdminRequest::UserSetReply {
-                    name: name.clone(),
-                    replies,
+                    groups: b.groups,
+                    replies: b.replies,
                 });
             }
             Call::UserPatch(name, reqs)

@@ -56,21 +56,31 @@ pub enum UserCmd {
     },
     /// Clear a lockout and the failure count.
     Unlock { name: String },
-    /// Replace a user's groups, the most specific first (none: no group).
-    SetGroups {
+    /// Replace a user's groups or own reply attributes.
+    #[command(arg_required_else_help = true)]
+    Set {
         name: String,
-        /// Group names; a single-valued reply attribute comes from the
-        /// first group that sets it.
+        /// The user's groups, replacing the old ones; repeat it for several,
+        /// the most specific first (a single-valued reply attribute comes
+        /// from the first group that sets it).
+        #[arg(long = "group", value_name = "GROUP", conflicts_with = "no_groups")]
         groups: Vec<String>,
-    },
-    /// Replace a user's own reply attributes (none: clear them); they
-    /// take precedence over the groups' and the client's.
-    SetReply {
-        name: String,
-        /// `Attribute=value`, e.g. `Cisco-AVPair=shell:priv-lvl=15` or
-        /// `Service-Type=Administrative-User`.
-        #[arg(value_name = "ATTRIBUTE=VALUE")]
+        /// Take the user out of every group.
+        #[arg(long)]
+        no_groups: bool,
+        /// The user's own reply attributes, replacing the old ones:
+        /// `Attribute=value`, e.g. `Framed-IP-Address=10.0.0.5` or
+        /// `Cisco-AVPair=shell:priv-lvl=15`; repeat it for several. They
+        /// take precedence over the groups' and the client's.
+        #[arg(
+            long = "reply",
+            value_name = "ATTRIBUTE=VALUE",
+            conflicts_with = "no_reply"
+        )]
         replies: Vec<String>,
+        /// Remove the user's own reply attributes.
+        #[arg(long)]
+        no_reply: bool,
     },
 }
 
@@ -120,14 +130,31 @@ pub fn run(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             challenge: on,
         },
         UserCmd::Unlock { name } => AdminRequest::UserUnlock { name },
-        UserCmd::SetGroups { name, groups } => AdminRequest::UserSetGroups { name, groups },
-        UserCmd::SetReply { name, replies } => AdminRequest::UserSetReply {
+        UserCmd::Set {
             name,
-            replies: replies
+            groups,
+            no_groups,
+            replies,
+            no_reply,
+        } => {
+            let replies: Vec<(String, String)> = replies
                 .iter()
                 .map(|r| parse_reply_arg(r))
-                .collect::<Result<_, _>>()?,
-        },
+                .collect::<Result<_, _>>()?;
+            let groups = (no_groups || !groups.is_empty()).then_some(groups);
+            let replies = (no_reply || !replies.is_empty()).then_some(replies);
+            if groups.is_none() && replies.is_none() {
+                return Err(super::UsageError(
+                    "nothing to set: give --group, --no-groups, --reply or --no-reply".into(),
+                )
+                .into());
+            }
+            AdminRequest::UserSet {
+                name,
+                groups,
+                replies,
+            }
+        }
     };
     let reply = ctx.admin(req)?;
     ctx.print_reply(&reply);
