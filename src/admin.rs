@@ -582,7 +582,7 @@ impl Admin {
                     self.check_groups(g)?;
                 }
                 if let Some(r) = &replies {
-                    check_replies(r)?;
+                    check_replies(&self.config.dictionary, r)?;
                 }
                 self.change_user(&name, |u| {
                     if let Some(g) = groups {
@@ -1110,7 +1110,10 @@ fn reply_text(t: &toml::Table) -> Vec<(String, String)> {
 
 /// A user's reply attributes must compile against the dictionary and fit
 /// in an Access-Accept.
-fn check_replies(replies: &[(String, String)]) -> Result<(), AdminError> {
+fn check_replies(
+    dict: &crate::radius::dictionary::Dictionary,
+    replies: &[(String, String)],
+) -> Result<(), AdminError> {
     use crate::radius::dictionary::{ConfigValue, Reply};
     let mut bytes = 0;
     let mut single = std::collections::HashSet::new();
@@ -1120,8 +1123,8 @@ fn check_replies(replies: &[(String, String)]) -> Result<(), AdminError> {
                 "reply attribute '{a}': the value has a control character"
             )));
         }
-        let r = Reply::parse(a, &ConfigValue::Text(v)).map_err(AdminError::usage)?;
-        if !r.def.multi && !single.insert(r.def.name) {
+        let r = Reply::parse(dict, a, &ConfigValue::Text(v)).map_err(AdminError::usage)?;
+        if !r.def.multi && !single.insert(r.def.name.clone()) {
             return Err(AdminError::usage(format!(
                 "'{}' may appear once in a reply; give one value",
                 r.def.name

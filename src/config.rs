@@ -16,7 +16,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::radius::dictionary::{ConfigValue, Reply};
+use crate::radius::dictionary::{ConfigValue, Dictionary, Reply};
 
 use crate::otp::{Algorithm, WindowPolicy};
 use crate::secret::Secret;
@@ -96,6 +96,10 @@ pub struct Config {
     /// Groups and the reply attributes their members get.
     #[serde(default, rename = "group")]
     pub groups: Vec<Spanned<GroupConfig>>,
+    /// The attribute dictionary: built in, plus `[server]
+    /// dictionary_dirs` (read by [`Config::from_toml`]).
+    #[serde(skip, default = "Dictionary::builtin")]
+    pub dictionary: std::sync::Arc<Dictionary>,
 }
 
 /// `[[group]]`: reply attributes for the members of a group.
@@ -111,12 +115,12 @@ pub struct GroupConfig {
 }
 
 /// Compiles a `reply = { ... }` table against the dictionary.
-pub fn compile_reply(table: &toml::Table) -> Result<Vec<Reply>, String> {
+pub fn compile_reply(dict: &Dictionary, table: &toml::Table) -> Result<Vec<Reply>, String> {
     let mut out = Vec::new();
     for (key, value) in table {
         let one = |v: &toml::Value| match v {
-            toml::Value::String(s) => Reply::parse(key, &ConfigValue::Text(s)),
-            toml::Value::Integer(n) => Reply::parse(key, &ConfigValue::Int(*n)),
+            toml::Value::String(s) => Reply::parse(dict, key, &ConfigValue::Text(s)),
+            toml::Value::Integer(n) => Reply::parse(dict, key, &ConfigValue::Int(*n)),
             other => Err(format!(
                 "'{key}': expected text or an integer, found {}",
                 other.type_str()
@@ -154,6 +158,11 @@ pub const REPLY_BUDGET: usize = 4096 - 20 - 18 - 256;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// FreeRADIUS-format dictionaries to read besides the built-in one:
+    /// a directory (its `dictionary` file) or a file, e.g.
+    /// `["/usr/share/freeradius"]`.
+    #[serde(default)]
+    pub dictionary_dirs: Vec<Spanned<String>>,
     /// Authentication listeners, `ADDR:PORT` (IPv6 as `[::1]:1812`).
     #[serde(default = "default_listen")]
     pub listen: Vec<Spanned<String>>,
@@ -956,7 +965,7 @@ impl Config {
     /// Parses and validates TOML `text`; `file` names it in errors.
     /// Secret files are not read here (see [`Config::clients`]).
     pub fn from_toml(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
                 .map(|s| line_col(text, s.start))
@@ -968,6 +977,21 @@ impl Config {
                 message: e.message().trim().to_string(),
             }
         })?;
+        if !cfg.server.dictionary_dirs.is_empty() {
+            let paths: Vec<PathBuf> = cfg
+                .server
+                .dictionary_dirs
+                .iter()
+                .map(|d| PathBuf::from(d.get_ref()))
+                .collect();
+            let dict = crate::radius::dictfile::load(&paths).map_err(|e| ConfigError {
+                file: e.file.clone(),
+                line: (e.line > 0).then_some(e.line),
+                column: None,
+                message: format!("{} (a dictionary of [server] dictionary_dirs)", e.message),
+            })?;
+            cfg.dictionary = std::sync::Arc::new(dict);
+        }
         cfg.validate(text, file)?;
         Ok(cfg)
     }
@@ -1184,7 +1208,7 @@ impl Config {
                 ));
             }
             if let Some(t) = &g.get_ref().reply {
-                let replies = compile_reply(t.get_ref())
+                let replies = compile_reply(&self.dictionary, t.get_ref())
                     .map_err(|m| err(Some(t.span()), format!("group '{name}': reply: {m}")))?;
                 group_bytes += replies.iter().map(Reply::wire_len).sum::<usize>();
             }
@@ -1192,7 +1216,7 @@ impl Config {
         for c in &self.clients {
             let cl = c.get_ref();
             if let Some(t) = &cl.reply {
-                let replies = compile_reply(t.get_ref()).map_err(|m| {
+                let replies = compile_reply(&self.dictionary, t.get_ref()).map_err(|m| {
                     err(Some(t.span()), format!("client '{}': reply: {m}", cl.name))
                 })?;
                 let total = group_bytes + replies.iter().map(Reply::wire_len).sum::<usize>();
@@ -1233,7 +1257,7 @@ impl Config {
                 let replies = g
                     .reply
                     .as_ref()
-                    .and_then(|t| compile_reply(t.get_ref()).ok())
+                    .and_then(|t| compile_reply(&self.dictionary, t.get_ref()).ok())
                     .unwrap_or_default();
                 (g.name.clone(), replies)
             })
@@ -1271,12 +1295,16 @@ impl Config {
                         .unwrap_or_else(|| Secret::from(RADSEC_DEFAULT_SECRET)),
                     allow_groups: c.allow_groups.clone(),
                     reply: match &c.reply {
-                        Some(t) => compile_reply(t.get_ref()).map_err(|message| ConfigError {
-                            file: String::new(),
-                            line: None,
-                            column: None,
-                            message: format!("client '{}': reply: {message}", c.name),
-                        })?,
+                        Some(t) => {
+                            compile_reply(&self.dictionary, t.get_ref()).map_err(|message| {
+                                ConfigError {
+                                    file: String::new(),
+                                    line: None,
+                                    column: None,
+                                    message: format!("client '{}': reply: {message}", c.name),
+                                }
+                            })?
+                        }
                         None => Vec::new(),
                     },
                 })

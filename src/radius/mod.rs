@@ -7,6 +7,7 @@
 
 pub mod attribute;
 pub mod crypto;
+pub mod dictfile;
 pub mod dictionary;
 pub mod packet;
 

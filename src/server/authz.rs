@@ -17,16 +17,18 @@
 //! or does not fit is left out with a warning, never a lost Accept.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::{Client, Config, REPLY_BUDGET};
 use crate::radius::attribute::Attribute;
-use crate::radius::dictionary::{self, ConfigValue, Reply};
+use crate::radius::dictionary::{self, ConfigValue, Dictionary, Reply};
 
 /// The groups' compiled reply attributes.
 #[derive(Debug, Default)]
 pub struct Authz {
     groups: HashMap<String, Vec<Reply>>,
+    dictionary: Arc<Dictionary>,
 }
 
 impl Authz {
@@ -34,6 +36,7 @@ impl Authz {
     pub fn new(config: &Config) -> Authz {
         Authz {
             groups: config.group_replies().into_iter().collect(),
+            dictionary: config.dictionary.clone(),
         }
     }
 
@@ -43,10 +46,13 @@ impl Authz {
     }
 
     /// The reply attributes of an Accept for a user with `groups` and its
-    /// own `replies`, sent to `client`.
+    /// own `replies`, sent to `client` in answer to a request with
+    /// `authenticator` (which, with the client's secret, hides encrypted
+    /// attributes such as Tunnel-Password).
     pub fn reply_attributes(
         &self,
         client: &Client,
+        authenticator: &[u8; 16],
         user: &str,
         groups: &[String],
         replies: &[(String, String)],
@@ -56,13 +62,15 @@ impl Authz {
         }
         let own: Vec<Reply> = replies
             .iter()
-            .filter_map(|(a, v)| match Reply::parse(a, &ConfigValue::Text(v)) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    warn_once(user, &format!("stored reply attribute left out: {e}"));
-                    None
-                }
-            })
+            .filter_map(
+                |(a, v)| match Reply::parse(&self.dictionary, a, &ConfigValue::Text(v)) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        warn_once(user, &format!("stored reply attribute left out: {e}"));
+                        None
+                    }
+                },
+            )
             .collect();
         let mut sources: Vec<&[Reply]> = Vec::with_capacity(groups.len() + 2);
         sources.push(&own);
@@ -88,7 +96,7 @@ impl Authz {
                 break;
             }
             room -= n;
-            out.push(r.attribute());
+            out.push(r.attribute(client.secret.expose(), authenticator));
         }
         out
     }
@@ -137,7 +145,7 @@ mod tests {
         let cl = client(&c);
         let groups = vec!["vpn".to_string(), "admins".to_string(), "ghost".to_string()];
         let own = vec![("Session-Timeout".to_string(), "42".to_string())];
-        let got = authz.reply_attributes(&cl, "alice", &groups, &own);
+        let got = authz.reply_attributes(&cl, &[0; 16], "alice", &groups, &own);
         let st = |v: u32| (6u8, v.to_be_bytes().to_vec());
         let to = |v: u32| (27u8, v.to_be_bytes().to_vec());
         let got = names(&got);
@@ -169,7 +177,7 @@ mod tests {
             ("No-Such-Attribute".to_string(), "x".to_string()),
             ("Filter-Id".to_string(), "staff".to_string()),
         ];
-        let got = names(&authz.reply_attributes(&cl, "bob", &[], &own));
+        let got = names(&authz.reply_attributes(&cl, &[0; 16], "bob", &[], &own));
         assert!(got.contains(&(11, b"staff".to_vec())));
         assert_eq!(got.len(), 4, "Filter-Id and the client's three: {got:?}");
     }
@@ -186,7 +194,7 @@ mod tests {
         let own: Vec<(String, String)> = (0..40)
             .map(|_| ("Reply-Message".to_string(), long.clone()))
             .collect();
-        let got = authz.reply_attributes(&cl, "carol", &[], &own);
+        let got = authz.reply_attributes(&cl, &[0; 16], "carol", &[], &own);
         let bytes: usize = got.iter().map(|a| a.value.len() + 2).sum();
         assert!(bytes <= REPLY_BUDGET, "{bytes}");
         assert_eq!(got.len(), REPLY_BUDGET / 242);

@@ -502,11 +502,13 @@ impl Handler {
             })
             .collect();
         let user_name = String::from_utf8_lossy(packet.user_name().unwrap_or_default());
-        attrs.extend(
-            self.settings()
-                .authz
-                .reply_attributes(client, &user_name, &a.groups, &a.replies),
-        );
+        attrs.extend(self.settings().authz.reply_attributes(
+            client,
+            &packet.authenticator,
+            &user_name,
+            &a.groups,
+            &a.replies,
+        ));
         attrs.extend(EapPacket::status(code::SUCCESS, id).to_attributes());
         let accept = eap_encode(Code::AccessAccept, packet, attrs, client)?;
         let eap_type = if method == Method::MsChapV2 {

@@ -515,11 +515,13 @@ impl Handler {
     ) -> Option<Reply> {
         let method = cred.method();
         let mut attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
-        attrs.extend(
-            settings
-                .authz
-                .reply_attributes(client, user, &a.groups, &a.replies),
-        );
+        attrs.extend(settings.authz.reply_attributes(
+            client,
+            &packet.authenticator,
+            user,
+            &a.groups,
+            &a.replies,
+        ));
         let accept = self.encode(Code::AccessAccept, packet, attrs, client)?;
         let Some(commit) = a.commit else {
             // Already committed (a verifier that writes itself).
