@@ -65,6 +65,12 @@ pub enum AdminRequest {
     },
     /// The configured groups, their reply attributes, members and clients.
     GroupList,
+    /// What `user` would get through `client`: allowed or not, and the
+    /// reply attributes of an Accept (`radotp config check --user --client`).
+    ReplyPreview {
+        user: String,
+        client: String,
+    },
     TokenEnroll(EnrollSpec),
     TokenActivate {
         id: String,
@@ -129,6 +135,7 @@ impl AdminRequest {
             AdminRequest::UserUnlock { .. } => "user-unlock",
             AdminRequest::UserSet { .. } => "user-set",
             AdminRequest::GroupList => "group-list",
+            AdminRequest::ReplyPreview { .. } => "reply-preview",
             AdminRequest::TokenEnroll(_) => "token-enroll",
             AdminRequest::TokenActivate { .. } => "token-activate",
             AdminRequest::TokenList { .. } => "token-list",
@@ -365,6 +372,16 @@ pub enum AdminReply {
     },
     ApiKeys(Vec<ApiKeyInfo>),
     Groups(Vec<GroupInfo>),
+    /// See [`AdminRequest::ReplyPreview`].
+    Preview {
+        user: String,
+        client: String,
+        groups: Vec<String>,
+        /// False: the client's allow_groups refuse the user.
+        allowed: bool,
+        /// The attributes of an Accept, by name (encrypted ones hidden).
+        attributes: Vec<(String, String)>,
+    },
 }
 
 /// An API key as shown to administrators (no hash).
@@ -594,6 +611,7 @@ impl Admin {
                 })
             }
             AdminRequest::GroupList => self.group_list(),
+            AdminRequest::ReplyPreview { user, client } => self.preview(&user, &client),
             AdminRequest::UserUnlock { name } => self.change_user(&name, |u| {
                 u.failures = 0;
                 u.locked_until = None;
@@ -796,6 +814,42 @@ impl Admin {
             }
         }
         known
+    }
+
+    fn preview(&self, user: &str, client: &str) -> Result<AdminReply, AdminError> {
+        let u = self.get_user(user)?;
+        let clients = self
+            .config
+            .clients()
+            .map_err(|e| AdminError::failed(e.to_string()))?;
+        let names: Vec<&str> = clients.iter().map(|c| c.name.as_str()).collect();
+        let Some(c) = clients.iter().find(|c| c.name == client) else {
+            return Err(AdminError::usage(format!(
+                "no [[client]] named '{client}' (clients: {})",
+                names.join(", ")
+            )));
+        };
+        let allowed = c
+            .allow_groups
+            .as_ref()
+            .is_none_or(|a| u.groups.iter().any(|g| a.contains(g)));
+        let attributes = if allowed {
+            let authz = crate::server::authz::Authz::new(&self.config);
+            authz
+                .reply_attributes(c, &[0; 16], &u.name, &u.groups, &u.replies)
+                .iter()
+                .flat_map(|a| self.config.dictionary.describe(a))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(AdminReply::Preview {
+            user: u.name,
+            client: c.name.clone(),
+            groups: u.groups,
+            allowed,
+            attributes,
+        })
     }
 
     fn group_list(&self) -> Result<AdminReply, AdminError> {

@@ -133,6 +133,46 @@ fn radclient_decodes_group_user_and_client_reply_attributes_in_precedence_order(
     assert_eq!(avpairs.len(), 3, "{ops:?}");
     assert!(avpairs[2].contains("client:lo=1"), "{ops:?}");
 
+    // radotp probe names them with the same dictionary.
+    let code = code_at(ts.now());
+    let probe = Command::new(env!("CARGO_BIN_EXE_radotp"))
+        .args([
+            "--config",
+            "/nonexistent-use-builtin.toml",
+            "probe",
+            "--server",
+        ])
+        .arg(ts.addr.to_string())
+        .args([
+            "--secret",
+            "testing123",
+            "--user",
+            "ops",
+            "--password",
+            &code,
+            "--method",
+            "mschapv2",
+        ])
+        .env_remove("RADOTP_CONFIG")
+        .output()
+        .unwrap();
+    ts.clock.advance(30);
+    let shown = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        probe.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    for want in [
+        "Service-Type = Administrative-User",
+        "Cisco-AVPair = \"shell:priv-lvl=15\"",
+        "ASA-Group-Policy = \"GP-STAFF\"",
+        "Framed-IP-Address = 10.9.8.7",
+        "MS-CHAP2-Success authenticator response verified",
+    ] {
+        assert!(shown.contains(want), "probe lacks `{want}`:\n{shown}");
+    }
+
     // CHAP too; the user's own Framed-IP-Address wins over the group's.
     let carla = ask("carla", "CHAP-Password");
     for want in [

@@ -229,6 +229,30 @@ impl Ctx {
                 println!("{} user(s)", us.len());
             }
             AdminReply::Token(t) => print_token(t),
+            AdminReply::Preview {
+                user,
+                client,
+                groups,
+                allowed,
+                attributes,
+            } => {
+                let groups = if groups.is_empty() {
+                    "no group".to_string()
+                } else {
+                    format!("groups {}", groups.join(", "))
+                };
+                if !allowed {
+                    println!("{user} ({groups}) through {client}: Access-Reject (not in the client's allow_groups)");
+                } else {
+                    println!("{user} ({groups}) through {client}: Access-Accept with");
+                    for (n, v) in attributes {
+                        println!("  {n} = {v}");
+                    }
+                    if attributes.is_empty() {
+                        println!("  (no reply attributes)");
+                    }
+                }
+            }
             AdminReply::Groups(gs) => {
                 println!("{:<20} {:>7} {:<24} REPLY", "GROUP", "MEMBERS", "CLIENTS");
                 for g in gs {
