@@ -288,3 +288,50 @@ reply = { "Tunnel-Type:1" = "VLAN", "Tunnel-Medium-Type:1" = "IEEE-802", "Tunnel
     // radclient shows the password as it decrypted it with the secret
     // (RFC 2868 §3.5); the unit test shows it is not sent in the clear.
 }
+
+#[test]
+fn reload_rereads_groups_replies_and_allow_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("radotp.toml");
+    let with = |allow: &str, timeout: u32| {
+        config_text(&format!(
+            "allow_groups = [{allow}]\n\n[[group]]\nname = \"ops\"\nreply = {{ \"Session-Timeout\" = {timeout} }}\n\n[[group]]\nname = \"dev\"\n"
+        ))
+    };
+    std::fs::write(&path, with("\"ops\"", 600)).unwrap();
+    let ts = start_with(&with("\"ops\"", 600), Some(path.clone()));
+    ts.add_user("olga", None);
+    ts.add_user("dave", None);
+    for (name, group) in [("olga", "ops"), ("dave", "dev")] {
+        let mut u = ts.store.user(name).unwrap().unwrap();
+        u.groups = vec![group.into()];
+        ts.store.update_user(&u).unwrap();
+    }
+    let session_timeout = |user: &str| -> (Code, Option<u32>) {
+        let sock = socket_from("127.0.0.1");
+        let reply = send(
+            &sock,
+            ts.addr,
+            &request(Method::Pap, user, &code_at(ts.now())),
+        )
+        .unwrap();
+        ts.clock.advance(30);
+        let t = reply
+            .attr(27)
+            .map(|v| u32::from_be_bytes([v[0], v[1], v[2], v[3]]));
+        (reply.code, t)
+    };
+    assert_eq!(session_timeout("olga"), (Code::AccessAccept, Some(600)));
+    assert_eq!(session_timeout("dave").0, Code::AccessReject);
+    std::fs::write(&path, with("\"ops\", \"dev\"", 7200)).unwrap();
+    ts.reload.send(1).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while session_timeout("olga") != (Code::AccessAccept, Some(7200)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reload never took"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(session_timeout("dave"), (Code::AccessAccept, None));
+}
