@@ -90,6 +90,19 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order of their counters.
+    pub const ALL: [Reason; 9] = [
+        Reason::UnknownUser,
+        Reason::UserDisabled,
+        Reason::Locked,
+        Reason::NoActiveToken,
+        Reason::WrongPin,
+        Reason::WrongCode,
+        Reason::ReplayedCode,
+        Reason::NotAllowed,
+        Reason::StoreError,
+    ];
+
     /// Short snake_case name for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -228,6 +228,8 @@ name = "netadmins"
         // The VPN gateway (127.0.0.2) has no allow_groups: staff get in.
         assert_eq!(via("127.0.0.2", m, "staff"), Code::AccessAccept, "{m:?}");
     }
+    // Counted by reason in the stats, for the log's reason.
+    assert_eq!(ts.stats.rejects(radotp::verify::Reason::NotAllowed), 4);
     // A device refusing a user is not a guess: no failure counted, no lock.
     let staff = ts.store.user("staff").unwrap().unwrap();
     assert_eq!(staff.failures, 0);

@@ -386,6 +386,7 @@ impl Handler {
                         tracing::info!(user = %log_user, method = %"eap-mschapv2", result = %"reject", reason = %reason, "access");
                         stats.method(typ::MSCHAPV2, 2);
                         self.stats().result(&conv.client, Method::MsChapV2, 1);
+                        self.stats().reject_reason(reason);
                         let e = match reason {
                             Reason::Locked | Reason::UserDisabled => {
                                 MsChapErrorCode::AccountDisabled
@@ -443,6 +444,7 @@ impl Handler {
                         tracing::info!(user = %log_user, method = %"eap-gtc", result = %"reject", reason = %reason, "access");
                         stats.method(typ::GTC, 2);
                         self.stats().result(&conv.client, Method::Pap, 1);
+                        self.stats().reject_reason(reason);
                         Ok(Step::Fail)
                     }
                 }

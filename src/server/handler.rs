@@ -559,6 +559,7 @@ impl Handler {
         let method = cred.method();
         tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %reason, "access");
         self.stats.result(&client.name, method, 1);
+        self.stats.reject_reason(reason);
         let code = match reason {
             Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
             _ => MsChapErrorCode::AuthenticationFailure,
