@@ -1420,6 +1420,67 @@ mod tests {
     }
 
     #[test]
+    fn group_and_client_replies_are_checked_with_their_line() {
+        let ok = "[[group]]\nname = \"ops\"\nreply = { \"Service-Type\" = \"Administrative-User\", \"Cisco-AVPair\" = [\"a=1\", \"b=2\"] }\n";
+        let c = Config::from_toml(ok, "t.toml").unwrap();
+        let g = c.group_replies();
+        assert_eq!((g[0].0.as_str(), g[0].1.len()), ("ops", 3));
+        for (text, line, says) in [
+            ("[[group]]\nname = \"a\"\n\nreply = { \"No-Such\" = 1 }\n", 4, "unknown attribute 'No-Such'"),
+            ("[[group]]\nname = \"a\"\nreply = { \"Session-Timeout\" = \"soon\" }\n", 3, "Session-Timeout"),
+            ("[[group]]\nname = \"a\"\nreply = { \"Service-Type\" = [\"Login-User\", \"Framed-User\"] }\n", 3, "may appear once"),
+            ("[[group]]\nname = \"a\"\n[[group]]\nname = \"a\"\n", 3, "appears twice"),
+            ("[[client]]\nname = \"c\"\naddress = \"127.0.0.1\"\nsecret = \"s\"\nreply = { \"Framed-IP-Address\" = \"10.0.0\" }\n", 5, "IPv4"),
+        ] {
+            let e = Config::from_toml(text, "t.toml").unwrap_err();
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn replies_that_would_overflow_an_accept_are_a_config_error() {
+        let long = "x".repeat(240);
+        let many: Vec<String> = (0..17).map(|_| format!("\"{long}\"")).collect();
+        let text = format!(
+            "[[group]]\nname = \"big\"\nreply = {{ \"Reply-Message\" = [{}] }}\n",
+            many.join(", ")
+        );
+        let e = Config::from_toml(&text, "t.toml").unwrap_err();
+        assert!(e.message.contains("room for 3802"), "{e}");
+        let fits: Vec<String> = (0..15).map(|_| format!("\"{long}\"")).collect();
+        let text = format!(
+            "[[group]]\nname = \"big\"\nreply = {{ \"Reply-Message\" = [{}] }}\n[[client]]\nname = \"c\"\naddress = \"127.0.0.1\"\nsecret = \"s\"\nreply = {{ \"Reply-Message\" = [\"{long}\", \"{long}\"] }}\n",
+            fits.join(", ")
+        );
+        let e = Config::from_toml(&text, "t.toml").unwrap_err();
+        assert!(e.message.contains("client 'c'"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_dictionary_file_is_reported_with_its_own_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("dictionary");
+        std::fs::write(
+            &f,
+            "VENDOR Acme 65000\n\nATTRIBUTE Acme-X 1 nonsense Acme\n",
+        )
+        .unwrap();
+        let text = format!("[server]\ndictionary_dirs = [\"{}\"]\n", d.path().display());
+        let e = Config::from_toml(&text, "t.toml").unwrap_err();
+        assert_eq!(e.file, f.display().to_string());
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("nonsense"), "{e}");
+        std::fs::write(&f, "VENDOR Acme 65000\nATTRIBUTE Acme-X 1 string Acme\n").unwrap();
+        let text = format!(
+            "[server]\ndictionary_dirs = [\"{}\"]\n[[group]]\nname = \"g\"\nreply = {{ \"Acme-X\" = \"hello\" }}\n",
+            d.path().display()
+        );
+        let c = Config::from_toml(&text, "t.toml").unwrap();
+        assert_eq!(c.group_replies()[0].1[0].def.vendor, 65000);
+    }
+
+    #[test]
     fn api_is_off_by_default_and_plain_http_only_on_loopback() {
         let c = Config::from_toml("", "t.toml").unwrap();
         assert!(!c.api.enabled());

@@ -9,9 +9,9 @@
 //! | method and path | does |
 //! |---|---|
 //! | `GET /api/v1/users?offset=&limit=` | a page of users, sorted by name |
-//! | `POST /api/v1/users` `{"name", "pin"?, "challenge"?}` | adds a user (201) |
+//! | `POST /api/v1/users` `{"name", "pin"?, "challenge"?, "groups"?}` | adds a user (201) |
 //! | `GET /api/v1/users/NAME` | one user |
-//! | `PATCH /api/v1/users/NAME` `{"enabled"?, "pin"?, "challenge"?}` | changes a user (`"pin": null` clears it) |
+//! | `PATCH /api/v1/users/NAME` `{"enabled"?, "pin"?, "challenge"?, "groups"?, "replies"?}` | changes a user (`"pin": null` clears it; `groups` and `replies` replace the old ones) |
 //! | `DELETE /api/v1/users/NAME` | deletes a user and their tokens |
 //! | `POST /api/v1/users/NAME/unlock` | clears a lock and the failure count |
 //! | `GET /api/v1/tokens?user=&offset=&limit=` | a page of tokens, sorted by id |
@@ -21,6 +21,7 @@
 //! | `POST /api/v1/tokens/ID/resync` `{"code1", "code2"}` | resynchronises a token |
 //! | `DELETE /api/v1/tokens/ID` | deletes a token |
 //! | `GET /api/v1/stats` | the counters of `radotp stats` |
+//! | `GET /api/v1/groups` | the groups: reply attributes, members, clients that allow them |
 //! | `GET /api/v1/openapi.json` | `docs/openapi.json`, this list in OpenAPI 3.1 (any valid key) |
 
 use std::net::SocketAddr;
