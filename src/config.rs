@@ -775,6 +775,10 @@ pub struct ClientConfig {
     /// (absent: every user may).
     #[serde(default)]
     pub allow_groups: Option<Vec<String>>,
+    /// Failed attempts a minute after which this client's requests are
+    /// refused until the minute ends (0: no cap); see `server::failcap`.
+    #[serde(default)]
+    pub max_failures_per_minute: u32,
     /// Attributes put in every Accept sent to this client.
     #[serde(default)]
     pub reply: Option<Spanned<toml::Table>>,
@@ -939,6 +943,8 @@ pub struct Client {
     pub radsec_secret: Secret,
     /// See [`ClientConfig::allow_groups`].
     pub allow_groups: Option<Vec<String>>,
+    /// See [`ClientConfig::max_failures_per_minute`].
+    pub max_failures_per_minute: u32,
     /// The client's reply attributes.
     pub reply: Vec<Reply>,
 }
@@ -956,6 +962,7 @@ impl fmt::Debug for Client {
             .field("rate_limit", &self.rate_limit)
             .field("tls_name", &self.tls_name)
             .field("allow_groups", &self.allow_groups)
+            .field("max_failures_per_minute", &self.max_failures_per_minute)
             .field("reply", &self.reply.len())
             .finish()
     }
@@ -1294,6 +1301,7 @@ impl Config {
                         .clone()
                         .unwrap_or_else(|| Secret::from(RADSEC_DEFAULT_SECRET)),
                     allow_groups: c.allow_groups.clone(),
+                    max_failures_per_minute: c.max_failures_per_minute,
                     reply: match &c.reply {
                         Some(t) => {
                             compile_reply(&self.dictionary, t.get_ref()).map_err(|message| {

@@ -192,3 +192,63 @@ fn rate_limit_is_off_by_default() {
     assert_eq!(blast(&s, ts.addr, 100), 100);
     assert_eq!(ts.stats.drops(DropReason::RateLimited), 0);
 }
+
+fn ask_from(ts: &TestServer, from: &str, method: Method, user: &str, password: &str) -> Code {
+    let sock = UdpSocket::bind((from, 0)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    send(&sock, ts.addr, &request(method, user, password))
+        .expect("an answer")
+        .code
+}
+
+#[test]
+fn per_client_failure_cap_refuses_that_client_unverified_and_spares_the_others() {
+    let ts = start(&config_text(
+        "max_failures_per_minute = 5\n\n[[client]]\nname = \"other\"\naddress = \"127.0.0.2\"\nsecret = \"testing123\"\n",
+    ));
+    ts.add_user("target", None);
+    ts.add_user("bystander", None);
+    let now = ts.now();
+    // A vandal behind 127.0.0.1 spreads guesses over user names.
+    for (i, g) in wrong_guesses(now, 5).iter().enumerate() {
+        let user = if i % 2 == 0 { "target" } else { "nobody" };
+        assert_eq!(
+            ask_from(&ts, "127.0.0.1", Method::Pap, user, g),
+            Code::AccessReject
+        );
+    }
+    let target = user_after_failures(&ts, "target", 3);
+    assert_eq!(target.failures, 3);
+    // The cap is reached: more guesses are refused unverified, counted
+    // against nobody; even a right code through this client is refused.
+    for (i, g) in wrong_guesses(now, 20).iter().enumerate() {
+        let m = METHODS[i % METHODS.len()];
+        assert_eq!(
+            ask_from(&ts, "127.0.0.1", m, "target", g),
+            Code::AccessReject
+        );
+    }
+    let code = code_at(now);
+    assert_eq!(
+        ask_from(&ts, "127.0.0.1", Method::Pap, "bystander", &code),
+        Code::AccessReject
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        ts.store.user("target").unwrap().unwrap().failures,
+        3,
+        "no lock from the flood"
+    );
+    assert_eq!(
+        ts.stats
+            .failure_cap_rejects
+            .load(std::sync::atomic::Ordering::Relaxed),
+        21
+    );
+    // Another client is not capped, and the refused code was not spent.
+    assert_eq!(
+        ask_from(&ts, "127.0.0.2", Method::Pap, "bystander", &code),
+        Code::AccessAccept
+    );
+}

@@ -433,7 +433,12 @@ fn print_user(u: &UserInfo) {
     println!(
         "locked:       {}",
         if u.locked {
-            format!("until {}", time(u.locked_until))
+            format!(
+                "until {}, after {} failed attempt(s) in a row ([lockout]; `radotp user unlock {}` clears it)",
+                time(u.locked_until),
+                u.failures,
+                u.name
+            )
         } else {
             "no".into()
         }

@@ -77,6 +77,7 @@ mod tests {
             tls_name: None,
             radsec_secret: Secret::from("radsec"),
             allow_groups: None,
+            max_failures_per_minute: 0,
             reply: Vec::new(),
         }
     }

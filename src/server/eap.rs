@@ -338,11 +338,21 @@ impl Handler {
         }
         conv.nak_allowed = false;
         let verifier = &settings.verifier;
-        // `[[client]] allow_groups`, as the current config has it.
-        let allow_groups = settings
-            .clients
-            .named(&conv.client)
-            .and_then(|c| c.allow_groups.clone());
+        // `[[client]] allow_groups` and the failure cap, as the current
+        // config has them.
+        let client_cfg = settings.clients.named(&conv.client).cloned();
+        let allow_groups = client_cfg.as_ref().and_then(|c| c.allow_groups.clone());
+        let over_cap = |method| {
+            client_cfg.as_ref().is_some_and(|c| {
+                self.over_failure_cap(c, method, &LogName(conv.user.as_bytes()), Instant::now())
+            })
+        };
+        let count_failure = |reason| {
+            if let (Some(c), true) = (&client_cfg, super::failcap::counts(reason)) {
+                self.failcap
+                    .count(&c.name, c.max_failures_per_minute, Instant::now());
+            }
+        };
         let base = Options {
             allow_groups: allow_groups.as_deref(),
             ..Options::default()
@@ -363,6 +373,9 @@ impl Handler {
                     r.nt_response,
                     &r.name,
                 ));
+                if over_cap(Method::MsChapV2) {
+                    return Ok(Step::Fail);
+                }
                 let outcome = verifier.verify(&conv.user, base, None, &|c| cred.matches(c))?;
                 let Credential::MsChapV2(v2) = &cred else {
                     return Ok(Step::Fail);
@@ -387,6 +400,7 @@ impl Handler {
                         stats.method(typ::MSCHAPV2, 2);
                         self.stats().result(&conv.client, Method::MsChapV2, 1);
                         self.stats().reject_reason(reason);
+                        count_failure(reason);
                         let e = match reason {
                             Reason::Locked | Reason::UserDisabled => {
                                 MsChapErrorCode::AccountDisabled
@@ -428,6 +442,9 @@ impl Handler {
                     ..base
                 };
                 let pw = msg.data.as_slice();
+                if over_cap(Method::Pap) {
+                    return Ok(Step::Fail);
+                }
                 match verifier.verify(&conv.user, opts, Some(pw), &|c| cred.matches(c))? {
                     Outcome::Accept(a) => Ok(Step::Accept(Box::new(cred), Box::new(a), id)),
                     Outcome::PinOnly => {
@@ -445,6 +462,7 @@ impl Handler {
                         stats.method(typ::GTC, 2);
                         self.stats().result(&conv.client, Method::Pap, 1);
                         self.stats().reject_reason(reason);
+                        count_failure(reason);
                         Ok(Step::Fail)
                     }
                 }

@@ -136,6 +136,8 @@ pub struct Handler {
     dedup: DedupCache,
     challenges: ChallengeTable,
     limiter: RateLimiter,
+    /// `[[client]] max_failures_per_minute`.
+    pub(super) failcap: super::failcap::FailureCap,
     stats: Arc<Stats>,
     warned: Mutex<HashMap<(IpAddr, u8), Instant>>,
     pub(super) eap: super::eap::Conversations,
@@ -174,6 +176,7 @@ impl Handler {
             dedup: DedupCache::new(dedup_ttl, dedup_bytes),
             challenges: ChallengeTable::new(challenge_ttl, 100_000),
             limiter: RateLimiter::new(),
+            failcap: Default::default(),
             stats,
             warned: Mutex::new(HashMap::new()),
             eap: Default::default(),
@@ -489,6 +492,12 @@ impl Handler {
             Credential::Pap(p) => Some(p.password.expose()),
             _ => None,
         };
+        if self.over_failure_cap(client, method, &log_user, now) {
+            let attrs = cred.reject_attributes(MsChapErrorCode::AuthenticationFailure);
+            return Ok(self
+                .encode(Code::AccessReject, packet, attrs, client)
+                .map(Reply::Now));
+        }
         Ok(
             match verifier.verify(user, opts, pap_pw, &|c| cred.matches(c))? {
                 Outcome::PinOnly => self
@@ -560,6 +569,10 @@ impl Handler {
         tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %reason, "access");
         self.stats.result(&client.name, method, 1);
         self.stats.reject_reason(reason);
+        if super::failcap::counts(reason) {
+            self.failcap
+                .count(&client.name, client.max_failures_per_minute, Instant::now());
+        }
         let code = match reason {
             Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
             _ => MsChapErrorCode::AuthenticationFailure,
@@ -570,6 +583,35 @@ impl Handler {
             cred.reject_attributes(code),
             client,
         )
+    }
+
+    /// Is `client` over its `max_failures_per_minute`? Then the request is
+    /// refused unverified: it tries no code and counts against no user.
+    pub(super) fn over_failure_cap(
+        &self,
+        client: &Client,
+        method: Method,
+        log_user: &LogName<'_>,
+        now: Instant,
+    ) -> bool {
+        use super::failcap::Cap;
+        match self
+            .failcap
+            .check(&client.name, client.max_failures_per_minute, now)
+        {
+            Cap::Open => false,
+            Cap::Closed { first } => {
+                if first {
+                    tracing::warn!(client = %client.name, max_failures_per_minute = client.max_failures_per_minute, "client reached its failed-attempt cap: its requests are refused until the minute ends");
+                }
+                tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %"client_failure_cap", "access");
+                self.stats.result(&client.name, method, 1);
+                self.stats
+                    .failure_cap_rejects
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+        }
     }
 
     fn reject_early(

@@ -14,6 +14,7 @@ pub mod commit;
 pub mod control;
 pub mod dedup;
 pub mod eap;
+pub mod failcap;
 pub mod handler;
 pub mod metrics;
 pub mod radsec;

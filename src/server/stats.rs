@@ -80,6 +80,8 @@ pub struct Stats {
     pub latency: Histogram,
     /// Time of one group-commit flush of the store.
     pub commit_latency: Histogram,
+    /// Requests refused by a client's `max_failures_per_minute`.
+    pub failure_cap_rejects: AtomicU64,
     /// Rejects by reason (the verifier's, in [`Reason::ALL`] order).
     reasons: [AtomicU64; 9],
     /// Results by client name: [accept, reject, challenge].
@@ -273,6 +275,7 @@ impl Stats {
             "drops": drops,
             "results": results,
             "rejected_no_method": get(&self.rejected_no_method),
+            "failure_cap_rejects": get(&self.failure_cap_rejects),
             "reject_reasons": Reason::ALL
                 .iter()
                 .map(|r| (r.as_str().to_string(), json!(self.rejects(*r))))
@@ -312,6 +315,7 @@ impl Stats {
                 self.drops(d)
             );
         }
+        let _ = writeln!(s, "# HELP radotp_failure_cap_rejects_total Requests refused because their client reached max_failures_per_minute.\n# TYPE radotp_failure_cap_rejects_total counter\nradotp_failure_cap_rejects_total {}", get(&self.failure_cap_rejects));
         let _ = writeln!(s, "# HELP radotp_rejects_total Access-Rejects of the verifier, by reason.\n# TYPE radotp_rejects_total counter");
         for r in Reason::ALL {
             let _ = writeln!(
