@@ -290,19 +290,20 @@ fn parse_uri_line(line: &str) -> Result<ImportToken, String> {
     if k.account.is_empty() {
         return Err("the URI names no account (user)".into());
     }
-    Ok(ImportToken {
-        user: k.account.clone(),
-        secret: otp::uri::encode_base32_secret(k.secret.expose()),
-        kind: k.kind,
-        algorithm: k.algorithm,
-        digits: k.digits,
-        period: k.period,
-        counter: (k.kind == Kind::Hotp).then_some(k.counter),
-        description: k
-            .issuer
-            .map(|i| format!("imported ({i})"))
-            .unwrap_or_default(),
-    })
+    let mut t = ImportToken::new(
+        k.account.clone(),
+        otp::uri::encode_base32_secret(k.secret.expose()),
+        k.kind,
+        k.algorithm,
+        k.digits,
+        k.period,
+    );
+    t.counter = (k.kind == Kind::Hotp).then_some(k.counter);
+    t.description = k
+        .issuer
+        .map(|i| format!("imported ({i})"))
+        .unwrap_or_default();
+    Ok(t)
 }
 
 fn parse_csv_line(line: &str, cfg: &Config) -> Result<ImportToken, String> {
@@ -341,16 +342,14 @@ fn parse_csv_line(line: &str, cfg: &Config) -> Result<ImportToken, String> {
             .filter(|p| otp::valid_period(*p))
             .ok_or_else(|| format!("period '{p}': expected 10 to 300 seconds"))?,
     };
-    Ok(ImportToken {
+    Ok(ImportToken::new(
         user,
-        secret: otp::uri::encode_base32_secret(&secret_bytes),
+        otp::uri::encode_base32_secret(&secret_bytes),
         kind,
         algorithm,
         digits,
         period,
-        counter: None,
-        description: String::new(),
-    })
+    ))
 }
 
 fn import(ctx: &Ctx, file: &Path, create_users: bool) -> anyhow::Result<ExitCode> {
