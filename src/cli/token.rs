@@ -545,7 +545,9 @@ pub fn parse_file(
 ) -> anyhow::Result<crate::provision::Parsed> {
     use crate::provision::{pskc, seeds, BadEntry, Parsed};
     Ok(match format {
-        ImportFormat::Pskc => pskc::parse(text, keys).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ImportFormat::Pskc => {
+            pskc::parse(text, keys).map_err(|e| anyhow::anyhow!("{e}; nothing imported"))?
+        }
         ImportFormat::Yubico => seeds::parse_yubico(text),
         ImportFormat::Seeds => seeds::parse_seed_list(text),
         ImportFormat::Otpauth | ImportFormat::Csv => {

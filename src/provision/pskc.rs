@@ -58,7 +58,7 @@ pub enum PskcError {
     NeedPsk(String),
     #[error("the secrets are encrypted with a password (PBKDF2): give it with --password-file")]
     NeedPassword,
-    #[error("{0} does not decrypt: wrong pre-shared key or password (nothing imported)")]
+    #[error("{0} does not decrypt: wrong pre-shared key or password")]
     WrongKey(String),
     #[error(
         "{0}: the MAC does not match: wrong key or password, or a tampered file (nothing imported)"
@@ -534,17 +534,21 @@ fn build(
     t.counter = counter;
     t.description = description;
     t.drift = drift.unwrap_or(0);
-    radotp_extension(key, &mut t)?;
+    if radotp_extension(key, &mut t)? && child(key, "FriendlyName").is_none() {
+        // radotp's own export: no FriendlyName is an empty description.
+        t.description.clear();
+    }
     Ok(t)
 }
 
 /// radotp's extension of its own exports: id, state, last step, times.
-fn radotp_extension(key: Node<'_, '_>, t: &mut ImportToken) -> Result<(), String> {
+/// True when the key has it.
+fn radotp_extension(key: Node<'_, '_>, t: &mut ImportToken) -> Result<bool, String> {
     let Some(ext) = children(key, "Extensions")
         .flat_map(|e| e.children())
         .find(|n| n.is_element() && n.tag_name().namespace() == Some(NS_RADOTP))
     else {
-        return Ok(());
+        return Ok(false);
     };
     let num = |name: &str| -> Result<Option<u64>, String> {
         ext.attribute(name)
@@ -567,7 +571,7 @@ fn radotp_extension(key: Node<'_, '_>, t: &mut ImportToken) -> Result<(), String
     t.last_step = num("LastStep")?;
     t.created = num("Created")?;
     t.last_used = num("LastUsed")?;
-    Ok(())
+    Ok(true)
 }
 
 /// How an export protects its seeds.
