@@ -573,6 +573,8 @@ pub fn parse_file(
 const IMPORT_BATCH: usize = 5_000;
 
 fn import(ctx: &Ctx, file: &Path, o: ImportOpts) -> anyhow::Result<ExitCode> {
+    // The time and rate reported cover reading, decrypting and storing.
+    let started = std::time::Instant::now();
     let cfg = ctx.config()?;
     let text = read_text(file)?;
     let format = o.format.unwrap_or_else(|| detect_format(&text));
@@ -584,7 +586,6 @@ fn import(ctx: &Ctx, file: &Path, o: ImportOpts) -> anyhow::Result<ExitCode> {
     drop(text);
     let (good, bad) = (parsed.tokens, parsed.bad);
     let total = good.len();
-    let started = std::time::Instant::now();
     let mut imported = 0;
     let mut users_created = 0;
     let refused = o.all_or_nothing && !bad.is_empty();
@@ -597,9 +598,15 @@ fn import(ctx: &Ctx, file: &Path, o: ImportOpts) -> anyhow::Result<ExitCode> {
         let b = indicatif::ProgressBar::new(total as u64);
         b.set_style(
             indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} tokens, {per_sec}, {eta} left",
+                "{bar:40} {human_pos}/{human_len} tokens, {rate}, {eta} left",
             )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .with_key(
+                "rate",
+                |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", s.per_sec());
+                },
+            ),
         );
         b
     });
