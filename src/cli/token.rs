@@ -836,4 +836,27 @@ mod tests {
         assert!(bad[2].why.contains("digits"), "{bad:?}");
         assert!(bad[3].why.to_lowercase().contains("secret"), "{bad:?}");
     }
+
+    #[test]
+    fn import_format_is_detected_by_content() {
+        assert_eq!(
+            detect_format("\n  <?xml version=\"1.0\"?><KeyContainer/>"),
+            ImportFormat::Pskc
+        );
+        assert_eq!(
+            detect_format(
+                "1234567,,,3132333435363738393031323334353637383930,,2024-01-01T10:00:00,\n"
+            ),
+            ImportFormat::Yubico
+        );
+        assert_eq!(detect_format("serial,seed\nA,3132\n"), ImportFormat::Seeds);
+        assert_eq!(
+            detect_format("alice,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n"),
+            ImportFormat::Otpauth
+        );
+        assert_eq!(
+            detect_format("otpauth://totp/a?secret=GEZDGNBV\n"),
+            ImportFormat::Otpauth
+        );
+    }
 }

@@ -949,4 +949,34 @@ mod tests {
         let at: Vec<_> = p.bad.iter().map(|b| b.at.as_str()).collect();
         assert_eq!(at, ["key nine", "key ocra"]);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any change of one byte of an encrypted export is an error or a
+        /// parse, never a panic; a change inside a secret's ciphertext or
+        /// MAC is never accepted with another seed.
+        #[test]
+        fn one_byte_changed_in_an_export_never_panics_nor_changes_a_seed(pos in 0usize..4000, byte in 0u8..=255) {
+            let k = Secret::new(vec![5u8; 16]);
+            let ts = vec![token(Kind::Totp)];
+            let xml = write(&ts, &Protection::Psk(k.clone())).unwrap();
+            let mut b = xml.into_bytes();
+            let at = pos % b.len();
+            b[at] = byte;
+            let text = String::from_utf8_lossy(&b);
+            let keys = Keys { psk: Some(k), password: None };
+            if let Ok(p) = parse(&text, &keys) {
+                for (_, t) in &p.tokens {
+                    proptest::prop_assert_eq!(&t.secret, &ts[0].secret);
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_text_is_an_error_or_a_parse_never_a_panic(s in ".{0,300}") {
+            let _ = parse(&s, &Keys::default());
+            let _ = parse(&format!("<KeyContainer Version=\"1.0\">{s}</KeyContainer>"), &Keys::default());
+        }
+    }
 }
