@@ -600,3 +600,27 @@ fn seed_list_and_yubico_csv_report_bad_lines_and_all_or_nothing_imports_none() {
     e.ok(&["token", "assign", "yk-7654321", "gina"]);
     assert!(e.accepts("gina", &oathtool(&["--hotp", "-c", "0"], RFC_SEED_HEX)));
 }
+
+#[test]
+fn a_serial_names_the_token_in_show_disable_enable_assign_and_delete() {
+    let e = env();
+    let list = e.file(
+        "list.csv",
+        b"serial,seed\nSN-A,3132333435363738393031323334353637383930,hotp\n",
+    );
+    e.json(&["token", "import", &list]);
+    e.ok(&["user", "add", "kim"]);
+    e.ok(&["token", "assign", "SN-A", "kim"]);
+    assert_eq!(e.json(&["token", "show", "SN-A"])["result"]["owner"], "kim");
+    e.ok(&["token", "disable", "SN-A"]);
+    let code0 = oathtool(&["--hotp", "-c", "0"], RFC_SEED_HEX);
+    assert!(!e.accepts("kim", &code0), "disabled");
+    e.ok(&["token", "enable", "SN-A"]);
+    assert!(e.accepts("kim", &code0));
+    let o = e.run(&["token", "assign", "SN-A", "nobody"]);
+    assert_eq!(o.status.code(), Some(1), "no such user");
+    e.ok(&["token", "delete", "SN-A"]);
+    assert_eq!(e.token_count(), 0);
+    let o = e.run(&["token", "show", "SN-A"]);
+    assert_ne!(o.status.code(), Some(0));
+}
