@@ -1,7 +1,8 @@
 //! Line formats of hardware-token seeds: a `serial,hex-seed[,type,digits,period]`
 //! list (what most OATH token vendors send besides PSKC) and the CSV log
 //! Yubico's personalization tools write when they program a YubiKey slot
-//! for OATH-HOTP (`serial,public id,private id,hex key,access code,time`).
+//! for OATH-HOTP (`serial,public id,private id,hex key,access code,time`;
+//! a line of a slot in Yubico OTP mode, with a 16-byte AES key, is refused).
 //! Tokens of both come unassigned, named by their serial; blank lines and
 //! `#` comments are skipped; a bad line is reported by its number.
 
@@ -133,7 +134,13 @@ fn yubico_line(line: &str) -> Result<ImportToken, String> {
         format!("yk-{}-{}", f[0], f[1])
     };
     let serial = serial(&name)?;
-    let seed = seed(f[3])?;
+    let seed = hex_seed(f[3])?;
+    if seed.len() != 20 {
+        return Err(format!(
+            "key of {} bytes: an OATH-HOTP key has 20 (a 16-byte key is Yubico OTP mode, which is not OATH)",
+            seed.len()
+        ));
+    }
     let mut t = ImportToken::new(
         String::new(),
         otp::uri::encode_base32_secret(&seed),
@@ -197,7 +204,8 @@ mod tests {
                     1234567,,,3132333435363738393031323334353637383930,,2024-01-01T10:00:00,\n\
                     7654321,cccc01,,3132333435363738393031323334353637383931,,2024-01-01T10:00:01,\n\
                     abc,,,3132333435363738393031323334353637383930,,\n\
-                    1111111,,\n";
+                    1111111,,\n\
+                    508326,cccccccccccc,83cebdfb7b93,a47c5bf9c152202f577be6721c0113af,,2013-12-12T08:43:17,\n";
         assert!(looks_like_yubico(text));
         let p = parse_yubico(text);
         let serials: Vec<_> = p
@@ -208,7 +216,8 @@ mod tests {
         assert_eq!(serials, ["yk-1234567", "yk-7654321-cccc01"]);
         assert_eq!(p.tokens[0].1.kind, Kind::Hotp);
         let at: Vec<_> = p.bad.iter().map(|b| b.at.as_str()).collect();
-        assert_eq!(at, ["line 4", "line 5"]);
+        assert_eq!(at, ["line 4", "line 5", "line 6"]);
+        assert!(p.bad[2].why.contains("Yubico OTP"), "{:?}", p.bad);
         assert!(!looks_like_yubico(
             "alice,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n"
         ));
