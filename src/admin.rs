@@ -357,6 +357,7 @@ pub const LIST_PAGE: usize = 1000;
 pub struct Listing {
     users: Vec<UserInfo>,
     tokens: Vec<TokenInfo>,
+    exported: Vec<ImportToken>,
 }
 
 impl Listing {
@@ -365,6 +366,7 @@ impl Listing {
         match part {
             AdminReply::Users(mut us) => self.users.append(&mut us),
             AdminReply::Tokens(mut ts) => self.tokens.append(&mut ts),
+            AdminReply::Exported(mut ts) => self.exported.append(&mut ts),
             _ => {}
         }
     }
@@ -380,6 +382,13 @@ impl Listing {
             AdminReply::Tokens(_) => {
                 self.add(last);
                 AdminReply::Tokens(current_sorted(self.tokens, |t| &t.id))
+            }
+            AdminReply::Exported(_) => {
+                static NO_ID: String = String::new();
+                self.add(last);
+                AdminReply::Exported(current_sorted(self.exported, |t| {
+                    t.id.as_ref().unwrap_or(&NO_ID)
+                }))
             }
             other => other,
         }
@@ -704,16 +713,22 @@ impl Admin {
                 self.get_user(&user)?;
                 self.change_token(&id, |t| t.owner = user)
             }
-            AdminRequest::TokenExport { user } => {
-                let tokens = match user {
-                    None => store.tokens()?,
-                    Some(u) => {
-                        self.get_user(&u)?;
-                        store.tokens_of(&u)?
-                    }
-                };
+            AdminRequest::TokenExport { user: None } => {
+                // In pages, as a listing: the daemon holds one at a time.
+                store.each_token_page(LIST_PAGE, &mut |page| {
+                    let ts = page.iter().map(ImportToken::from_token).collect();
+                    part(AdminReply::Exported(ts)).map_err(|e| StoreError::Io(e.message))
+                })?;
+                Ok(AdminReply::Exported(Vec::new()))
+            }
+            AdminRequest::TokenExport { user: Some(u) } => {
+                self.get_user(&u)?;
                 Ok(AdminReply::Exported(
-                    tokens.iter().map(ImportToken::from_token).collect(),
+                    store
+                        .tokens_of(&u)?
+                        .iter()
+                        .map(ImportToken::from_token)
+                        .collect(),
                 ))
             }
             AdminRequest::OtpCheck {
