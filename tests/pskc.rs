@@ -624,3 +624,55 @@ fn a_serial_names_the_token_in_show_disable_enable_assign_and_delete() {
     let o = e.run(&["token", "show", "SN-A"]);
     assert_ne!(o.status.code(), Some(0));
 }
+
+/// The daemon, started on this test's config; killed when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn import_and_export_through_a_running_daemon_hand_over_every_page() {
+    let e = env();
+    let child = Command::new(env!("CARGO_BIN_EXE_radotp"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&e.config)
+        .env_remove("RADOTP_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(child);
+    let sock = e.dir.path().join("radotp.sock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sock.exists() {
+        assert!(daemon.0.try_wait().unwrap().is_none(), "daemon exited");
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // 2,500 tokens: three pages of an export, one import batch.
+    let mut list = String::from("serial,seed\n");
+    for i in 0..2500 {
+        list.push_str(&format!("D-{i:04},{:040x}\n", 0x1000_0000_u64 + i));
+    }
+    let list = e.file("list.csv", list.as_bytes());
+    let v = e.json(&["token", "import", &list]);
+    assert_eq!(v["imported"], 2500, "{v}");
+    let psk = e.file("psk", b"000102030405060708090a0b0c0d0e0f");
+    let out = e.dir.path().join("all.pskcxml").display().to_string();
+    let v = e.json(&["token", "export", "--out", &out, "--psk-file", &psk]);
+    assert_eq!(v["exported"], 2500, "{v}");
+    let before = e.tokens();
+    drop(daemon);
+
+    let fresh = env();
+    let v = fresh.json(&["token", "import", &out, "--psk-file", &psk]);
+    assert_eq!(v["imported"], 2500, "{v}");
+    assert_eq!(fresh.tokens(), before);
+}
