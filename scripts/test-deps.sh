@@ -20,6 +20,9 @@ command -v eapol_test >/dev/null 2>&1 || need+=(eapoltest)
 [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need+=(postgresql)
 # systemd-analyze checks systemd/radotp.service (tests/service.rs).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+# The Python pskc library writes and reads PSKC files (tests/pskc.rs); it
+# is Debian's python3-pskc, for the system python3.
+/usr/bin/python3 -c 'import pskc' >/dev/null 2>&1 || need+=(python3-pskc)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

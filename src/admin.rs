@@ -102,6 +102,18 @@ pub enum AdminRequest {
         #[serde(default)]
         create_users: bool,
     },
+    /// Gives a token (by id or serial; an unassigned hardware token as a
+    /// rule) to a user.
+    TokenAssign {
+        id: String,
+        user: String,
+    },
+    /// Every token with its seed (or one user's), for `radotp token export`:
+    /// the reply carries secrets and is never logged.
+    TokenExport {
+        #[serde(default)]
+        user: Option<String>,
+    },
     OtpCheck {
         user: String,
         code: String,
@@ -145,6 +157,8 @@ impl AdminRequest {
             AdminRequest::TokenDelete { .. } => "token-delete",
             AdminRequest::TokenResync { .. } => "token-resync",
             AdminRequest::TokenImport { .. } => "token-import",
+            AdminRequest::TokenAssign { .. } => "token-assign",
+            AdminRequest::TokenExport { .. } => "token-export",
             AdminRequest::OtpCheck { .. } => "otp-check",
             AdminRequest::Stats => "stats",
             AdminRequest::ApiKeyCreate { .. } => "apikey-create",
@@ -172,7 +186,8 @@ impl AdminRequest {
             | AdminRequest::TokenEnable { id }
             | AdminRequest::TokenDisable { id }
             | AdminRequest::TokenDelete { id }
-            | AdminRequest::TokenResync { id, .. } => Some(id),
+            | AdminRequest::TokenResync { id, .. }
+            | AdminRequest::TokenAssign { id, .. } => Some(id),
             AdminRequest::OtpCheck { user, .. } => Some(user),
             AdminRequest::ApiKeyCreate { name, .. } | AdminRequest::ApiKeyRevoke { name } => {
                 Some(name)
@@ -197,10 +212,18 @@ pub struct EnrollSpec {
     pub activate: bool,
 }
 
-/// One token of an import, already parsed and checked by the CLI.
+/// One token of an import, already parsed and checked by the CLI (and of
+/// an export, every field filled in). An empty `user` imports the token
+/// unassigned.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ImportToken {
     pub user: String,
+    /// Keep this token id (an export's), else a new one is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The hardware serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
     /// Base32 seed.
     pub secret: String,
     pub kind: Kind,
@@ -212,6 +235,74 @@ pub struct ImportToken {
     pub counter: Option<u64>,
     #[serde(default)]
     pub description: String,
+    /// The rest of a token's record, as an export keeps it (an import of a
+    /// vendor file leaves them out: active, nothing used yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<TokenState>,
+    /// The last accepted TOTP step (HOTP: see `counter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_step: Option<u64>,
+    #[serde(default)]
+    pub drift: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<u64>,
+}
+
+impl ImportToken {
+    /// A token of `user` with this seed (base32) and parameters, the
+    /// other fields empty.
+    pub fn new(
+        user: String,
+        secret: String,
+        kind: Kind,
+        algorithm: Algorithm,
+        digits: u32,
+        period: u32,
+    ) -> Self {
+        ImportToken {
+            user,
+            id: None,
+            serial: None,
+            secret,
+            kind,
+            algorithm,
+            digits,
+            period,
+            counter: None,
+            description: String::new(),
+            state: None,
+            last_step: None,
+            drift: 0,
+            created: None,
+            last_used: None,
+        }
+    }
+
+    /// The export form of a stored token (its seed in base32).
+    pub fn from_token(t: &Token) -> Self {
+        ImportToken {
+            user: t.owner.clone(),
+            id: Some(t.id.clone()),
+            serial: t.serial.clone(),
+            secret: otp::uri::encode_base32_secret(t.seed.expose()),
+            kind: t.kind,
+            algorithm: t.algorithm,
+            digits: t.digits,
+            period: t.period,
+            counter: match t.kind {
+                Kind::Hotp => Some(t.last.map_or(0, |l| l.saturating_add(1))),
+                Kind::Totp => None,
+            },
+            description: t.description.clone(),
+            state: Some(t.state),
+            last_step: if t.kind == Kind::Totp { t.last } else { None },
+            drift: t.drift,
+            created: Some(t.created),
+            last_used: t.last_used,
+        }
+    }
 }
 
 impl std::fmt::Debug for ImportToken {
@@ -264,7 +355,11 @@ pub struct GroupInfo {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TokenInfo {
     pub id: String,
+    /// Empty: unassigned.
     pub owner: String,
+    /// The hardware serial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
     pub kind: Kind,
     pub algorithm: Algorithm,
     pub digits: u32,
@@ -282,6 +377,7 @@ impl From<&Token> for TokenInfo {
         TokenInfo {
             id: t.id.clone(),
             owner: t.owner.clone(),
+            serial: t.serial.clone(),
             kind: t.kind,
             algorithm: t.algorithm,
             digits: t.digits,
@@ -306,6 +402,7 @@ pub const LIST_PAGE: usize = 1000;
 pub struct Listing {
     users: Vec<UserInfo>,
     tokens: Vec<TokenInfo>,
+    exported: Vec<ImportToken>,
 }
 
 impl Listing {
@@ -314,6 +411,7 @@ impl Listing {
         match part {
             AdminReply::Users(mut us) => self.users.append(&mut us),
             AdminReply::Tokens(mut ts) => self.tokens.append(&mut ts),
+            AdminReply::Exported(mut ts) => self.exported.append(&mut ts),
             _ => {}
         }
     }
@@ -329,6 +427,13 @@ impl Listing {
             AdminReply::Tokens(_) => {
                 self.add(last);
                 AdminReply::Tokens(current_sorted(self.tokens, |t| &t.id))
+            }
+            AdminReply::Exported(_) => {
+                static NO_ID: String = String::new();
+                self.add(last);
+                AdminReply::Exported(current_sorted(self.exported, |t| {
+                    t.id.as_ref().unwrap_or(&NO_ID)
+                }))
             }
             other => other,
         }
@@ -382,6 +487,8 @@ pub enum AdminReply {
         /// The attributes of an Accept, by name (encrypted ones hidden).
         attributes: Vec<(String, String)>,
     },
+    /// `TokenExport`: the tokens with their seeds.
+    Exported(Vec<ImportToken>),
 }
 
 /// An API key as shown to administrators (no hash).
@@ -464,6 +571,7 @@ impl From<StoreError> for AdminError {
             | StoreError::NoSuchApiKey(_) => ErrorKind::NotFound,
             StoreError::UserExists(_)
             | StoreError::TokenExists(_)
+            | StoreError::SerialExists(_)
             | StoreError::ApiKeyExists(_) => ErrorKind::Conflict,
             StoreError::Unavailable(_) | StoreError::Io(_) => ErrorKind::Unavailable,
             _ => ErrorKind::Failed,
@@ -643,8 +751,12 @@ impl Admin {
             AdminRequest::TokenDelete { id } => {
                 // Not read first: a token whose state slot is damaged can
                 // still be deleted (the repair the store's error names).
+                // Not an id: a hardware serial.
                 match store.delete_token(&id) {
-                    Err(StoreError::NoSuchToken(_)) => return Err(no_token(&id)),
+                    Err(StoreError::NoSuchToken(_)) => match store.token_by_serial(&id)? {
+                        Some(t) => store.delete_token(&t.id)?,
+                        None => return Err(no_token(&id)),
+                    },
                     r => r?,
                 }
                 store.sync()?;
@@ -678,6 +790,28 @@ impl Admin {
                 tokens,
                 create_users,
             } => self.import(tokens, create_users, now),
+            AdminRequest::TokenAssign { id, user } => {
+                self.get_user(&user)?;
+                self.change_token(&id, |t| t.owner = user)
+            }
+            AdminRequest::TokenExport { user: None } => {
+                // In pages, as a listing: the daemon holds one at a time.
+                store.each_token_page(LIST_PAGE, &mut |page| {
+                    let ts = page.iter().map(ImportToken::from_token).collect();
+                    part(AdminReply::Exported(ts)).map_err(|e| StoreError::Io(e.message))
+                })?;
+                Ok(AdminReply::Exported(Vec::new()))
+            }
+            AdminRequest::TokenExport { user: Some(u) } => {
+                self.get_user(&u)?;
+                Ok(AdminReply::Exported(
+                    store
+                        .tokens_of(&u)?
+                        .iter()
+                        .map(ImportToken::from_token)
+                        .collect(),
+                ))
+            }
             AdminRequest::OtpCheck {
                 user,
                 code,
@@ -763,8 +897,9 @@ impl Admin {
         self.store().user(name)?.ok_or_else(|| no_user(name))
     }
 
+    /// A token by id, else by hardware serial.
     fn get_token(&self, id: &str) -> Result<Token, AdminError> {
-        self.store().token(id)?.ok_or_else(|| no_token(id))
+        self.store().find_token(id)?.ok_or_else(|| no_token(id))
     }
 
     fn user_info(&self, u: &User) -> Result<UserInfo, AdminError> {
@@ -933,6 +1068,7 @@ impl Admin {
         let token = Token {
             id: new_token_id(),
             owner: spec.user.clone(),
+            serial: None,
             kind: spec.kind,
             algorithm: spec.algorithm,
             digits: spec.digits,
@@ -1022,7 +1158,16 @@ impl Admin {
             check_token_params(it.digits, it.period)?;
             let seed = otp::uri::parse_base32_secret(&it.secret)
                 .map_err(|e| AdminError::usage(format!("user '{}': {e}", it.user)))?;
-            if seen.insert(it.user.clone()) && store.user(&it.user)?.is_none() {
+            if let Some(id) = &it.id {
+                check_token_id(id)?;
+            }
+            if let Some(s) = &it.serial {
+                check_serial(s)?;
+            }
+            if !it.user.is_empty()
+                && seen.insert(it.user.clone())
+                && store.user(&it.user)?.is_none()
+            {
                 if !create_users {
                     return Err(AdminError::failed(format!(
                         "no user '{}': create it first or import with --create-users",
@@ -1033,8 +1178,9 @@ impl Admin {
                 users.push(User::new(&it.user, now));
             }
             tokens.push(Token {
-                id: new_token_id(),
+                id: it.id.unwrap_or_else(new_token_id),
                 owner: it.user,
+                serial: it.serial,
                 kind: it.kind,
                 algorithm: it.algorithm,
                 digits: it.digits,
@@ -1042,13 +1188,14 @@ impl Admin {
                 seed: Secret::new(seed),
                 last: match (it.kind, it.counter) {
                     (Kind::Hotp, Some(c)) if c > 0 => Some(c - 1),
+                    (Kind::Totp, _) => it.last_step,
                     _ => None,
                 },
-                drift: 0,
-                state: TokenState::Active,
+                drift: it.drift,
+                state: it.state.unwrap_or(TokenState::Active),
                 description: it.description,
-                created: now,
-                last_used: None,
+                created: it.created.unwrap_or(now),
+                last_used: it.last_used,
             });
         }
         store.import(&users, &tokens)?;
@@ -1106,6 +1253,28 @@ fn no_token(id: &str) -> AdminError {
         kind: ErrorKind::NotFound,
         message: format!("no token '{id}' (see `radotp token list`)"),
     }
+}
+
+/// A token id kept from an import file: printable, no spaces, at most 64.
+fn check_token_id(id: &str) -> Result<(), AdminError> {
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(AdminError::usage(format!(
+            "token id '{}': expected 1 to 64 printable characters without spaces",
+            id.escape_debug()
+        )));
+    }
+    Ok(())
+}
+
+/// A hardware serial: printable, no spaces, at most 64 characters.
+pub fn check_serial(s: &str) -> Result<(), AdminError> {
+    if s.is_empty() || s.len() > 64 || !s.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(AdminError::usage(format!(
+            "serial '{}': expected 1 to 64 printable characters without spaces",
+            s.escape_debug()
+        )));
+    }
+    Ok(())
 }
 
 /// The prefix of every API key (it tells a secret scanner what it found).

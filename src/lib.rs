@@ -23,6 +23,9 @@
 //!   failure counting and lockout, decoy work for unknown users.
 //! - [`admin`]: every user and token operation as a request/reply pair,
 //!   executed in the CLI process or by the daemon over its control socket.
+//! - [`provision`]: hardware-token seed files — PSKC (RFC 6030) read and
+//!   written, encrypted under a pre-shared key or a PBKDF2 password, and the
+//!   Yubico OATH CSV and `serial,hex-seed` lists — as tokens to import.
 //! - [`audit`]: the audit trail, a JSON line per authentication decision
 //!   and per admin change.
 //! - [`api`]: the HTTP API — privacyIDEA-compatible `/validate/check` on the
@@ -44,6 +47,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod otp;
+pub mod provision;
 pub mod qr;
 pub mod radius;
 pub mod secret;

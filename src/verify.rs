@@ -583,6 +583,7 @@ mod tests {
             .insert_token(&Token {
                 id: "t-1".into(),
                 owner: "alice".into(),
+                serial: None,
                 kind: Kind::Totp,
                 algorithm: Algorithm::Sha1,
                 digits: 6,

@@ -463,6 +463,7 @@ fn migrate_from(make: impl Fn(&Path, radotp::store::StoreKey) -> OldStore) {
         s.insert_token(&Token {
             id: "t-1".into(),
             owner: "carol".into(),
+            serial: None,
             kind: Kind::Totp,
             algorithm: Algorithm::Sha1,
             digits: 6,

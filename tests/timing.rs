@@ -25,6 +25,7 @@ fn extra_token(ts: &TestServer, owner: &str, id: &str) {
         .insert_token(&Token {
             id: id.into(),
             owner: owner.into(),
+            serial: None,
             kind: Kind::Totp,
             algorithm: Algorithm::Sha1,
             digits: 6,

@@ -200,16 +200,26 @@ fn decide(state: &State, ip: IpAddr, q: Query) -> Result<Step, StoreError> {
         stats.result(CLIENT, Method::Pap, 1);
         Ok(Step::Now(Decision::Reject))
     };
-    let user = match (&q.user, &q.serial) {
-        (Some(u), _) => u.clone(),
-        (None, Some(serial)) => match verifier.store().token(serial)? {
-            Some(t) => t.owner,
-            None => return reject("", "unknown_serial"),
+    // `serial=` names a token by id or by hardware serial.
+    let serial_token = match &q.serial {
+        Some(serial) => match verifier.store().find_token(serial)? {
+            Some(t) => Some(t),
+            None if q.user.is_none() => return reject("", "unknown_serial"),
+            None => None,
         },
+        None => None,
+    };
+    let user = match (&q.user, &serial_token) {
+        (Some(u), _) => u.clone(),
+        (None, Some(t)) => t.owner.clone(),
         (None, None) => return reject("", "no_user_name"),
     };
+    let serial_id = match (&q.serial, &serial_token) {
+        (_, Some(t)) => Some(t.id.as_str()),
+        (s, None) => s.as_deref(),
+    };
     let mut opts = Options {
-        token: q.serial.as_deref(),
+        token: serial_id,
         ..Options::default()
     };
     let now = Instant::now();
@@ -239,7 +249,7 @@ fn decide(state: &State, ip: IpAddr, q: Query) -> Result<Step, StoreError> {
                 .tokens_of(&user)?
                 .into_iter()
                 .filter(|t| t.state == TokenState::Active)
-                .filter(|t| q.serial.as_deref().is_none_or(|s| s == t.id))
+                .filter(|t| serial_id.is_none_or(|s| s == t.id))
                 .map(|t| (t.id, t.kind))
                 .collect();
             tracing::info!(client = CLIENT, source = %ip, user = %log_user, method = %Method::Pap, transport = "http", result = %"challenge", "access");

@@ -388,6 +388,7 @@ pub fn store_records(users: &[BenchUser], now: u64) -> (Vec<User>, Vec<Token>) {
         ts.push(Token {
             id: format!("t-{}", b.name),
             owner: b.name.clone(),
+            serial: None,
             kind: b.group.kind(),
             algorithm: Algorithm::Sha1,
             digits: DIGITS,

@@ -274,20 +274,21 @@ impl Ctx {
             }
             AdminReply::Tokens(ts) => {
                 println!(
-                    "{:<16} {:<20} {:<5} {:<7} {:>6} {:>6} {:<9} {:>6}",
+                    "{:<16} {:<20} {:<5} {:<7} {:>6} {:>6} {:<9} {:>6} SERIAL",
                     "TOKEN", "OWNER", "TYPE", "ALG", "DIGITS", "PERIOD", "STATE", "DRIFT"
                 );
                 for t in ts {
                     println!(
-                        "{:<16} {:<20} {:<5} {:<7} {:>6} {:>6} {:<9} {:>6}",
+                        "{:<16} {:<20} {:<5} {:<7} {:>6} {:>6} {:<9} {:>6} {}",
                         t.id,
-                        t.owner,
+                        if t.owner.is_empty() { "-" } else { &t.owner },
                         t.kind.as_str(),
                         t.algorithm.as_str(),
                         t.digits,
                         t.period,
                         t.state.as_str(),
-                        t.drift
+                        t.drift,
+                        t.serial.as_deref().unwrap_or("-")
                     );
                 }
                 println!("{} token(s)", ts.len());
@@ -346,6 +347,8 @@ impl Ctx {
                 }
                 println!("{} key(s)", keys.len());
             }
+            // Never printed: `radotp token export` writes it to a file.
+            AdminReply::Exported(ts) => println!("{} token(s) exported", ts.len()),
         }
     }
 }
@@ -461,7 +464,17 @@ fn print_user(u: &UserInfo) {
 
 fn print_token(t: &TokenInfo) {
     println!("token:        {}", t.id);
-    println!("owner:        {}", t.owner);
+    if t.owner.is_empty() {
+        println!(
+            "owner:        (unassigned: `radotp token assign {} USER`)",
+            t.id
+        );
+    } else {
+        println!("owner:        {}", t.owner);
+    }
+    if let Some(s) = &t.serial {
+        println!("serial:       {s}");
+    }
     println!("type:         {}", t.kind);
     println!("algorithm:    {}", t.algorithm);
     println!("digits:       {}", t.digits);

@@ -55,6 +55,19 @@ pub fn run(ctx: &Ctx, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
                 .into());
             }
             let started = std::time::Instant::now();
+            // One transaction, so no count to show: a spinner says which
+            // step runs and for how long (a terminal only; not with --json).
+            let spinner =
+                (!ctx.json && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+                    let s = indicatif::ProgressBar::new_spinner();
+                    s.set_style(
+                        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    );
+                    s.enable_steady_tick(std::time::Duration::from_millis(200));
+                    s.set_message("reading the source store");
+                    s
+                });
             let key = StoreKey::load(&config.store.key_file)?;
             let source: Box<dyn TokenStore> = if from.starts_with("postgresql://")
                 || from.starts_with("postgres://")
@@ -103,8 +116,18 @@ pub fn run(ctx: &Ctx, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
                     shown(&config)
                 );
             }
+            if let Some(s) = &spinner {
+                s.set_message(format!(
+                    "writing {} users and {} tokens in one transaction",
+                    users.len(),
+                    tokens.len()
+                ));
+            }
             new.import(&users, &tokens)?;
             new.sync()?;
+            if let Some(s) = &spinner {
+                s.finish_and_clear();
+            }
             let (u, t) = new.counts()?;
             if (u, t) != (users.len(), tokens.len()) {
                 anyhow::bail!(

@@ -2394,6 +2394,7 @@ impl Shared {
         Ok(Token {
             id: t.id.clone(),
             owner: owner.to_string(),
+            serial: None,
             kind: t.kind,
             algorithm: t.algorithm,
             digits: t.digits,

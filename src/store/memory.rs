@@ -99,12 +99,13 @@ impl TokenStore for MemoryStore {
 
     fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
         let mut g = self.write();
-        if !g.users.contains_key(&token.owner) {
+        if !token.owner.is_empty() && !g.users.contains_key(&token.owner) {
             return Err(StoreError::NoSuchUser(token.owner.clone()));
         }
         if g.tokens.contains_key(&token.id) {
             return Err(StoreError::TokenExists(token.id.clone()));
         }
+        serial_free(&g, token)?;
         g.tokens.insert(token.id.clone(), token.clone());
         Ok(())
     }
@@ -114,9 +115,10 @@ impl TokenStore for MemoryStore {
         if !g.tokens.contains_key(&token.id) {
             return Err(StoreError::NoSuchToken(token.id.clone()));
         }
-        if !g.users.contains_key(&token.owner) {
+        if !token.owner.is_empty() && !g.users.contains_key(&token.owner) {
             return Err(StoreError::NoSuchUser(token.owner.clone()));
         }
+        serial_free(&g, token)?;
         g.tokens.insert(token.id.clone(), token.clone());
         Ok(())
     }
@@ -199,10 +201,16 @@ impl TokenStore for MemoryStore {
             if g.tokens.contains_key(&t.id) || !seen.insert(t.id.as_str()) {
                 return Err(StoreError::TokenExists(t.id.clone()));
             }
-            if !g.users.contains_key(&t.owner) && !new_users.contains(t.owner.as_str()) {
+            if !t.owner.is_empty()
+                && !g.users.contains_key(&t.owner)
+                && !new_users.contains(t.owner.as_str())
+            {
                 return Err(StoreError::NoSuchUser(t.owner.clone()));
             }
         }
+        super::sql::check_import_serials(tokens, &mut |s| {
+            Ok(g.tokens.values().any(|t| t.serial.as_deref() == Some(s)))
+        })?;
         for u in users {
             g.users.entry(u.name.clone()).or_insert_with(|| u.clone());
         }
@@ -237,6 +245,20 @@ impl TokenStore for MemoryStore {
             k.last_used = Some(now);
         }
         Ok(())
+    }
+}
+
+/// [`StoreError::SerialExists`] when another token holds `t`'s serial.
+fn serial_free(g: &Inner, t: &Token) -> Result<(), StoreError> {
+    match &t.serial {
+        Some(s)
+            if g.tokens
+                .values()
+                .any(|o| o.id != t.id && o.serial.as_ref() == Some(s)) =>
+        {
+            Err(StoreError::SerialExists(s.clone()))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -123,8 +123,11 @@ impl TokenState {
 pub struct Token {
     /// Unique id (e.g. `t-` + 12 hex digits).
     pub id: String,
-    /// The owning user's name.
+    /// The owning user's name; empty for an unassigned token (a hardware
+    /// token imported before it is handed out, see `radotp token assign`).
     pub owner: String,
+    /// The hardware token's serial number (printed on it), unique when set.
+    pub serial: Option<String>,
     /// TOTP or HOTP.
     pub kind: Kind,
     /// The HMAC hash.
@@ -293,6 +296,8 @@ pub enum StoreError {
     TokenExists(String),
     #[error("no token '{0}'")]
     NoSuchToken(String),
+    #[error("a token with serial '{0}' already exists")]
+    SerialExists(String),
     #[error("key file {path}: {why}")]
     Key { path: String, why: String },
     #[error("record {0} cannot be decrypted: wrong key file or damaged store")]
@@ -397,7 +402,25 @@ pub trait TokenStore: Send + Sync {
         Ok(())
     }
 
-    /// Adds a token; the owner must exist.
+    /// The token with this hardware serial. The default reads every token
+    /// (the old formats); the SQL stores use their unique index.
+    fn token_by_serial(&self, serial: &str) -> Result<Option<Token>, StoreError> {
+        Ok(self
+            .tokens()?
+            .into_iter()
+            .find(|t| t.serial.as_deref() == Some(serial)))
+    }
+
+    /// The token named by `id_or_serial`: its id, else its hardware serial.
+    fn find_token(&self, id_or_serial: &str) -> Result<Option<Token>, StoreError> {
+        match self.token(id_or_serial)? {
+            Some(t) => Ok(Some(t)),
+            None => self.token_by_serial(id_or_serial),
+        }
+    }
+
+    /// Adds a token; the owner must exist (or be empty: unassigned) and a
+    /// serial must be new ([`StoreError::SerialExists`]).
     fn insert_token(&self, token: &Token) -> Result<(), StoreError>;
     /// Replaces a token's record (admin changes, resync).
     fn update_token(&self, token: &Token) -> Result<(), StoreError>;
@@ -601,6 +624,7 @@ pub mod conformance {
         Token {
             id: id.to_string(),
             owner: owner.to_string(),
+            serial: None,
             kind: Kind::Totp,
             algorithm: Algorithm::Sha1,
             digits: 6,
@@ -620,6 +644,7 @@ pub mod conformance {
         suite_without_api_keys(make);
         api_keys_are_kept_by_name_and_deleted(&*make());
         groups_and_replies_keep_their_order_through_every_read(&*make());
+        hardware_serials_are_unique_and_tokens_may_be_unassigned(&*make());
     }
 
     /// Every check but the API keys', for the 0.1 and 0.2 formats: they
@@ -1212,6 +1237,71 @@ pub mod conformance {
             }
         });
         assert_eq!(s.user("u").unwrap().unwrap().failures, 200);
+    }
+
+    /// Schema 2 (hardware tokens): a serial finds its token, is unique on
+    /// insert, update and import; a token without owner is kept unassigned
+    /// until given to a user. The 0.1/0.2 formats keep no serials.
+    fn hardware_serials_are_unique_and_tokens_may_be_unassigned(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        let mut owned = token("t-1", "u", b"seed-1");
+        owned.serial = Some("SN-1".into());
+        s.insert_token(&owned).unwrap();
+        let mut free = token("t-2", "", b"seed-2");
+        free.serial = Some("SN-2".into());
+        s.insert_token(&free).unwrap();
+        s.insert_token(&token("t-3", "u", b"no serial")).unwrap();
+        s.insert_token(&token("t-4", "u", b"no serial either"))
+            .unwrap();
+
+        assert_eq!(s.token("t-2").unwrap().unwrap(), free, "unassigned kept");
+        assert_eq!(s.token_by_serial("SN-1").unwrap().unwrap(), owned);
+        assert_eq!(s.find_token("SN-2").unwrap().unwrap().id, "t-2");
+        assert_eq!(s.find_token("t-1").unwrap().unwrap().id, "t-1");
+        assert!(s.find_token("SN-9").unwrap().is_none());
+        let ids = |v: Vec<Token>| v.into_iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.tokens_of("u").unwrap()), ["t-1", "t-3", "t-4"]);
+
+        let mut again = token("t-5", "u", b"k");
+        again.serial = Some("SN-1".into());
+        assert!(matches!(s.insert_token(&again), Err(StoreError::SerialExists(x)) if x == "SN-1"));
+        let mut steal = s.token("t-3").unwrap().unwrap();
+        steal.serial = Some("SN-2".into());
+        assert!(matches!(s.update_token(&steal), Err(StoreError::SerialExists(x)) if x == "SN-2"));
+        let mut ghost = s.token("t-2").unwrap().unwrap();
+        ghost.owner = "ghost".into();
+        assert!(matches!(
+            s.update_token(&ghost),
+            Err(StoreError::NoSuchUser(_))
+        ));
+
+        // Import: a stored serial, or one twice in the file, refuses it all.
+        let mut a = token("t-6", "", b"k");
+        a.serial = Some("SN-6".into());
+        let mut b = token("t-7", "", b"k");
+        b.serial = Some("SN-6".into());
+        assert!(matches!(
+            s.import(&[], &[a.clone(), b.clone()]),
+            Err(StoreError::SerialExists(x)) if x == "SN-6"
+        ));
+        b.serial = Some("SN-2".into());
+        assert!(matches!(
+            s.import(&[], &[a.clone(), b.clone()]),
+            Err(StoreError::SerialExists(x)) if x == "SN-2"
+        ));
+        assert_eq!(s.counts().unwrap(), (1, 4), "nothing written");
+        b.serial = Some("SN-7".into());
+        s.import(&[], &[a, b]).unwrap();
+        assert!(s.token("t-7").unwrap().unwrap().owner.is_empty());
+
+        // Assignment: the unassigned token is given to a user, serial kept.
+        let mut given = s.token_by_serial("SN-2").unwrap().unwrap();
+        given.owner = "u".into();
+        s.update_token(&given).unwrap();
+        assert_eq!(ids(s.tokens_of("u").unwrap()), ["t-1", "t-2", "t-3", "t-4"]);
+        assert_eq!(s.token("t-2").unwrap().unwrap(), given);
+        s.delete_token("t-2").unwrap();
+        assert!(s.token_by_serial("SN-2").unwrap().is_none());
     }
 
     fn import_adds_new_users_and_tokens(s: &dyn TokenStore) {

@@ -162,7 +162,7 @@ static USER_READ: LazyLock<String> = LazyLock::new(|| sql::user_read_columns("us
 fn token_row(r: &Row, at: usize) -> TokenRow {
     TokenRow {
         id: r.get(at),
-        owner: r.get::<_, Option<String>>(at + 1).unwrap_or_default(),
+        owner: r.get(at + 1),
         kind: r.get(at + 2),
         algorithm: r.get(at + 3),
         digits: r.get(at + 4),
@@ -174,6 +174,7 @@ fn token_row(r: &Row, at: usize) -> TokenRow {
         description: r.get(at + 10),
         created: r.get(at + 11),
         last_used: r.get(at + 12),
+        serial: r.get(at + 13),
     }
 }
 
@@ -379,6 +380,25 @@ fn token_exists(tx: &mut Transaction<'_>, id: &str) -> Result<bool, StoreError> 
     exists(tx, "SELECT 1 FROM tokens WHERE id = $1", id)
 }
 
+/// Is `t`'s serial (if any) held by another token?
+fn serial_taken(tx: &mut Transaction<'_>, t: &Token) -> Result<bool, StoreError> {
+    let Some(serial) = &t.serial else {
+        return Ok(false);
+    };
+    Ok(tx
+        .query_opt(
+            "SELECT 1 FROM tokens WHERE serial = $1 AND id <> $2",
+            &[serial, &t.id],
+        )
+        .map_err(db_err)?
+        .is_some())
+}
+
+/// An owner a token may name: empty (unassigned) or a stored user.
+fn owner_ok(tx: &mut Transaction<'_>, owner: &str) -> Result<bool, StoreError> {
+    Ok(owner.is_empty() || user_exists(tx, owner)?)
+}
+
 fn insert_user(tx: &mut Transaction<'_>, u: &UserRow) -> Result<u64, StoreError> {
     tx.execute(
         &format!(
@@ -415,11 +435,11 @@ fn write_lists(tx: &mut Transaction<'_>, u: &User) -> Result<(), StoreError> {
 fn insert_token(tx: &mut Transaction<'_>, t: &TokenRow) -> Result<u64, StoreError> {
     tx.execute(
         &format!(
-            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ),
         &[
             &t.id, &t.owner, &t.kind, &t.algorithm, &t.digits, &t.period, &t.seed, &t.last_step, &t.drift,
-            &t.state, &t.description, &t.created, &t.last_used,
+            &t.state, &t.description, &t.created, &t.last_used, &t.serial,
         ],
     )
     .map_err(db_err)
@@ -542,6 +562,10 @@ impl TokenStore for PgStore {
         self.tokens_where("owner = $1", owner)
     }
 
+    fn token_by_serial(&self, serial: &str) -> Result<Option<Token>, StoreError> {
+        Ok(self.tokens_where("serial = $1", serial)?.pop())
+    }
+
     fn user_with_tokens(&self, name: &str) -> Result<Option<(User, Vec<Token>)>, StoreError> {
         // One round trip, one snapshot: the user joined with its tokens.
         let sql = format!(
@@ -629,11 +653,16 @@ impl TokenStore for PgStore {
     fn insert_token(&self, token: &Token) -> Result<(), StoreError> {
         let row = TokenRow::seal(token, &self.key)?;
         self.tx(|tx| {
-            if !user_exists(tx, &token.owner)? {
+            if !owner_ok(tx, &token.owner)? {
                 return Err(StoreError::NoSuchUser(token.owner.clone()));
             }
             if token_exists(tx, &token.id)? {
                 return Err(StoreError::TokenExists(token.id.clone()));
+            }
+            if serial_taken(tx, token)? {
+                return Err(StoreError::SerialExists(
+                    token.serial.clone().unwrap_or_default(),
+                ));
             }
             insert_token(tx, &row).map(drop)
         })
@@ -645,16 +674,21 @@ impl TokenStore for PgStore {
             if !token_exists(tx, &token.id)? {
                 return Err(StoreError::NoSuchToken(token.id.clone()));
             }
-            if !user_exists(tx, &token.owner)? {
+            if !owner_ok(tx, &token.owner)? {
                 return Err(StoreError::NoSuchUser(token.owner.clone()));
+            }
+            if serial_taken(tx, token)? {
+                return Err(StoreError::SerialExists(
+                    token.serial.clone().unwrap_or_default(),
+                ));
             }
             tx.execute(
                 "UPDATE tokens SET owner = $2, kind = $3, algorithm = $4, digits = $5, period = $6, \
                  seed = $7, last_step = $8, drift = $9, state = $10, description = $11, created = $12, \
-                 last_used = $13 WHERE id = $1",
+                 last_used = $13, serial = $14 WHERE id = $1",
                 &[
                     &t.id, &t.owner, &t.kind, &t.algorithm, &t.digits, &t.period, &t.seed, &t.last_step,
-                    &t.drift, &t.state, &t.description, &t.created, &t.last_used,
+                    &t.drift, &t.state, &t.description, &t.created, &t.last_used, &t.serial,
                 ],
             )
             .map_err(db_err)
@@ -829,6 +863,13 @@ impl TokenStore for PgStore {
             sql::check_import(users, tokens, &mut |id| Ok(ids.contains(id)), &mut |n| {
                 Ok(names.contains(n))
             })?;
+            let serials: std::collections::HashSet<String> = tx
+                .query("SELECT serial FROM tokens WHERE serial IS NOT NULL", &[])
+                .map_err(db_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            sql::check_import_serials(tokens, &mut |s| Ok(serials.contains(s)))?;
             for (row, u) in user_rows.iter().zip(users) {
                 if insert_user(tx, row)? == 1 && (!u.groups.is_empty() || !u.replies.is_empty()) {
                     write_lists(tx, u)?;

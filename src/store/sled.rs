@@ -279,6 +279,7 @@ impl SledStore {
         Ok(Token {
             id: id.to_string(),
             owner: r.owner,
+            serial: None,
             kind: r.kind,
             algorithm: r.algorithm,
             digits: r.digits,

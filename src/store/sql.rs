@@ -17,7 +17,7 @@ use crate::otp::{Algorithm, Kind};
 use crate::secret::Secret;
 
 /// The schema version this build writes; [`MIGRATIONS`] brings older ones up.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The forward migrations: entry `n` takes a store from version `n` to
 /// `n + 1` (version 0 is an empty database). Each runs in the transaction
@@ -28,7 +28,8 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// from the start, so that the authorization, HTTP API and lockout work
 /// builds on one shape; `lock_count` is the number of locks since the last
 /// success (escalating lockout).
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -81,7 +82,15 @@ CREATE TABLE api_keys (
     created   BIGINT NOT NULL,
     last_used BIGINT
 );
-"#];
+"#,
+    // 2: hardware tokens. A token's serial (printed on the device, named by
+    // the vendor's seed file), unique where set; several NULLs are allowed
+    // by both engines' unique indexes.
+    r#"
+ALTER TABLE tokens ADD COLUMN serial TEXT;
+CREATE UNIQUE INDEX tokens_by_serial ON tokens(serial);
+"#,
+];
 
 /// A migration in PostgreSQL's spelling.
 pub fn for_postgres(sql: &str) -> String {
@@ -302,7 +311,8 @@ impl UserRow {
 /// A token's row, as the columns of `tokens` in order (see [`TOKEN_COLUMNS`]).
 pub struct TokenRow {
     pub id: String,
-    pub owner: String,
+    /// NULL for an unassigned token (the `Token`'s empty owner).
+    pub owner: Option<String>,
     pub kind: String,
     pub algorithm: String,
     pub digits: i64,
@@ -314,17 +324,18 @@ pub struct TokenRow {
     pub description: String,
     pub created: i64,
     pub last_used: Option<i64>,
+    pub serial: Option<String>,
 }
 
 /// The columns [`TokenRow`] is read from, in order.
-pub const TOKEN_COLUMNS: &str = "id, owner, kind, algorithm, digits, period, seed, last_step, drift, state, description, created, last_used";
+pub const TOKEN_COLUMNS: &str = "id, owner, kind, algorithm, digits, period, seed, last_step, drift, state, description, created, last_used, serial";
 
 impl TokenRow {
     /// The row of `t`, its seed sealed.
     pub fn seal(t: &Token, key: &StoreKey) -> Result<TokenRow, StoreError> {
         Ok(TokenRow {
             id: t.id.clone(),
-            owner: t.owner.clone(),
+            owner: (!t.owner.is_empty()).then(|| t.owner.clone()),
             kind: t.kind.as_str().to_string(),
             algorithm: t.algorithm.as_str().to_string(),
             digits: i64::from(t.digits),
@@ -336,6 +347,7 @@ impl TokenRow {
             description: t.description.clone(),
             created: int(t.created, "created")?,
             last_used: opt_int(t.last_used, "last_used")?,
+            serial: t.serial.clone(),
         })
     }
 
@@ -347,7 +359,8 @@ impl TokenRow {
             .open(&aad(b"seed:", &self.id), &self.seed)
             .ok_or_else(|| StoreError::Decrypt(row.clone()))?;
         Ok(Token {
-            owner: self.owner,
+            owner: self.owner.unwrap_or_default(),
+            serial: self.serial,
             kind: Kind::from_str(&self.kind).map_err(|_| bad("kind", &self.kind))?,
             algorithm: Algorithm::from_str(&self.algorithm)
                 .map_err(|_| bad("algorithm", &self.algorithm))?,
@@ -400,7 +413,7 @@ fn state_from(s: &str) -> Option<TokenState> {
 
 /// Checks an import before anything is written: every token id new (to
 /// the store, per `stored`, and within the import) and every owner either
-/// stored (per `owner_known`) or among `users`.
+/// empty (unassigned), stored (per `owner_known`) or among `users`.
 pub fn check_import(
     users: &[User],
     tokens: &[Token],
@@ -414,8 +427,23 @@ pub fn check_import(
         if !ids.insert(t.id.as_str()) || stored(&t.id)? {
             return Err(StoreError::TokenExists(t.id.clone()));
         }
-        if !new_users.contains(t.owner.as_str()) && !owner_known(&t.owner)? {
+        if !t.owner.is_empty() && !new_users.contains(t.owner.as_str()) && !owner_known(&t.owner)? {
             return Err(StoreError::NoSuchUser(t.owner.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the serials of an import: each new to the store (per
+/// `serial_stored`) and used once within the import.
+pub fn check_import_serials(
+    tokens: &[Token],
+    serial_stored: &mut dyn FnMut(&str) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    for s in tokens.iter().filter_map(|t| t.serial.as_deref()) {
+        if !seen.insert(s) || serial_stored(s)? {
+            return Err(StoreError::SerialExists(s.to_string()));
         }
     }
     Ok(())

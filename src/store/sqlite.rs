@@ -79,7 +79,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
 fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
     Ok(TokenRow {
         id: r.get(0)?,
-        owner: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        owner: r.get(1)?,
         kind: r.get(2)?,
         algorithm: r.get(3)?,
         digits: r.get(4)?,
@@ -91,6 +91,7 @@ fn token_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
         description: r.get(10)?,
         created: r.get(11)?,
         last_used: r.get(12)?,
+        serial: r.get(13)?,
     })
 }
 
@@ -306,7 +307,7 @@ fn write_lists(c: &Connection, u: &User) -> Result<(), StoreError> {
 
 fn insert_token(c: &Connection, t: &TokenRow) -> Result<usize, rusqlite::Error> {
     c.prepare_cached(&format!(
-        "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+        "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?
     .execute(params![
         t.id,
@@ -321,7 +322,8 @@ fn insert_token(c: &Connection, t: &TokenRow) -> Result<usize, rusqlite::Error> 
         t.state,
         t.description,
         t.created,
-        t.last_used
+        t.last_used,
+        t.serial
     ])
 }
 
@@ -335,6 +337,21 @@ fn token_exists(c: &Connection, id: &str) -> Result<bool, StoreError> {
     c.prepare_cached("SELECT 1 FROM tokens WHERE id = ?1")
         .and_then(|mut s| s.exists([id]))
         .map_err(db_err)
+}
+
+/// Is `t`'s serial (if any) held by another token?
+fn serial_taken(c: &Connection, t: &Token) -> Result<bool, StoreError> {
+    let Some(serial) = &t.serial else {
+        return Ok(false);
+    };
+    c.prepare_cached("SELECT 1 FROM tokens WHERE serial = ?1 AND id <> ?2")
+        .and_then(|mut s| s.exists([serial, &t.id]))
+        .map_err(db_err)
+}
+
+/// An owner a token may name: empty (unassigned) or a stored user.
+fn owner_ok(c: &Connection, owner: &str) -> Result<bool, StoreError> {
+    Ok(owner.is_empty() || user_exists(c, owner)?)
 }
 
 /// Counts one failure of `f.user` (no such user: nothing).
@@ -464,6 +481,10 @@ impl TokenStore for SqliteStore {
         Ok(self.tokens_where("WHERE id = ?1", id)?.pop())
     }
 
+    fn token_by_serial(&self, serial: &str) -> Result<Option<Token>, StoreError> {
+        Ok(self.tokens_where("WHERE serial = ?1", serial)?.pop())
+    }
+
     fn tokens(&self) -> Result<Vec<Token>, StoreError> {
         self.tokens_where("WHERE ?1 = ?1", "")
     }
@@ -572,11 +593,16 @@ impl TokenStore for SqliteStore {
         let row = TokenRow::seal(token, &self.key)?;
         let mut w = self.writer();
         let tx = w.transaction().map_err(db_err)?;
-        if !user_exists(&tx, &token.owner)? {
+        if !owner_ok(&tx, &token.owner)? {
             return Err(StoreError::NoSuchUser(token.owner.clone()));
         }
         if token_exists(&tx, &token.id)? {
             return Err(StoreError::TokenExists(token.id.clone()));
+        }
+        if serial_taken(&tx, token)? {
+            return Err(StoreError::SerialExists(
+                token.serial.clone().unwrap_or_default(),
+            ));
         }
         insert_token(&tx, &row).map_err(db_err)?;
         tx.commit().map_err(db_err)
@@ -589,13 +615,18 @@ impl TokenStore for SqliteStore {
         if !token_exists(&tx, &token.id)? {
             return Err(StoreError::NoSuchToken(token.id.clone()));
         }
-        if !user_exists(&tx, &token.owner)? {
+        if !owner_ok(&tx, &token.owner)? {
             return Err(StoreError::NoSuchUser(token.owner.clone()));
+        }
+        if serial_taken(&tx, token)? {
+            return Err(StoreError::SerialExists(
+                token.serial.clone().unwrap_or_default(),
+            ));
         }
         tx.prepare_cached(
             "UPDATE tokens SET owner = ?2, kind = ?3, algorithm = ?4, digits = ?5, period = ?6, \
              seed = ?7, last_step = ?8, drift = ?9, state = ?10, description = ?11, created = ?12, \
-             last_used = ?13 WHERE id = ?1",
+             last_used = ?13, serial = ?14 WHERE id = ?1",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -611,7 +642,8 @@ impl TokenStore for SqliteStore {
                 t.state,
                 t.description,
                 t.created,
-                t.last_used
+                t.last_used,
+                t.serial
             ])
         })
         .map_err(db_err)?;
@@ -755,6 +787,11 @@ impl TokenStore for SqliteStore {
             &mut |id| token_exists(&tx, id),
             &mut |name| user_exists(&tx, name),
         )?;
+        sql::check_import_serials(tokens, &mut |s| {
+            tx.prepare_cached("SELECT 1 FROM tokens WHERE serial = ?1")
+                .and_then(|mut st| st.exists([s]))
+                .map_err(db_err)
+        })?;
         for (row, u) in user_rows.iter().zip(users) {
             if insert_user(&tx, row).map_err(db_err)? == 1
                 && (!u.groups.is_empty() || !u.replies.is_empty())
@@ -848,6 +885,44 @@ mod tests {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Box::new(SqliteStore::open(&dir.path().join(format!("s{i}.sqlite")), key()).unwrap())
         });
+    }
+
+    /// A store written by schema 1 gains the serial column (migration 2)
+    /// and keeps its tokens.
+    #[test]
+    fn schema_1_store_migrates_to_2_with_tokens_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.sqlite");
+        let t = crate::store::conformance::token("t-1", "alice", b"seed");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(sql::MIGRATIONS[0]).unwrap();
+            c.execute_batch("PRAGMA user_version = 1").unwrap();
+            let r = TokenRow::seal(&t, &key()).unwrap();
+            c.execute(
+                "INSERT INTO users (name, enabled, challenge, created) VALUES ('alice', 1, 0, 1)",
+                [],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO tokens (id, owner, kind, algorithm, digits, period, seed, drift, state, description, created) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![r.id, r.owner, r.kind, r.algorithm, r.digits, r.period, r.seed, r.drift, r.state, r.description, r.created],
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path, key()).unwrap();
+        assert_eq!(s.token("t-1").unwrap().unwrap(), t);
+        let mut hw = t.clone();
+        hw.serial = Some("SN-1".into());
+        s.update_token(&hw).unwrap();
+        assert_eq!(s.token_by_serial("SN-1").unwrap().unwrap(), hw);
+        drop(s);
+        let v: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
     }
 
     #[test]

@@ -127,6 +127,7 @@ impl TestServer {
             .insert_token(&Token {
                 id: format!("t-{name}"),
                 owner: name.into(),
+                serial: None,
                 kind: Kind::Totp,
                 algorithm: Algorithm::Sha1,
                 digits: 6,
