@@ -209,8 +209,17 @@ fn lockout_after_ten_failures_then_unlock() {
         "{:?}",
         String::from_utf8_lossy(err)
     );
-    // Unlock (what `radotp user unlock` does) and the code works.
-    let mut u = ts.store.user("alice").unwrap().unwrap();
+    // Unlock (what `radotp user unlock` does) and the code works. The
+    // tenth failure is written by the commit thread's next transaction,
+    // after its Reject left: wait for it (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut u = loop {
+        let u = ts.store.user("alice").unwrap().unwrap();
+        if u.locked_until.is_some() || std::time::Instant::now() > deadline {
+            break u;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     assert!(u.locked_until.is_some());
     u.failures = 0;
     u.locked_until = None;

@@ -62,6 +62,9 @@ enum Decision {
 struct Pending {
     rx: tokio::sync::oneshot::Receiver<Result<bool, String>>,
     user: String,
+    /// The token id (for the log, as RADIUS logs it).
+    token_id: String,
+    /// The serial shown to the caller.
     serial: String,
     kind: Kind,
     drift: i64,
@@ -171,7 +174,7 @@ async fn check(
     let user = LogName(p.user.as_bytes());
     match p.rx.await {
         Ok(Ok(true)) => {
-            tracing::info!(client = CLIENT, source = %ip, user = %user, method = %Method::Pap, transport = "http", result = %"accept", token = %p.serial, drift = p.drift, "access");
+            tracing::info!(client = CLIENT, source = %ip, user = %user, method = %Method::Pap, transport = "http", result = %"accept", token = %p.token_id, drift = p.drift, "access");
             stats.result(CLIENT, Method::Pap, 0);
             Ok(Decision::Accept {
                 serial: p.serial,
@@ -179,7 +182,7 @@ async fn check(
             })
         }
         Ok(Ok(false)) => {
-            tracing::info!(client = CLIENT, source = %ip, user = %user, method = %Method::Pap, transport = "http", result = %"reject", reason = %Reason::ReplayedCode, token = %p.serial, "access");
+            tracing::info!(client = CLIENT, source = %ip, user = %user, method = %Method::Pap, transport = "http", result = %"reject", reason = %Reason::ReplayedCode, token = %p.token_id, "access");
             stats.result(CLIENT, Method::Pap, 1);
             Ok(Decision::Reject)
         }
@@ -250,7 +253,9 @@ fn decide(state: &State, ip: IpAddr, q: Query) -> Result<Step, StoreError> {
                 .into_iter()
                 .filter(|t| t.state == TokenState::Active)
                 .filter(|t| serial_id.is_none_or(|s| s == t.id))
-                .map(|t| (t.id, t.kind))
+                // privacyIDEA names a token by its serial: the hardware
+                // serial where there is one, else radotp's token id.
+                .map(|t| (t.serial.unwrap_or(t.id), t.kind))
                 .collect();
             tracing::info!(client = CLIENT, source = %ip, user = %log_user, method = %Method::Pap, transport = "http", result = %"challenge", "access");
             stats.result(CLIENT, Method::Pap, 2);
@@ -261,16 +266,18 @@ fn decide(state: &State, ip: IpAddr, q: Query) -> Result<Step, StoreError> {
             }))
         }
         Outcome::Accept(a) => {
-            let kind = verifier
-                .store()
-                .token(&a.token_id)?
-                .map_or(Kind::Totp, |t| t.kind);
+            let token = verifier.store().token(&a.token_id)?;
+            let kind = token.as_ref().map_or(Kind::Totp, |t| t.kind);
+            // The hardware serial where there is one, else the token id.
+            let shown = token
+                .and_then(|t| t.serial)
+                .unwrap_or_else(|| a.token_id.clone());
             let Some(commit) = a.commit else {
                 // A verifier that commits itself (not the daemon's).
                 tracing::info!(client = CLIENT, source = %ip, user = %log_user, method = %Method::Pap, transport = "http", result = %"accept", token = %a.token_id, drift = a.offset, "access");
                 stats.result(CLIENT, Method::Pap, 0);
                 return Ok(Step::Now(Decision::Accept {
-                    serial: a.token_id,
+                    serial: shown,
                     kind,
                 }));
             };
@@ -284,7 +291,8 @@ fn decide(state: &State, ip: IpAddr, q: Query) -> Result<Step, StoreError> {
             Ok(Step::Commit(Pending {
                 rx,
                 user,
-                serial: a.token_id,
+                token_id: a.token_id,
+                serial: shown,
                 kind,
                 drift: a.offset,
             }))
