@@ -248,6 +248,9 @@ pub struct ImportToken {
     pub created: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<u64>,
+    /// The groups of a user the import creates (CSV's `groups` column).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 impl ImportToken {
@@ -277,6 +280,7 @@ impl ImportToken {
             drift: 0,
             created: None,
             last_used: None,
+            groups: Vec::new(),
         }
     }
 
@@ -301,6 +305,7 @@ impl ImportToken {
             drift: t.drift,
             created: Some(t.created),
             last_used: t.last_used,
+            groups: Vec::new(),
         }
     }
 }
@@ -1154,7 +1159,24 @@ impl Admin {
         let mut users = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut tokens = Vec::with_capacity(items.len());
+        let mut groups_of: std::collections::HashMap<String, Vec<String>> = Default::default();
         for it in items {
+            if !it.groups.is_empty() {
+                self.check_groups(&it.groups)?;
+                match groups_of.get(&it.user) {
+                    Some(g) if *g != it.groups => {
+                        return Err(AdminError::usage(format!(
+                            "user '{}' is given the groups {} and {} on two lines",
+                            it.user,
+                            g.join(";"),
+                            it.groups.join(";")
+                        )))
+                    }
+                    _ => {
+                        groups_of.insert(it.user.clone(), it.groups.clone());
+                    }
+                }
+            }
             check_token_params(it.digits, it.period)?;
             let seed = otp::uri::parse_base32_secret(&it.secret)
                 .map_err(|e| AdminError::usage(format!("user '{}': {e}", it.user)))?;
@@ -1176,6 +1198,18 @@ impl Admin {
                 }
                 check_user_name(&it.user)?;
                 users.push(User::new(&it.user, now));
+            } else if !it.groups.is_empty() && !users.iter().any(|u| u.name == it.user) {
+                // The import creates users; it does not change one.
+                if let Some(u) = store.user(&it.user)? {
+                    if u.groups != it.groups {
+                        return Err(AdminError::usage(format!(
+                            "user '{}' exists with the groups [{}]: change them with `radotp user set {} --group ...`, not by import",
+                            it.user,
+                            u.groups.join(", "),
+                            it.user
+                        )));
+                    }
+                }
             }
             tokens.push(Token {
                 id: it.id.unwrap_or_else(new_token_id),
@@ -1197,6 +1231,11 @@ impl Admin {
                 created: it.created.unwrap_or(now),
                 last_used: it.last_used,
             });
+        }
+        for u in &mut users {
+            if let Some(g) = groups_of.remove(&u.name) {
+                u.groups = g;
+            }
         }
         store.import(&users, &tokens)?;
         store.sync()?;

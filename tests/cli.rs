@@ -579,6 +579,37 @@ fn user_groups_and_reply_attributes_are_checked_shown_and_listed() {
     assert_eq!(groups[0]["members"], 1);
     assert_eq!(groups[0]["clients"], serde_json::json!(["core-sw"]));
     assert_eq!(groups[1]["name"], "vpn");
+    // The CSV import's groups column gives the users it creates groups.
+    let csv = e.dir.path().join("users.csv");
+    std::fs::write(
+        &csv,
+        "user,secret_base32,type,algorithm,digits,period,groups\nimp,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,totp,sha1,6,30,netadmins;vpn\n",
+    )
+    .unwrap();
+    e.ok(&["token", "import", csv.to_str().unwrap()]);
+    let u = e.json(&["user", "show", "imp"]);
+    assert_eq!(
+        u["result"]["groups"],
+        serde_json::json!(["netadmins", "vpn"]),
+        "{u}"
+    );
+    std::fs::write(
+        &csv,
+        "imp2,GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ,totp,sha1,6,30,netadmns\n",
+    )
+    .unwrap();
+    let o = e.run(&["token", "import", csv.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("netadmns"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        e.run(&["user", "show", "imp2"]).status.code(),
+        Some(1),
+        "nothing imported"
+    );
     // Clearing.
     let o = e.run(&["user", "set", "ops", "--group", "vpn", "--no-groups"]);
     assert_eq!(o.status.code(), Some(2), "conflicting flags");

@@ -78,8 +78,8 @@ pub enum TokenCmd {
         code2: String,
     },
     /// Import tokens: otpauth:// URIs one per line, or CSV lines
-    /// `user,secret_base32,type,algorithm,digits,period` (trailing fields
-    /// optional); hardware tokens from a PSKC file (RFC 6030), a Yubico
+    /// `user,secret_base32,type,algorithm,digits,period,groups` (trailing
+    /// fields optional; groups separated by `;`, for the users it creates); hardware tokens from a PSKC file (RFC 6030), a Yubico
     /// OATH CSV log or a `serial,hex-seed[,type,digits,period]` list.
     /// Missing users are created unless --no-create-users; tokens without
     /// an owner are imported unassigned (`radotp token assign`).
@@ -416,9 +416,9 @@ fn parse_uri_line(line: &str) -> Result<ImportToken, String> {
 
 fn parse_csv_line(line: &str, cfg: &Config) -> Result<ImportToken, String> {
     let f: Vec<&str> = line.split(',').map(str::trim).collect();
-    if f.len() < 2 || f.len() > 6 {
+    if f.len() < 2 || f.len() > 7 {
         return Err(format!(
-            "expected user,secret_base32[,type[,algorithm[,digits[,period]]]], found {} field(s)",
+            "expected user,secret_base32[,type[,algorithm[,digits[,period[,groups]]]]], found {} field(s)",
             f.len()
         ));
     }
@@ -450,14 +450,25 @@ fn parse_csv_line(line: &str, cfg: &Config) -> Result<ImportToken, String> {
             .filter(|p| otp::valid_period(*p))
             .ok_or_else(|| format!("period '{p}': expected 10 to 300 seconds"))?,
     };
-    Ok(ImportToken::new(
+    let mut t = ImportToken::new(
         user,
         otp::uri::encode_base32_secret(&secret_bytes),
         kind,
         algorithm,
         digits,
         period,
-    ))
+    );
+    // Groups, most specific first: `netadmins;vpn`.
+    t.groups = field(6)
+        .map(|g| {
+            g.split(';')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(t)
 }
 
 /// `token import`'s options.
