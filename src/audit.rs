@@ -1,5 +1,10 @@
 //! The audit trail: one JSON line per authentication decision and per admin
-//! change, appended to `[audit] path` (reopened on SIGHUP, for logrotate).
+//! change, appended to `[audit] path` (reopened on SIGHUP, for logrotate),
+//! and/or sent to the systemd journal (`[audit] journal = true`) as entries
+//! with `SYSLOG_IDENTIFIER=radotp-audit`, the JSON line as `MESSAGE` and the
+//! event kind as `RADOTP_EVENT` (`journalctl -t radotp-audit -o cat` prints
+//! the same lines as the file). The journal is reached on its native socket
+//! (`/run/systemd/journal/socket`, or `$RADOTP_JOURNAL_SOCKET`).
 //!
 //! Decisions are not logged twice in code: the daemon's `access` log events
 //! (the handler's one line per decision) are picked up by [`AuditLayer`], a
@@ -24,6 +29,46 @@ use tracing_subscriber::layer::{Context, Layer};
 struct Sink {
     path: Option<PathBuf>,
     file: Option<File>,
+    journal: Option<std::os::unix::net::UnixDatagram>,
+}
+
+/// The journal's native socket (`$RADOTP_JOURNAL_SOCKET` overrides it).
+pub fn journal_socket() -> PathBuf {
+    std::env::var_os("RADOTP_JOURNAL_SOCKET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/systemd/journal/socket"))
+}
+
+/// Sends the trail to the journal too (`on`), connecting now so that a
+/// missing journal is an error at start, not a silent gap.
+pub fn configure_journal(on: bool) -> std::io::Result<()> {
+    let sock = if on {
+        let s = std::os::unix::net::UnixDatagram::unbound()?;
+        let path = journal_socket();
+        s.connect(&path).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot reach the journal at {}: {e}", path.display()),
+            )
+        })?;
+        Some(s)
+    } else {
+        None
+    };
+    sink().lock().unwrap_or_else(|e| e.into_inner()).journal = sock;
+    Ok(())
+}
+
+/// One journal entry in the native protocol: `FIELD=value` lines (the
+/// values here never hold a newline: JSON escapes them).
+fn journal_entry(kind: &str, json: &[u8]) -> Vec<u8> {
+    let mut e = Vec::with_capacity(json.len() + 80);
+    e.extend_from_slice(b"SYSLOG_IDENTIFIER=radotp-audit\nPRIORITY=6\nRADOTP_EVENT=");
+    e.extend(kind.bytes().filter(|b| *b != b'\n'));
+    e.extend_from_slice(b"\nMESSAGE=");
+    e.extend_from_slice(json);
+    e.push(b'\n');
+    e
 }
 
 fn sink() -> &'static Mutex<Sink> {
@@ -32,6 +77,7 @@ fn sink() -> &'static Mutex<Sink> {
         Mutex::new(Sink {
             path: None,
             file: None,
+            journal: None,
         })
     })
 }
@@ -61,7 +107,7 @@ pub fn configure(path: Option<&Path>) -> std::io::Result<()> {
 /// service goes on.
 pub fn record(kind: &str, mut fields: Map<String, Value>) {
     let mut s = sink().lock().unwrap_or_else(|e| e.into_inner());
-    if s.path.is_none() {
+    if s.path.is_none() && s.journal.is_none() {
         return;
     }
     let mut line = Map::new();
@@ -69,6 +115,14 @@ pub fn record(kind: &str, mut fields: Map<String, Value>) {
     line.insert("event".into(), Value::String(kind.into()));
     line.append(&mut fields);
     let mut bytes = serde_json::to_vec(&Value::Object(line)).unwrap_or_default();
+    if let Some(j) = &s.journal {
+        if let Err(e) = j.send(&journal_entry(kind, &bytes)) {
+            eprintln!("radotp: cannot send the audit trail to the journal: {e}");
+        }
+    }
+    if s.path.is_none() {
+        return;
+    }
     bytes.push(b'\n');
     if s.file.is_none() {
         let path = s.path.clone().unwrap_or_default();
@@ -87,11 +141,18 @@ pub fn record(kind: &str, mut fields: Map<String, Value>) {
 
 /// Records an admin change made by the CLI on the store itself (no daemon):
 /// opens `path` for this one line.
-pub fn record_local(path: Option<&Path>, op: &str, subject: Option<&str>, ok: bool) {
-    let Some(path) = path else { return };
-    if configure(Some(path)).is_err() {
-        eprintln!("radotp: cannot open the audit trail {}", path.display());
+pub fn record_local(path: Option<&Path>, journal: bool, op: &str, subject: Option<&str>, ok: bool) {
+    if path.is_none() && !journal {
         return;
+    }
+    if let Some(path) = path {
+        if configure(Some(path)).is_err() {
+            eprintln!("radotp: cannot open the audit trail {}", path.display());
+            return;
+        }
+    }
+    if let Err(e) = configure_journal(journal) {
+        eprintln!("radotp: {e}");
     }
     let uid = rustix::process::getuid().as_raw();
     let mut m = admin_fields(op, subject, ok);

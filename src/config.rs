@@ -309,9 +309,13 @@ pub struct PinConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
-    /// The file (appended to, reopened on SIGHUP); absent: no trail.
+    /// The file (appended to, reopened on SIGHUP); absent: no file.
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Also send every line to the systemd journal
+    /// (`journalctl -t radotp-audit`).
+    #[serde(default)]
+    pub journal: bool,
 }
 
 /// `[lockout]`

@@ -192,11 +192,18 @@ impl Ctx {
             crate::server::policy(&config),
         ));
         let audit = config.audit.path.clone();
+        let journal = config.audit.journal;
         let (op, subject) = (req.name(), req.subject().map(str::to_string));
         let admin = Admin::new(verifier, Arc::new(config));
         let r = admin.execute(req);
         if crate::audit::is_change(op) {
-            crate::audit::record_local(audit.as_deref(), op, subject.as_deref(), r.is_ok());
+            crate::audit::record_local(
+                audit.as_deref(),
+                journal,
+                op,
+                subject.as_deref(),
+                r.is_ok(),
+            );
         }
         Ok(r?)
     }

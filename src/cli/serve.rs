@@ -66,6 +66,8 @@ pub fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .display()
         )
     })?;
+    crate::audit::configure_journal(config.audit.journal)
+        .map_err(|e| anyhow::anyhow!("[audit] journal: {e}"))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -411,6 +411,9 @@ impl Server {
                 if let Err(e) = crate::audit::configure(c.audit.path.as_deref()) {
                     tracing::error!(error = %e, "reload: cannot open the audit trail; audit lines are lost until it opens");
                 }
+                if let Err(e) = crate::audit::configure_journal(c.audit.journal) {
+                    tracing::error!(error = %e, "reload: [audit] journal: audit lines do not reach the journal");
+                }
                 // The admin path (control socket) gets the same policy.
                 let admin = Admin::new(settings.verifier.clone(), Arc::new(c.clone()))
                     .with_stats(self.stats_fn.clone());
