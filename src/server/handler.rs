@@ -110,6 +110,8 @@ pub struct Settings {
     pub challenge_prompt: String,
     /// `[eap]`.
     pub eap: crate::config::EapConfig,
+    /// The PEAP/TTLS tunnel's TLS configuration (when `[eap]` has a certificate).
+    pub eap_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Settings {
@@ -123,6 +125,7 @@ impl Settings {
             verifier,
             challenge_prompt: config.challenge.prompt.clone(),
             eap: config.eap.clone(),
+            eap_tls: super::eap::load_tls(&config.eap)?,
         })
     }
 }

@@ -1,0 +1,277 @@
+//! PEAPv0 and EAP-TTLS against a supplicant no one here wrote:
+//! wpa_supplicant's `eapol_test` runs PEAP/MSCHAPv2, PEAP/GTC, TTLS/PAP and
+//! TTLS/EAP-MSCHAPv2 with the real `radotp serve` on loopback, whose tunnel
+//! certificate is made here by `openssl`. A fresh TOTP code must be accepted
+//! once, its replay and a wrong code rejected; the outer identity is
+//! `anonymous`, the user only inside the tunnel; and the MSK eapol_test
+//! derives from the TLS tunnel must equal the MS-MPPE keys radotp sent
+//! ("MPPE keys OK"). Missing tools fail the test with the command that
+//! installs them.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::daemon::*;
+
+fn require_tools() {
+    require("eapol_test", "eapoltest");
+    require("openssl", "openssl");
+}
+
+/// A self-signed server certificate and its key (mode 0600) in `dir`.
+fn make_cert(dir: &Path) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "eap.key",
+            "-out",
+            "eap.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=radotp-eap-test",
+        ])
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::set_permissions(dir.join("eap.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+fn config(dir: &Path, extra: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["127.0.0.1:0"]
+accounting_listen = ["127.0.0.1:0"]
+control_socket = "{d}/radotp.sock"
+metrics_listen = "127.0.0.1:0"
+
+[store]
+path = "{d}/db"
+key_file = "{d}/radotp.key"
+
+[lockout]
+threshold = 0
+
+[eap]
+methods = ["peap", "ttls", "mschapv2", "gtc"]
+certificate = "{d}/eap.pem"
+private_key = "{d}/eap.key"
+{extra}
+
+[[client]]
+name = "lo"
+address = "127.0.0.1"
+secret = "testing123"
+"#,
+        d = dir.display()
+    )
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+    daemon: Daemon,
+}
+
+fn setup(extra: &str) -> Setup {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path());
+    let cfg = dir.path().join("radotp.toml");
+    std::fs::write(&cfg, config(dir.path(), extra)).unwrap();
+    let daemon = start(&cfg);
+    Setup {
+        _dir: dir,
+        cfg,
+        daemon,
+    }
+}
+
+/// Runs eapol_test with `network` lines (eap=, phase1=, phase2=) for
+/// `user`/`password`, outer identity "anonymous"; its exit status and output.
+fn eapol_test(s: &Setup, network: &str, user: &str, password: &str) -> (bool, String) {
+    let dir = s.cfg.parent().unwrap();
+    let conf = dir.join("eapol.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "network={{\n  key_mgmt=IEEE8021X\n  {network}\n  identity=\"{user}\"\n  anonymous_identity=\"anonymous\"\n  password=\"{password}\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new("eapol_test")
+        .arg("-c")
+        .arg(&conf)
+        .args(["-a", "127.0.0.1", "-s", "testing123", "-t", "15"])
+        .arg("-p")
+        .arg(s.daemon.auth.port().to_string())
+        .output()
+        .expect("eapol_test runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+/// A code not yet used: waits for the next step when `used` is current.
+fn fresh_code(seed: &[u8], used: &[String]) -> String {
+    loop {
+        let c = code(seed, now());
+        if !used.contains(&c) {
+            return c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Fresh code accepted with matching MPPE keys, its replay and a wrong
+/// code rejected, for one tunnel configuration.
+fn accept_replay_wrong(s: &Setup, user: &str, network: &str, tls: &str) {
+    let seed = add_user(&s.cfg, user);
+    let c = fresh_code(&seed, &[]);
+    let (ok, out) = eapol_test(s, network, user, &c);
+    assert!(ok, "{network}: a fresh code: {}", tail(&out));
+    assert!(out.contains("SUCCESS"), "{}", tail(&out));
+    assert!(
+        out.contains("MPPE keys OK: 1  mismatch: 0"),
+        "{network}: the tunnel's MSK must match MS-MPPE-Recv-Key|Send-Key: {}",
+        tail(&out)
+    );
+    assert!(
+        out.contains(tls),
+        "{network}: expected a {tls} tunnel: {}",
+        tail(&out)
+    );
+
+    let (ok, out) = eapol_test(s, network, user, &c);
+    assert!(
+        !ok,
+        "{network}: the replayed code must be rejected: {}",
+        tail(&out)
+    );
+    assert!(out.contains("FAILURE"), "{}", tail(&out));
+
+    let wrong = format!("{:06}", (c.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let (ok, out) = eapol_test(s, network, user, &wrong);
+    assert!(
+        !ok,
+        "{network}: a wrong code must be rejected: {}",
+        tail(&out)
+    );
+}
+
+/// The `"eap"` object wherever `radotp stats --json` nests it.
+fn find_eap(v: &serde_json::Value) -> serde_json::Value {
+    if let Some(e) = v.get("eap") {
+        return e.clone();
+    }
+    match v {
+        serde_json::Value::Object(m) => m
+            .values()
+            .map(find_eap)
+            .find(|e| !e.is_null())
+            .unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+const TLS12: &str = "phase1=\"tls_disable_tlsv1_3=1\"";
+/// Debian's wpa_supplicant leaves TLS 1.3 off for PEAP/TTLS unless asked.
+const TLS13: &str = "phase1=\"tls_disable_tlsv1_3=0\"";
+
+#[test]
+fn peapv0_mschapv2_tls12_tls13_accept_once_mppe_keys_from_tunnel_replay_and_wrong_rejected() {
+    let s = setup("");
+    accept_replay_wrong(
+        &s,
+        "alice",
+        &format!("eap=PEAP\n  phase2=\"auth=MSCHAPV2\"\n  {TLS12}"),
+        "TLSv1.2",
+    );
+    accept_replay_wrong(
+        &s,
+        "alice13",
+        &format!("eap=PEAP\n  phase2=\"auth=MSCHAPV2\"\n  {TLS13}"),
+        "TLSv1.3",
+    );
+    let eap = find_eap(&cli_json(&s.cfg, &["stats"]));
+    assert_eq!(eap["methods"]["peap"]["accepted"], 2, "{eap}");
+    assert!(
+        eap["methods"]["peap"]["rejected"].as_u64().unwrap() >= 1,
+        "{eap}"
+    );
+}
+
+#[test]
+fn peapv0_gtc_tls12_tls13_accept_once_replay_and_wrong_rejected() {
+    let s = setup("");
+    accept_replay_wrong(
+        &s,
+        "bob",
+        &format!("eap=PEAP\n  phase2=\"auth=GTC\"\n  {TLS12}"),
+        "TLSv1.2",
+    );
+    accept_replay_wrong(
+        &s,
+        "bob13",
+        &format!("eap=PEAP\n  phase2=\"auth=GTC\"\n  {TLS13}"),
+        "TLSv1.3",
+    );
+}
+
+#[test]
+fn rfc5281_ttls_pap_tls12_tls13_accept_once_replay_and_wrong_rejected() {
+    let s = setup("");
+    accept_replay_wrong(
+        &s,
+        "carol",
+        &format!("eap=TTLS\n  phase2=\"auth=PAP\"\n  {TLS12}"),
+        "TLSv1.2",
+    );
+    accept_replay_wrong(
+        &s,
+        "carol13",
+        &format!("eap=TTLS\n  phase2=\"auth=PAP\"\n  {TLS13}"),
+        "TLSv1.3",
+    );
+    let eap = find_eap(&cli_json(&s.cfg, &["stats"]));
+    assert_eq!(eap["methods"]["ttls"]["accepted"], 2, "{eap}");
+    assert_eq!(eap["methods"]["ttls"]["rejected"], 4, "{eap}");
+}
+
+#[test]
+fn rfc5281_ttls_eap_mschapv2_tls12_tls13_accept_once_replay_and_wrong_rejected() {
+    let s = setup("");
+    accept_replay_wrong(
+        &s,
+        "dave",
+        &format!("eap=TTLS\n  phase2=\"autheap=MSCHAPV2\"\n  {TLS12}"),
+        "TLSv1.2",
+    );
+    accept_replay_wrong(
+        &s,
+        "dave13",
+        &format!("eap=TTLS\n  phase2=\"autheap=MSCHAPV2\"\n  {TLS13}"),
+        "TLSv1.3",
+    );
+}
