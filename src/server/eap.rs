@@ -80,6 +80,37 @@ impl EapStats {
         self.methods[method_slot(t)][what.min(2)].load(Ordering::Relaxed)
     }
 
+    /// `radotp_eap_methods_total{method, result}` and the conversation
+    /// counters, Prometheus text.
+    pub fn write_prometheus(&self, s: &mut String) {
+        use std::fmt::Write;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(s, "# HELP radotp_eap_methods_total EAP method runs, by method and outcome.\n# TYPE radotp_eap_methods_total counter");
+        for (i, m) in ["mschapv2", "gtc", "peap", "ttls"].iter().enumerate() {
+            for (j, r) in ["started", "accepted", "rejected"].iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "radotp_eap_methods_total{{method=\"{m}\",result=\"{r}\"}} {}",
+                    get(&self.methods[i][j])
+                );
+            }
+        }
+        let _ = writeln!(s, "# HELP radotp_eap_conversations_total EAP conversations, by event.\n# TYPE radotp_eap_conversations_total counter");
+        for (e, a) in [
+            ("started", &self.started),
+            ("refused", &self.refused),
+            ("timed_out", &self.timed_out),
+            ("unknown_state", &self.unknown_state),
+            ("malformed", &self.malformed),
+        ] {
+            let _ = writeln!(
+                s,
+                "radotp_eap_conversations_total{{event=\"{e}\"}} {}",
+                get(a)
+            );
+        }
+    }
+
     /// Everything as JSON.
     pub fn to_json(&self) -> Value {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
