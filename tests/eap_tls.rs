@@ -180,6 +180,18 @@ fn accept_replay_wrong(s: &Setup, user: &str, network: &str, tls: &str) {
     );
 }
 
+/// The daemon's /metrics text.
+fn metrics(s: &Setup) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(s.daemon.metrics).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    c.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out
+}
+
 /// The `"eap"` object wherever `radotp stats --json` nests it.
 fn find_eap(v: &serde_json::Value) -> serde_json::Value {
     if let Some(e) = v.get("eap") {
@@ -216,9 +228,15 @@ fn peapv0_mschapv2_tls12_tls13_accept_once_mppe_keys_from_tunnel_replay_and_wron
     );
     let eap = find_eap(&cli_json(&s.cfg, &["stats"]));
     assert_eq!(eap["methods"]["peap"]["accepted"], 2, "{eap}");
+    assert_eq!(eap["methods"]["peap"]["rejected"], 4, "{eap}");
+    let m = metrics(&s);
     assert!(
-        eap["methods"]["peap"]["rejected"].as_u64().unwrap() >= 1,
-        "{eap}"
+        m.contains("radotp_eap_methods_total{method=\"peap\",result=\"accepted\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("radotp_eap_methods_total{method=\"peap\",result=\"rejected\"} 4"),
+        "{m}"
     );
 }
 
@@ -228,7 +246,9 @@ fn peapv0_gtc_tls12_tls13_accept_once_replay_and_wrong_rejected() {
     accept_replay_wrong(
         &s,
         "bob",
-        &format!("eap=PEAP\n  phase2=\"auth=GTC\"\n  {TLS12}"),
+        // The client fragments its TLS messages too (300 octets): each
+        // fragment is acknowledged with an empty request.
+        &format!("eap=PEAP\n  phase2=\"auth=GTC\"\n  fragment_size=300\n  {TLS12}"),
         "TLSv1.2",
     );
     accept_replay_wrong(
@@ -273,5 +293,55 @@ fn rfc5281_ttls_eap_mschapv2_tls12_tls13_accept_once_replay_and_wrong_rejected()
         "dave13",
         &format!("eap=TTLS\n  phase2=\"autheap=MSCHAPV2\"\n  {TLS13}"),
         "TLSv1.3",
+    );
+}
+
+#[test]
+fn eap_private_key_readable_by_others_is_refused_and_peap_needs_a_certificate() {
+    require_tools();
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path());
+    let cfg = dir.path().join("radotp.toml");
+    std::fs::write(&cfg, config(dir.path(), "")).unwrap();
+    let check = |cfg: &Path| {
+        let out = cli(cfg, &["config", "check"]);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, out) = check(&cfg);
+    assert!(ok, "{out}");
+    std::fs::set_permissions(
+        dir.path().join("eap.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (ok, out) = check(&cfg);
+    assert!(!ok, "a key readable by others must be refused: {out}");
+    assert!(
+        out.contains("[eap] private_key") && out.contains("chmod 600"),
+        "{out}"
+    );
+    // "peap" without certificate and key: a located config error.
+    let bare = dir.path().join("bare.toml");
+    std::fs::write(
+        &bare,
+        "[eap]\nmethods = [\"mschapv2\",\n  \"peap\"]\n[[client]]\nname = \"lo\"\naddress = \"127.0.0.1\"\nsecret = \"testing123\"\n",
+    )
+    .unwrap();
+    let (ok, out) = check(&bare);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("needs [eap] certificate and private_key"),
+        "{out}"
+    );
+    assert!(
+        out.contains(":3"),
+        "the error names the line of \"peap\": {out}"
     );
 }

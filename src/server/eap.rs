@@ -1,4 +1,5 @@
-//! EAP conversations over RADIUS (RFC 3579): EAP-MSCHAPv2 and EAP-GTC.
+//! EAP conversations over RADIUS (RFC 3579): EAP-MSCHAPv2 and EAP-GTC, and
+//! PEAPv0 and EAP-TTLS with their TLS tunnel in [`tls`].
 //!
 //! A conversation spans several Access-Request/Access-Challenge rounds tied
 //! together by the State attribute. [`Conversations`] holds them, bounded in
