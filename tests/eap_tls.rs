@@ -345,3 +345,14 @@ fn eap_private_key_readable_by_others_is_refused_and_peap_needs_a_certificate() 
         "the error names the line of \"peap\": {out}"
     );
 }
+
+#[test]
+fn rfc5281_ttls_eap_gtc_tls12_accept_once_replay_and_wrong_rejected() {
+    let s = setup("");
+    accept_replay_wrong(
+        &s,
+        "erin",
+        &format!("eap=TTLS\n  phase2=\"autheap=GTC\"\n  {TLS12}"),
+        "TLSv1.2",
+    );
+}
