@@ -354,3 +354,29 @@ fn client_hello() -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn rfc3748_4_1_fragment_with_a_stale_identifier_is_discarded_and_the_conversation_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = server(dir.path(), "");
+    let sock = socket();
+    let (state, id) = open_peap(&sock, &ts);
+    let frag = peap_response(
+        id,
+        eap_tls::frame(0, flags::MORE, Some(2000), &[0x16; 1000]),
+    );
+    let r = exchange(&sock, ts.addr, &eap_request(&frag, Some(&state)), SECRET).unwrap();
+    assert_eq!(r.code, Code::AccessChallenge);
+    let (state, ack) = state_and_eap(&r);
+    // The next fragment under the previous Request's identifier (out of
+    // order): silently discarded, the conversation stays.
+    let stale = peap_response(id, eap_tls::frame(0, 0, None, &[0x16; 1000]));
+    assert!(exchange(&sock, ts.addr, &eap_request(&stale, Some(&state)), SECRET).is_none());
+    // In order, it completes the (garbage) TLS message: the handshake
+    // fails and the conversation ends in Reject, not a panic.
+    let last = peap_response(ack.identifier, eap_tls::frame(0, 0, None, &[0x16; 1000]));
+    let r = exchange(&sock, ts.addr, &eap_request(&last, Some(&state)), SECRET).unwrap();
+    assert_eq!(r.code, Code::AccessReject);
+    let s = eap_stats(&ts);
+    assert_eq!(s["methods"]["peap"]["rejected"], 1, "{s}");
+}
