@@ -1286,6 +1286,27 @@ mod tests {
         assert!(e.to_string().contains("max_conversations"), "{e}");
     }
 
+    // --- [eap] PEAP/TTLS keys.
+    #[test]
+    fn eap_peap_ttls_names_need_certificate_and_fragment_size_is_bounded() {
+        let c = Config::from_toml(
+            "[eap]\nmethods = [\"peap\", \"ttls\"]\ncertificate = \"c.pem\"\nprivate_key = \"k.pem\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.eap.method_types(), [25, 21]);
+        assert_eq!(c.eap.fragment_size, 1000);
+        let e = Config::from_toml("[eap]\nmethods = [\"ttls\"]\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("certificate and private_key"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = Config::from_toml("[eap]\nfragment_size = 100\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("fragment_size"), "{e}");
+        // Disabled EAP needs no certificate.
+        assert!(
+            Config::from_toml("[eap]\nenabled = false\nmethods = [\"peap\"]\n", "t.toml").is_ok()
+        );
+    }
+
     #[test]
     fn api_is_off_by_default_and_plain_http_only_on_loopback() {
         let c = Config::from_toml("", "t.toml").unwrap();

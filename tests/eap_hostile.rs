@@ -380,3 +380,17 @@ fn rfc3748_4_1_fragment_with_a_stale_identifier_is_discarded_and_the_conversatio
     let s = eap_stats(&ts);
     assert_eq!(s["methods"]["peap"]["rejected"], 1, "{s}");
 }
+
+#[test]
+fn rfc3579_retransmitted_tls_round_gets_the_cached_reply_not_a_second_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = server(dir.path(), "");
+    let sock = socket();
+    let (state, id) = open_peap(&sock, &ts);
+    let m = peap_response(id, eap_tls::frame(0, 0, None, &client_hello()));
+    let bytes = crypto::encode_request(&eap_request(&m, Some(&state)), SECRET, true).unwrap();
+    let first = send_raw(&sock, ts.addr, &bytes).expect("a reply");
+    let again = send_raw(&sock, ts.addr, &bytes).expect("a reply");
+    assert_eq!(first, again, "the same bytes, from the duplicate cache");
+    assert_eq!(Packet::decode(&first).unwrap().code, Code::AccessChallenge);
+}
