@@ -549,7 +549,16 @@ impl Handler {
             })
             .collect();
         if let Some(t) = &tunnel {
-            attrs = t.attributes(packet, secret);
+            // An inner EAP-MSCHAPv2's own keys are not the session's.
+            attrs.retain(|at| {
+                !at.vendor().is_some_and(|(v, subs)| {
+                    v == ms::VENDOR_ID
+                        && subs
+                            .iter()
+                            .any(|s| s.0 == ms::MS_MPPE_SEND_KEY || s.0 == ms::MS_MPPE_RECV_KEY)
+                })
+            });
+            attrs.extend(t.attributes(packet, secret));
         }
         attrs.extend(EapPacket::status(code::SUCCESS, id).to_attributes());
         let accept = eap_encode(Code::AccessAccept, packet, attrs, client)?;
