@@ -1,8 +1,11 @@
-//! EAP-GTC's two-step flow (RFC 3748 §5.6 with the PIN+OTP policy): a user
-//! with a PIN who answers the first GTC request with the PIN alone gets a
-//! second GTC request for the code; the code then logs in once. Outside a
-//! tunnel and inside PEAPv0 (an in-process rustls client drives the TLS
-//! tunnel; the real-client PEAP tests are tests/eap_tls.rs).
+//! PEAPv0 against an in-process peer (rustls for the tunnel, radotp's
+//! own EAP-TLS framing with 300-octet fragments both ways), for what
+//! eapol_test cannot be made to do (tests/eap_tls.rs has the real client):
+//! EAP-GTC's two-step flow (RFC 3748 §5.6 with the PIN+OTP policy: the PIN
+//! alone gets a second GTC request for the code), outside a tunnel and
+//! inside PEAP; an inner identity that differs from the outer one; a peer
+//! that answers the success Result TLV with a failure; an empty inner
+//! identity. The MS-MPPE keys are checked against the MSK the peer exports.
 
 mod common;
 
@@ -131,6 +134,7 @@ fn rfc3748_5_6_eap_gtc_pin_then_code_in_two_requests_accepts_once() {
 /// framing from `auth::eap_tls`, the inner EAP header-less.
 struct Peap<'a> {
     ts: &'a TestServer,
+    outer: String,
     tls: rustls::ClientConnection,
     state: Vec<u8>,
     id: u8,
@@ -209,6 +213,28 @@ impl Peap<'_> {
     }
 }
 
+/// Identity (outer `outer`), PEAP Start and the TLS handshake, until the
+/// server asks the inner identity.
+fn peap_open<'a>(ts: &'a TestServer, outer: &str) -> Peap<'a> {
+    let (c, state, e) = round(ts, outer, &resp(1, typ::IDENTITY, outer.as_bytes()), &[]);
+    assert_eq!((c, e.typ), (Code::AccessChallenge, typ::PEAP));
+    let mut p = Peap {
+        ts,
+        outer: outer.to_string(),
+        tls: tls_client(),
+        state,
+        id: e.identifier,
+    };
+    for _ in 0..6 {
+        let out = p.pending();
+        let m = p.exchange(out).expect("handshake goes on");
+        if p.feed(&m) == [typ::IDENTITY] {
+            return p;
+        }
+    }
+    panic!("no inner Identity request after the handshake");
+}
+
 #[test]
 fn peapv0_gtc_pin_then_code_inside_the_tunnel_accepts_once_with_mppe_keys() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,6 +246,7 @@ fn peapv0_gtc_pin_then_code_inside_the_tunnel_accepts_once_with_mppe_keys() {
     );
     let mut p = Peap {
         ts: &ts,
+        outer: "anonymous".into(),
         tls: tls_client(),
         state,
         id: e.identifier,
@@ -290,6 +317,7 @@ fn peapv0_gtc_pin_then_code_inside_the_tunnel_accepts_once_with_mppe_keys() {
     let (_, state, e) = round(&ts, "anonymous", &resp(1, typ::IDENTITY, b"anonymous"), &[]);
     let mut p = Peap {
         ts: &ts,
+        outer: "anonymous".into(),
         tls: tls_client(),
         state,
         id: e.identifier,
@@ -354,4 +382,94 @@ fn tls_client() -> rustls::ClientConnection {
         .with_custom_certificate_verifier(Arc::new(AnyCert(provider)))
         .with_no_client_auth();
     rustls::ClientConnection::new(Arc::new(cfg), "radotp-eap-test".try_into().unwrap()).unwrap()
+}
+
+/// The inner GTC answer `password` for inner user `inner`, outer `outer`:
+/// the final RADIUS code (after the Result TLV when the server sends one).
+fn peap_gtc_login(ts: &TestServer, outer: &str, inner: &str, password: &str) -> Code {
+    let mut p = peap_open(ts, outer);
+    let mut id = vec![typ::IDENTITY];
+    id.extend_from_slice(inner.as_bytes());
+    let req = match p.inner(&id) {
+        Ok(r) => r,
+        Err((c, _)) => return c,
+    };
+    assert_eq!(req[0], typ::GTC);
+    let mut answer = vec![typ::GTC];
+    answer.extend_from_slice(password.as_bytes());
+    let tlv = match p.inner(&answer) {
+        Ok(r) => EapPacket::decode(&r).unwrap(),
+        Err((c, _)) => return c,
+    };
+    let ok = eap_tls::peap_result(code::RESPONSE, tlv.identifier, true).encode();
+    p.inner(&ok).expect_err("the conversation ends").0
+}
+
+#[test]
+fn peapv0_the_inner_identity_is_the_user_never_the_outer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = server(dir.path(), r#"["peap", "gtc"]"#);
+    let pw = format!("4711{}", code_at(ts.now()));
+    // The outer identity names the real user, the inner one nobody: Reject.
+    assert_eq!(
+        peap_gtc_login(&ts, "pat", "mallory", &pw),
+        Code::AccessReject
+    );
+    // The outer one nobody, the inner one the user: Accept.
+    assert_eq!(
+        peap_gtc_login(&ts, "anonymous@example.org", "pat", &pw),
+        Code::AccessAccept
+    );
+}
+
+#[test]
+fn peapv0_peer_result_tlv_failure_rejects_and_the_code_stays_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = server(dir.path(), r#"["peap", "gtc"]"#);
+    let pw = format!("4711{}", code_at(ts.now()));
+    let mut p = peap_open(&ts, "anonymous");
+    p.inner(&[typ::IDENTITY, b'p', b'a', b't']).unwrap();
+    let mut answer = vec![typ::GTC];
+    answer.extend_from_slice(pw.as_bytes());
+    let tlv = EapPacket::decode(&p.inner(&answer).unwrap()).unwrap();
+    assert_eq!(eap_tls::parse_peap_result(&tlv.data), Some(true));
+    // The peer says failure (it does not trust the tunnel, say): Reject.
+    let no = eap_tls::peap_result(code::RESPONSE, tlv.identifier, false).encode();
+    assert_eq!(p.inner(&no), Err((Code::AccessReject, code::FAILURE)));
+    // Nothing was committed: the same code logs in once, then is spent.
+    assert_eq!(
+        peap_gtc_login(&ts, "anonymous", "pat", &pw),
+        Code::AccessAccept
+    );
+    assert_eq!(
+        peap_gtc_login(&ts, "anonymous", "pat", &pw),
+        Code::AccessReject
+    );
+}
+
+#[test]
+fn peapv0_empty_or_malformed_inner_responses_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts = server(dir.path(), r#"["peap", "mschapv2"]"#);
+    // An empty inner identity.
+    let mut p = peap_open(&ts, "anonymous");
+    assert_eq!(
+        p.inner(&[typ::IDENTITY]),
+        Err((Code::AccessReject, code::FAILURE))
+    );
+    // A truncated inner EAP-MSCHAPv2 Response.
+    let mut p = peap_open(&ts, "anonymous");
+    let req = p.inner(&[typ::IDENTITY, b'p', b'a', b't']).unwrap();
+    assert_eq!(req[0], typ::MSCHAPV2);
+    assert_eq!(
+        p.inner(&[typ::MSCHAPV2, 2, req[2], 0, 9, 49]),
+        Err((Code::AccessReject, code::FAILURE))
+    );
+    // An inner Response of a type the server did not ask for.
+    let mut p = peap_open(&ts, "anonymous");
+    p.inner(&[typ::IDENTITY, b'p', b'a', b't']).unwrap();
+    assert_eq!(
+        p.inner(&[0xfe, 1, 2, 3]),
+        Err((Code::AccessReject, code::FAILURE))
+    );
 }
