@@ -157,7 +157,7 @@ impl Peap<'_> {
             };
             let (c, s, e) = round(
                 self.ts,
-                "anonymous",
+                &self.outer,
                 &resp(self.id, typ::PEAP, &td),
                 &self.state,
             );
