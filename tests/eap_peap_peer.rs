@@ -135,6 +135,8 @@ fn rfc3748_5_6_eap_gtc_pin_then_code_in_two_requests_accepts_once() {
 struct Peap<'a> {
     ts: &'a TestServer,
     outer: String,
+    /// PEAP, or TTLS for the TTLS tests.
+    method: u8,
     tls: rustls::ClientConnection,
     state: Vec<u8>,
     id: u8,
@@ -158,7 +160,7 @@ impl Peap<'_> {
             let (c, s, e) = round(
                 self.ts,
                 &self.outer,
-                &resp(self.id, typ::PEAP, &td),
+                &resp(self.id, self.method, &td),
                 &self.state,
             );
             if c != Code::AccessChallenge {
@@ -166,7 +168,7 @@ impl Peap<'_> {
             }
             self.state = s;
             self.id = e.identifier;
-            assert_eq!(e.typ, typ::PEAP);
+            assert_eq!(e.typ, self.method);
             let f = TlsFrame::parse(&e.data).unwrap();
             if !out.done() {
                 assert!(f.is_ack(), "the server acknowledges each fragment");
@@ -221,6 +223,7 @@ fn peap_open<'a>(ts: &'a TestServer, outer: &str) -> Peap<'a> {
     let mut p = Peap {
         ts,
         outer: outer.to_string(),
+        method: typ::PEAP,
         tls: tls_client(),
         state,
         id: e.identifier,
@@ -247,6 +250,7 @@ fn peapv0_gtc_pin_then_code_inside_the_tunnel_accepts_once_with_mppe_keys() {
     let mut p = Peap {
         ts: &ts,
         outer: "anonymous".into(),
+        method: typ::PEAP,
         tls: tls_client(),
         state,
         id: e.identifier,
@@ -318,6 +322,7 @@ fn peapv0_gtc_pin_then_code_inside_the_tunnel_accepts_once_with_mppe_keys() {
     let mut p = Peap {
         ts: &ts,
         outer: "anonymous".into(),
+        method: typ::PEAP,
         tls: tls_client(),
         state,
         id: e.identifier,
@@ -472,4 +477,91 @@ fn peapv0_empty_or_malformed_inner_responses_are_rejected() {
         p.inner(&[0xfe, 1, 2, 3]),
         Err((Code::AccessReject, code::FAILURE))
     );
+}
+
+/// A TTLS tunnel up (the server proposes TTLS first): the peer, and the
+/// server's answer to the client Finished (TLS data, possibly none).
+fn ttls_open(ts: &TestServer) -> Peap<'_> {
+    let (c, state, e) = round(ts, "anonymous", &resp(1, typ::IDENTITY, b"anonymous"), &[]);
+    assert_eq!(
+        (c, e.typ, e.data.as_slice()),
+        (Code::AccessChallenge, typ::TTLS, &[flags::START][..])
+    );
+    let mut p = Peap {
+        ts,
+        outer: "anonymous".into(),
+        method: typ::TTLS,
+        tls: tls_client(),
+        state,
+        id: e.identifier,
+    };
+    for _ in 0..6 {
+        let out = p.pending();
+        if out.is_empty() && !p.tls.is_handshaking() {
+            return p;
+        }
+        let m = p.exchange(out).expect("handshake goes on");
+        p.feed(&m);
+    }
+    panic!("TTLS handshake did not finish");
+}
+
+#[test]
+fn rfc5281_ttls_pap_in_process_mppe_keys_from_ttls_keying_material_and_bad_avps_rejected() {
+    use radotp::auth::eap_tls::{avp, encode_avp};
+    let dir = tempfile::tempdir().unwrap();
+    let ts = server(dir.path(), r#"["ttls"]"#);
+    // An unknown AVP with the M flag: Reject (RFC 5281 §10.1).
+    let mut p = ttls_open(&ts);
+    let mut m = encode_avp(avp::USER_NAME, true, b"pat");
+    m.extend(encode_avp(4242, true, b"?"));
+    assert_eq!(p.inner(&m), Err((Code::AccessReject, code::FAILURE)));
+    // An AVP whose length runs past the message: Reject.
+    let mut p = ttls_open(&ts);
+    assert_eq!(
+        p.inner(&[0, 0, 0, 1, 0x40, 0, 0, 200, b'p']),
+        Err((Code::AccessReject, code::FAILURE))
+    );
+    // PAP with PIN + code: Accept, keys from "ttls keying material" (TLS
+    // 1.2) or RFC 9427's exporter (TLS 1.3).
+    let mut p = ttls_open(&ts);
+    let mut m = encode_avp(avp::USER_NAME, true, b"pat");
+    m.extend(encode_avp(
+        avp::USER_PASSWORD,
+        true,
+        format!("4711{}\0\0", code_at(ts.now())).as_bytes(),
+    ));
+    assert_eq!(p.inner(&m), Err((Code::AccessAccept, code::SUCCESS)));
+    let (accept, auth) = LAST.with(|l| l.borrow_mut().take()).unwrap();
+    let tls13 = p.tls.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3);
+    let (label, ctx) = if tls13 {
+        (
+            &b"EXPORTER_EAP_TLS_Key_Material"[..],
+            Some(&[typ::TTLS][..]),
+        )
+    } else {
+        (&b"ttls keying material"[..], None)
+    };
+    let km = p
+        .tls
+        .export_keying_material([0u8; 128], label, ctx)
+        .unwrap();
+    assert_eq!(mppe(&accept, &auth, 17), km[..32], "MS-MPPE-Recv-Key");
+    assert_eq!(mppe(&accept, &auth, 16), km[32..64], "MS-MPPE-Send-Key");
+}
+
+/// The decrypted Microsoft MPPE key `sub` (16 Send, 17 Recv) of `accept`.
+fn mppe(accept: &Packet, auth: &[u8; 16], sub: u8) -> Vec<u8> {
+    let v = accept
+        .attributes
+        .iter()
+        .find_map(|a| {
+            let v = &a.value;
+            (a.typ == types::VENDOR_SPECIFIC
+                && v.get(..4) == Some(&311u32.to_be_bytes()[..])
+                && v.get(4) == Some(&sub))
+            .then(|| v[6..].to_vec())
+        })
+        .expect("MS-MPPE key attribute");
+    crypto::mppe_decrypt_key(&v, SECRET, auth).unwrap()
 }
