@@ -231,9 +231,10 @@ fn radotp_probe_speaks_eap_mschapv2_and_gtc_checks_mppe_keys_and_sees_replays_re
     assert!(!ok, "replay: {out}");
     assert!(out.contains("Access-Reject"), "{out}");
     // GTC: the server proposes EAP-MSCHAPv2 first, the probe Naks.
-    let c2 = fresh_code(&seed, std::slice::from_ref(&c));
-    let (ok, out) = probe_eap(&d, &cfg, "gtc", "erin", &c2);
+    let seed2 = add_user(&cfg, "fay");
+    let c2 = fresh_code(&seed2, &[]);
+    let (ok, out) = probe_eap(&d, &cfg, "gtc", "fay", &c2);
     assert!(ok, "{out}");
-    let (ok, out) = probe_eap(&d, &cfg, "gtc", "erin", &c2);
+    let (ok, out) = probe_eap(&d, &cfg, "gtc", "fay", &c2);
     assert!(!ok, "replay: {out}");
 }
