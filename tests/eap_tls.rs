@@ -39,6 +39,10 @@ fn make_cert(dir: &Path) {
             "2",
             "-subj",
             "/CN=radotp-eap-test",
+            "-addext",
+            "subjectAltName=DNS:radotp-eap-test",
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
         ])
         .output()
         .expect("openssl runs");
@@ -355,4 +359,75 @@ fn rfc5281_ttls_eap_gtc_tls12_accept_once_replay_and_wrong_rejected() {
         &format!("eap=TTLS\n  phase2=\"autheap=GTC\"\n  {TLS12}"),
         "TLSv1.2",
     );
+}
+
+/// `radotp probe --eap METHOD ARGS...` against the daemon.
+fn probe(s: &Setup, user: &str, password: &str, args: &[&str]) -> (bool, String) {
+    let server = s.daemon.auth.to_string();
+    let mut a = vec![
+        "probe",
+        "--server",
+        &server,
+        "--secret",
+        "testing123",
+        "--user",
+        user,
+        "--password",
+        password,
+    ];
+    a.extend_from_slice(args);
+    let out = cli(&s.cfg, &a);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn radotp_probe_speaks_peap_and_ttls_checks_the_certificate_and_the_tunnel_msk() {
+    let s = setup("");
+    let dir = s.cfg.parent().unwrap().to_path_buf();
+    let ca = dir.join("eap.pem");
+    let ca = ca.to_str().unwrap();
+    let seed = add_user(&s.cfg, "gus");
+    let c = fresh_code(&seed, &[]);
+    // The certificate checked against --ca and --tls-name.
+    let (ok, out) = probe(
+        &s,
+        "gus",
+        &c,
+        &["--eap", "peap", "--ca", ca, "--tls-name", "other-name"],
+    );
+    assert!(!ok, "a certificate without that name must not do: {out}");
+    assert!(!out.contains("Access-Accept"), "{out}");
+    let (ok, out) = probe(
+        &s,
+        "gus",
+        &c,
+        &["--eap", "peap", "--ca", ca, "--tls-name", "radotp-eap-test"],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("MS-MPPE keys = the PEAP tunnel's MSK"),
+        "{out}"
+    );
+    let (ok, out) = probe(&s, "gus", &c, &["--eap", "peap-gtc", "--eap-no-verify"]);
+    assert!(!ok, "replay: {out}");
+    assert!(out.contains("Access-Reject"), "{out}");
+    let seed = add_user(&s.cfg, "hal");
+    let c = fresh_code(&seed, &[]);
+    let (ok, out) = probe(&s, "hal", &c, &["--eap", "ttls", "--eap-no-verify"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("MS-MPPE keys = the TTLS tunnel's MSK"),
+        "{out}"
+    );
+    // Neither --ca nor --eap-no-verify: a usage error, no conversation.
+    let (ok, out) = probe(&s, "hal", &c, &["--eap", "ttls"]);
+    assert!(!ok);
+    assert!(out.contains("--eap-no-verify"), "{out}");
 }

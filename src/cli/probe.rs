@@ -13,8 +13,9 @@ use clap::Args;
 
 use super::{Ctx, UsageError};
 
-// `--eap`: EAP-MSCHAPv2 and EAP-GTC conversations (issue 18).
+// `--eap`: EAP-MSCHAPv2, EAP-GTC, PEAP and TTLS conversations (issue 18).
 mod eap;
+mod tunnel;
 use crate::auth::client::{request_attributes, ClientExchange};
 use crate::auth::Method;
 use crate::radius::attribute::{ms, types};
@@ -73,6 +74,10 @@ pub struct ProbeArgs {
     /// second GTC request).
     #[arg(long, value_name = "METHOD")]
     pub eap: Option<eap::EapMethod>,
+    /// PEAP/TTLS: accept any server certificate (a test server); without
+    /// it, --ca and --tls-name check the tunnel's certificate.
+    #[arg(long)]
+    pub eap_no_verify: bool,
 }
 
 /// Where requests go: a UDP server or a RadSec connection.

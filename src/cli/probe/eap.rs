@@ -26,10 +26,16 @@ pub enum EapMethod {
     Mschapv2,
     /// EAP-GTC (type 6).
     Gtc,
+    /// PEAPv0 with EAP-MSCHAPv2 inside.
+    Peap,
+    /// PEAPv0 with EAP-GTC inside.
+    PeapGtc,
+    /// EAP-TTLS with PAP inside.
+    Ttls,
 }
 
 /// What the EAP-MSCHAPv2 exchange needs to check the Accept.
-struct MsState {
+pub(super) struct MsState {
     nt_response: [u8; 24],
     expected_s: String,
 }
@@ -45,13 +51,18 @@ pub fn run(
     let want = match m {
         EapMethod::Mschapv2 => typ::MSCHAPV2,
         EapMethod::Gtc => typ::GTC,
+        EapMethod::Peap => {
+            return super::tunnel::run(ctx, a, link, secret, typ::PEAP, typ::MSCHAPV2)
+        }
+        EapMethod::PeapGtc => return super::tunnel::run(ctx, a, link, secret, typ::PEAP, typ::GTC),
+        EapMethod::Ttls => return super::tunnel::run(ctx, a, link, secret, typ::TTLS, 0),
     };
     let user = a.user.as_bytes();
     let password = a.password.as_bytes();
     let mut msg = EapPacket::new(code::RESPONSE, 0, typ::IDENTITY, user.to_vec());
     let mut state: Option<Vec<u8>> = None;
     let mut ms: Option<MsState> = None;
-    let mut gtc_rounds = 0;
+    let mut gtc_rounds = 0u32;
     for _ in 0..MAX_ROUNDS {
         let authenticator: [u8; 16] = rand::random();
         let mut p = Packet::new(Code::AccessRequest, rand::random(), authenticator);
@@ -92,68 +103,87 @@ pub fn run(
                 req.code
             );
         }
-        let id = req.identifier;
-        msg = if req.typ != want {
-            // RFC 3748 §5.3.1: propose ours instead.
-            EapPacket::new(code::RESPONSE, id, typ::NAK, vec![want])
-        } else if want == typ::GTC {
-            gtc_rounds += 1;
-            let answer = match (gtc_rounds, &a.code) {
-                (1, _) => password.to_vec(),
-                (_, Some(c)) => c.as_bytes().to_vec(),
-                (_, None) => {
-                    if !ctx.json {
-                        println!(
-                            "(EAP-GTC asks again: {:?}; answer with --code CODE)",
-                            String::from_utf8_lossy(&req.data)
-                        );
-                    }
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            EapPacket::new(code::RESPONSE, id, typ::GTC, answer)
-        } else {
-            match eap::mschapv2_opcode(&req.data) {
-                Some(op::CHALLENGE) => {
-                    let (ms_id, auth_challenge) = parse_challenge(&req.data)?;
-                    let peer: [u8; 16] = rand::random();
-                    let nt = mschap::generate_nt_response(&auth_challenge, &peer, user, password);
-                    let v2 = MsChapV2::new(ms_id, auth_challenge, peer, nt, user);
-                    ms = Some(MsState {
-                        nt_response: nt,
-                        expected_s: v2.authenticator_response(password),
-                    });
-                    EapPacket::new(
-                        code::RESPONSE,
-                        id,
-                        typ::MSCHAPV2,
-                        response(ms_id, &peer, &nt, user),
-                    )
-                }
-                Some(op::SUCCESS) => {
-                    let text = String::from_utf8_lossy(req.data.get(4..).unwrap_or_default());
-                    let Some(s) = &ms else {
-                        anyhow::bail!("EAP-MSCHAPv2 Success-Request before any Challenge");
-                    };
-                    if !text.starts_with(&s.expected_s) {
-                        anyhow::bail!("EAP-MSCHAPv2 Success-Request: the authenticator response is wrong (not the server that knows this code)");
-                    }
-                    EapPacket::new(code::RESPONSE, id, typ::MSCHAPV2, vec![op::SUCCESS])
-                }
-                Some(op::FAILURE) => {
-                    if !ctx.json {
-                        println!(
-                            "EAP-MSCHAPv2 Failure-Request: {:?}",
-                            String::from_utf8_lossy(req.data.get(4..).unwrap_or_default())
-                        );
-                    }
-                    EapPacket::new(code::RESPONSE, id, typ::MSCHAPV2, vec![op::FAILURE])
-                }
-                other => anyhow::bail!("unexpected EAP-MSCHAPv2 op-code {other:?}"),
-            }
-        };
+        match answer(ctx, a, &req, want, &mut ms, &mut gtc_rounds)? {
+            Some(r) => msg = r,
+            None => return Ok(ExitCode::from(1)),
+        }
     }
     anyhow::bail!("the EAP conversation did not end within {MAX_ROUNDS} rounds")
+}
+
+/// What the peer answers to EAP Request `req` for method `want` (a Nak
+/// when the server proposes another); `None` when GTC asks again and no
+/// `--code` was given.
+pub(super) fn answer(
+    ctx: &Ctx,
+    a: &ProbeArgs,
+    req: &EapPacket,
+    want: u8,
+    ms: &mut Option<MsState>,
+    gtc_rounds: &mut u32,
+) -> anyhow::Result<Option<EapPacket>> {
+    let user = a.user.as_bytes();
+    let password = a.password.as_bytes();
+    let id = req.identifier;
+    Ok(Some(if req.typ != want {
+        // RFC 3748 §5.3.1: propose ours instead.
+        EapPacket::new(code::RESPONSE, id, typ::NAK, vec![want])
+    } else if want == typ::GTC {
+        *gtc_rounds += 1;
+        let answer = match (*gtc_rounds, &a.code) {
+            (1, _) => password.to_vec(),
+            (_, Some(c)) => c.as_bytes().to_vec(),
+            (_, None) => {
+                if !ctx.json {
+                    println!(
+                        "(EAP-GTC asks again: {:?}; answer with --code CODE)",
+                        String::from_utf8_lossy(&req.data)
+                    );
+                }
+                return Ok(None);
+            }
+        };
+        EapPacket::new(code::RESPONSE, id, typ::GTC, answer)
+    } else {
+        match eap::mschapv2_opcode(&req.data) {
+            Some(op::CHALLENGE) => {
+                let (ms_id, auth_challenge) = parse_challenge(&req.data)?;
+                let peer: [u8; 16] = rand::random();
+                let nt = mschap::generate_nt_response(&auth_challenge, &peer, user, password);
+                let v2 = MsChapV2::new(ms_id, auth_challenge, peer, nt, user);
+                *ms = Some(MsState {
+                    nt_response: nt,
+                    expected_s: v2.authenticator_response(password),
+                });
+                EapPacket::new(
+                    code::RESPONSE,
+                    id,
+                    typ::MSCHAPV2,
+                    response(ms_id, &peer, &nt, user),
+                )
+            }
+            Some(op::SUCCESS) => {
+                let text = String::from_utf8_lossy(req.data.get(4..).unwrap_or_default());
+                let Some(s) = ms.as_ref() else {
+                    anyhow::bail!("EAP-MSCHAPv2 Success-Request before any Challenge");
+                };
+                if !text.starts_with(&s.expected_s) {
+                    anyhow::bail!("EAP-MSCHAPv2 Success-Request: the authenticator response is wrong (not the server that knows this code)");
+                }
+                EapPacket::new(code::RESPONSE, id, typ::MSCHAPV2, vec![op::SUCCESS])
+            }
+            Some(op::FAILURE) => {
+                if !ctx.json {
+                    println!(
+                        "EAP-MSCHAPv2 Failure-Request: {:?}",
+                        String::from_utf8_lossy(req.data.get(4..).unwrap_or_default())
+                    );
+                }
+                EapPacket::new(code::RESPONSE, id, typ::MSCHAPV2, vec![op::FAILURE])
+            }
+            other => anyhow::bail!("unexpected EAP-MSCHAPv2 op-code {other:?}"),
+        }
+    }))
 }
 
 /// MS-CHAPv2-ID and the 16-octet challenge of a Challenge Type-Data.
