@@ -26,6 +26,9 @@ pub enum AdminRequest {
         pin: Option<String>,
         #[serde(default)]
         challenge: bool,
+        /// Groups, most specific first.
+        #[serde(default)]
+        groups: Vec<String>,
     },
     UserList,
     UserShow {
@@ -50,6 +53,23 @@ pub enum AdminRequest {
     },
     UserUnlock {
         name: String,
+    },
+    /// Replaces a user's groups and/or own reply attributes (`None`:
+    /// unchanged); both are checked before either is written.
+    UserSet {
+        name: String,
+        #[serde(default)]
+        groups: Option<Vec<String>>,
+        #[serde(default)]
+        replies: Option<Vec<(String, String)>>,
+    },
+    /// The configured groups, their reply attributes, members and clients.
+    GroupList,
+    /// What `user` would get through `client`: allowed or not, and the
+    /// reply attributes of an Accept (`radotp config check --user --client`).
+    ReplyPreview {
+        user: String,
+        client: String,
     },
     TokenEnroll(EnrollSpec),
     TokenActivate {
@@ -113,6 +133,9 @@ impl AdminRequest {
             AdminRequest::UserSetPin { .. } => "user-set-pin",
             AdminRequest::UserSetChallenge { .. } => "user-set-challenge",
             AdminRequest::UserUnlock { .. } => "user-unlock",
+            AdminRequest::UserSet { .. } => "user-set",
+            AdminRequest::GroupList => "group-list",
+            AdminRequest::ReplyPreview { .. } => "reply-preview",
             AdminRequest::TokenEnroll(_) => "token-enroll",
             AdminRequest::TokenActivate { .. } => "token-activate",
             AdminRequest::TokenList { .. } => "token-list",
@@ -141,7 +164,8 @@ impl AdminRequest {
             | AdminRequest::UserDisable { name }
             | AdminRequest::UserSetPin { name, .. }
             | AdminRequest::UserSetChallenge { name, .. }
-            | AdminRequest::UserUnlock { name } => Some(name),
+            | AdminRequest::UserUnlock { name }
+            | AdminRequest::UserSet { name, .. } => Some(name),
             AdminRequest::TokenEnroll(spec) => Some(&spec.user),
             AdminRequest::TokenActivate { id, .. }
             | AdminRequest::TokenShow { id }
@@ -213,6 +237,27 @@ pub struct UserInfo {
     pub created: u64,
     pub last_success: Option<u64>,
     pub tokens: usize,
+    /// Groups, most specific first.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The user's own reply attributes.
+    #[serde(default)]
+    pub replies: Vec<(String, String)>,
+}
+
+/// A configured group as shown to administrators.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupInfo {
+    pub name: String,
+    /// Its reply attributes as the config writes them (`Attr = value`).
+    pub reply: Vec<(String, String)>,
+    /// Users in it.
+    pub members: usize,
+    /// Clients whose `allow_groups` names it.
+    pub clients: Vec<String>,
+    /// False for a group users are in that no `[[group]]` or
+    /// `allow_groups` names (left from an older config, or a typo).
+    pub configured: bool,
 }
 
 /// A token as shown to administrators (no seed).
@@ -326,6 +371,17 @@ pub enum AdminReply {
         secret: String,
     },
     ApiKeys(Vec<ApiKeyInfo>),
+    Groups(Vec<GroupInfo>),
+    /// See [`AdminRequest::ReplyPreview`].
+    Preview {
+        user: String,
+        client: String,
+        groups: Vec<String>,
+        /// False: the client's allow_groups refuse the user.
+        allowed: bool,
+        /// The attributes of an Accept, by name (encrypted ones hidden).
+        attributes: Vec<(String, String)>,
+    },
 }
 
 /// An API key as shown to administrators (no hash).
@@ -473,10 +529,13 @@ impl Admin {
                 name,
                 pin,
                 challenge,
+                groups,
             } => {
                 check_user_name(&name)?;
                 let mut user = User::new(&name, now);
                 user.challenge = challenge;
+                self.check_groups(&groups)?;
+                user.groups = groups;
                 match pin {
                     Some(p) => {
                         self.config.check_pin(&p).map_err(AdminError::usage)?;
@@ -531,6 +590,28 @@ impl Admin {
             AdminRequest::UserSetChallenge { name, challenge } => {
                 self.change_user(&name, |u| u.challenge = challenge)
             }
+            AdminRequest::UserSet {
+                name,
+                groups,
+                replies,
+            } => {
+                if let Some(g) = &groups {
+                    self.check_groups(g)?;
+                }
+                if let Some(r) = &replies {
+                    check_replies(&self.config.dictionary, r)?;
+                }
+                self.change_user(&name, |u| {
+                    if let Some(g) = groups {
+                        u.groups = g;
+                    }
+                    if let Some(r) = replies {
+                        u.replies = r;
+                    }
+                })
+            }
+            AdminRequest::GroupList => self.group_list(),
+            AdminRequest::ReplyPreview { user, client } => self.preview(&user, &client),
             AdminRequest::UserUnlock { name } => self.change_user(&name, |u| {
                 u.failures = 0;
                 u.locked_until = None;
@@ -689,6 +770,138 @@ impl Admin {
     fn user_info(&self, u: &User) -> Result<UserInfo, AdminError> {
         let n = self.store().tokens_of(&u.name)?.len();
         Ok(user_info(u, n, self.verifier.now()))
+    }
+
+    /// Group names must be well formed, listed once, and known to the
+    /// config (a `[[group]]` or a client's `allow_groups`): a misspelt
+    /// group would otherwise grant nothing without a word.
+    fn check_groups(&self, groups: &[String]) -> Result<(), AdminError> {
+        let known = self.known_groups();
+        let mut seen = std::collections::HashSet::new();
+        for g in groups {
+            if g.trim().is_empty() || g.len() > 128 || g.chars().any(char::is_control) {
+                return Err(AdminError::usage(format!(
+                    "group name '{}' must be 1 to 128 characters without control characters",
+                    g.escape_debug()
+                )));
+            }
+            if !seen.insert(g) {
+                return Err(AdminError::usage(format!("group '{g}' is given twice")));
+            }
+            if !known.contains(g.as_str()) {
+                let mut names: Vec<&str> = known.iter().copied().collect();
+                names.sort_unstable();
+                return Err(AdminError::usage(format!(
+                    "group '{g}' is not in the config (known: {}): add [[group]] name = \"{g}\" to it, or check the spelling",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every group the config names.
+    fn known_groups(&self) -> std::collections::HashSet<&str> {
+        let mut known: std::collections::HashSet<&str> = self
+            .config
+            .groups
+            .iter()
+            .map(|g| g.get_ref().name.as_str())
+            .collect();
+        for c in &self.config.clients {
+            if let Some(a) = &c.get_ref().allow_groups {
+                known.extend(a.iter().map(String::as_str));
+            }
+        }
+        known
+    }
+
+    fn preview(&self, user: &str, client: &str) -> Result<AdminReply, AdminError> {
+        let u = self.get_user(user)?;
+        let clients = self
+            .config
+            .clients()
+            .map_err(|e| AdminError::failed(e.to_string()))?;
+        let names: Vec<&str> = clients.iter().map(|c| c.name.as_str()).collect();
+        let Some(c) = clients.iter().find(|c| c.name == client) else {
+            return Err(AdminError::usage(format!(
+                "no [[client]] named '{client}' (clients: {})",
+                names.join(", ")
+            )));
+        };
+        let allowed = c
+            .allow_groups
+            .as_ref()
+            .is_none_or(|a| u.groups.iter().any(|g| a.contains(g)));
+        let attributes = if allowed {
+            let authz = crate::server::authz::Authz::new(&self.config);
+            authz
+                .reply_attributes(c, &[0; 16], &u.name, &u.groups, &u.replies)
+                .iter()
+                .flat_map(|a| self.config.dictionary.describe(a))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(AdminReply::Preview {
+            user: u.name,
+            client: c.name.clone(),
+            groups: u.groups,
+            allowed,
+            attributes,
+        })
+    }
+
+    fn group_list(&self) -> Result<AdminReply, AdminError> {
+        let mut members: std::collections::HashMap<String, usize> = Default::default();
+        self.store().each_user_page(LIST_PAGE, &mut |page| {
+            for (u, _) in &page {
+                for g in &u.groups {
+                    *members.entry(g.clone()).or_default() += 1;
+                }
+            }
+            Ok(())
+        })?;
+        let mut out: Vec<GroupInfo> = Vec::new();
+        let known = self.known_groups();
+        for name in &known {
+            let reply = self
+                .config
+                .groups
+                .iter()
+                .find(|g| g.get_ref().name == *name)
+                .and_then(|g| g.get_ref().reply.as_ref())
+                .map(|t| reply_text(t.get_ref()))
+                .unwrap_or_default();
+            let clients = self
+                .config
+                .clients
+                .iter()
+                .filter(|c| {
+                    c.get_ref()
+                        .allow_groups
+                        .as_ref()
+                        .is_some_and(|a| a.iter().any(|g| g == name))
+                })
+                .map(|c| c.get_ref().name.clone())
+                .collect();
+            out.push(GroupInfo {
+                name: name.to_string(),
+                reply,
+                members: members.remove(*name).unwrap_or(0),
+                clients,
+                configured: true,
+            });
+        }
+        out.extend(members.into_iter().map(|(name, n)| GroupInfo {
+            name,
+            reply: Vec::new(),
+            members: n,
+            clients: Vec::new(),
+            configured: false,
+        }));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(AdminReply::Groups(out))
     }
 
     fn change_user(&self, name: &str, f: impl FnOnce(&mut User)) -> Result<AdminReply, AdminError> {
@@ -933,6 +1146,55 @@ fn check_api_key_name(name: &str) -> Result<(), AdminError> {
     }
 }
 
+/// A `reply = { ... }` table as `(attribute, value)` text, lists expanded.
+fn reply_text(t: &toml::Table) -> Vec<(String, String)> {
+    let text = |v: &toml::Value| match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = Vec::new();
+    for (k, v) in t {
+        match v {
+            toml::Value::Array(items) => out.extend(items.iter().map(|i| (k.clone(), text(i)))),
+            v => out.push((k.clone(), text(v))),
+        }
+    }
+    out
+}
+
+/// A user's reply attributes must compile against the dictionary and fit
+/// in an Access-Accept.
+fn check_replies(
+    dict: &crate::radius::dictionary::Dictionary,
+    replies: &[(String, String)],
+) -> Result<(), AdminError> {
+    use crate::radius::dictionary::{ConfigValue, Reply};
+    let mut bytes = 0;
+    let mut single = std::collections::HashSet::new();
+    for (a, v) in replies {
+        if v.chars().any(char::is_control) {
+            return Err(AdminError::usage(format!(
+                "reply attribute '{a}': the value has a control character"
+            )));
+        }
+        let r = Reply::parse(dict, a, &ConfigValue::Text(v)).map_err(AdminError::usage)?;
+        if !r.def.multi && !single.insert(r.def.name.clone()) {
+            return Err(AdminError::usage(format!(
+                "'{}' may appear once in a reply; give one value",
+                r.def.name
+            )));
+        }
+        bytes += r.wire_len();
+    }
+    if bytes > crate::config::REPLY_BUDGET {
+        return Err(AdminError::usage(format!(
+            "these reply attributes take {bytes} bytes; an Access-Accept has room for {}",
+            crate::config::REPLY_BUDGET
+        )));
+    }
+    Ok(())
+}
+
 fn user_info(u: &User, tokens: usize, now: u64) -> UserInfo {
     UserInfo {
         name: u.name.clone(),
@@ -945,6 +1207,8 @@ fn user_info(u: &User, tokens: usize, now: u64) -> UserInfo {
         created: u.created,
         last_success: u.last_success,
         tokens,
+        groups: u.groups.clone(),
+        replies: u.replies.clone(),
     }
 }
 
@@ -1010,6 +1274,8 @@ mod tests {
             created: 1,
             last_success: None,
             tokens: 0,
+            groups: Vec::new(),
+            replies: Vec::new(),
         }
     }
 

@@ -16,6 +16,8 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::radius::dictionary::{ConfigValue, Dictionary, Reply};
+
 use crate::otp::{Algorithm, WindowPolicy};
 use crate::secret::Secret;
 
@@ -91,12 +93,76 @@ pub struct Config {
     /// NAS clients allowed to send requests.
     #[serde(default, rename = "client")]
     pub clients: Vec<Spanned<ClientConfig>>,
+    /// Groups and the reply attributes their members get.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<Spanned<GroupConfig>>,
+    /// The attribute dictionary: built in, plus `[server]
+    /// dictionary_dirs` (read by [`Config::from_toml`]).
+    #[serde(skip, default = "Dictionary::builtin")]
+    pub dictionary: std::sync::Arc<Dictionary>,
 }
+
+/// `[[group]]`: reply attributes for the members of a group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// The group's name, as given to users (`radotp user add --group`).
+    pub name: String,
+    /// Attributes put in every Accept of a member: `{ "Service-Type" =
+    /// "Administrative-User", "Cisco-AVPair" = ["shell:priv-lvl=15"] }`.
+    #[serde(default)]
+    pub reply: Option<Spanned<toml::Table>>,
+}
+
+/// Compiles a `reply = { ... }` table against the dictionary.
+pub fn compile_reply(dict: &Dictionary, table: &toml::Table) -> Result<Vec<Reply>, String> {
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let one = |v: &toml::Value| match v {
+            toml::Value::String(s) => Reply::parse(dict, key, &ConfigValue::Text(s)),
+            toml::Value::Integer(n) => Reply::parse(dict, key, &ConfigValue::Int(*n)),
+            other => Err(format!(
+                "'{key}': expected text or an integer, found {}",
+                other.type_str()
+            )),
+        };
+        match value {
+            toml::Value::Array(items) => {
+                let first = items
+                    .first()
+                    .ok_or_else(|| format!("'{key}': the list is empty"))?;
+                let r = one(first)?;
+                if !r.def.multi && items.len() > 1 {
+                    return Err(format!(
+                        "'{}' may appear once in a reply; give one value, not a list",
+                        r.def.name
+                    ));
+                }
+                out.push(r);
+                for v in &items[1..] {
+                    out.push(one(v)?);
+                }
+            }
+            v => out.push(one(v)?),
+        }
+    }
+    Ok(out)
+}
+
+/// Bytes of reply attributes an Access-Accept has room for, after the
+/// header, the Message-Authenticator and the method's own attributes
+/// (MS-CHAP2-Success and MPPE keys, EAP-Success).
+pub const REPLY_BUDGET: usize = 4096 - 20 - 18 - 256;
 
 /// `[server]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// FreeRADIUS-format dictionaries to read besides the built-in one:
+    /// a directory (its `dictionary` file) or a file, e.g.
+    /// `["/usr/share/freeradius"]`.
+    #[serde(default)]
+    pub dictionary_dirs: Vec<Spanned<String>>,
     /// Authentication listeners, `ADDR:PORT` (IPv6 as `[::1]:1812`).
     #[serde(default = "default_listen")]
     pub listen: Vec<Spanned<String>>,
@@ -747,6 +813,13 @@ pub struct ClientConfig {
     /// 6614 §2.3); `secret` stays the one for UDP.
     #[serde(default, deserialize_with = "de_secret_opt")]
     pub radsec_secret: Option<Secret>,
+    /// Only members of these groups may log in through this client
+    /// (absent: every user may).
+    #[serde(default)]
+    pub allow_groups: Option<Vec<String>>,
+    /// Attributes put in every Accept sent to this client.
+    #[serde(default)]
+    pub reply: Option<Spanned<toml::Table>>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -906,6 +979,10 @@ pub struct Client {
     pub tls_name: Option<String>,
     /// The shared secret on RadSec (`radsec` unless the client sets one).
     pub radsec_secret: Secret,
+    /// See [`ClientConfig::allow_groups`].
+    pub allow_groups: Option<Vec<String>>,
+    /// The client's reply attributes.
+    pub reply: Vec<Reply>,
 }
 
 impl fmt::Debug for Client {
@@ -920,6 +997,8 @@ impl fmt::Debug for Client {
             )
             .field("rate_limit", &self.rate_limit)
             .field("tls_name", &self.tls_name)
+            .field("allow_groups", &self.allow_groups)
+            .field("reply", &self.reply.len())
             .finish()
     }
 }
@@ -928,7 +1007,7 @@ impl Config {
     /// Parses and validates TOML `text`; `file` names it in errors.
     /// Secret files are not read here (see [`Config::clients`]).
     pub fn from_toml(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
                 .map(|s| line_col(text, s.start))
@@ -940,6 +1019,21 @@ impl Config {
                 message: e.message().trim().to_string(),
             }
         })?;
+        if !cfg.server.dictionary_dirs.is_empty() {
+            let paths: Vec<PathBuf> = cfg
+                .server
+                .dictionary_dirs
+                .iter()
+                .map(|d| PathBuf::from(d.get_ref()))
+                .collect();
+            let dict = crate::radius::dictfile::load(&paths).map_err(|e| ConfigError {
+                file: e.file.clone(),
+                line: (e.line > 0).then_some(e.line),
+                column: None,
+                message: format!("{} (a dictionary of [server] dictionary_dirs)", e.message),
+            })?;
+            cfg.dictionary = std::sync::Arc::new(dict);
+        }
         cfg.validate(text, file)?;
         Ok(cfg)
     }
@@ -1142,7 +1236,74 @@ impl Config {
                 ));
             }
         }
+        let mut group_names = HashSet::new();
+        let mut group_bytes = 0;
+        for g in &self.groups {
+            let name = &g.get_ref().name;
+            if name.trim().is_empty() {
+                return Err(err(Some(g.span()), "[[group]] name is empty".into()));
+            }
+            if !group_names.insert(name.clone()) {
+                return Err(err(
+                    Some(g.span()),
+                    format!("group name '{name}' appears twice"),
+                ));
+            }
+            if let Some(t) = &g.get_ref().reply {
+                let replies = compile_reply(&self.dictionary, t.get_ref())
+                    .map_err(|m| err(Some(t.span()), format!("group '{name}': reply: {m}")))?;
+                group_bytes += replies.iter().map(Reply::wire_len).sum::<usize>();
+            }
+        }
+        for c in &self.clients {
+            let cl = c.get_ref();
+            if let Some(t) = &cl.reply {
+                let replies = compile_reply(&self.dictionary, t.get_ref()).map_err(|m| {
+                    err(Some(t.span()), format!("client '{}': reply: {m}", cl.name))
+                })?;
+                let total = group_bytes + replies.iter().map(Reply::wire_len).sum::<usize>();
+                if total > REPLY_BUDGET {
+                    return Err(err(
+                        Some(t.span()),
+                        format!(
+                            "client '{}': its reply attributes and those of every group take {total} bytes; an Access-Accept has room for {REPLY_BUDGET}",
+                            cl.name
+                        ),
+                    ));
+                }
+            }
+            if let Some(groups) = &cl.allow_groups {
+                if groups.iter().any(|g| g.trim().is_empty()) {
+                    return Err(err(
+                        Some(c.span()),
+                        format!("client '{}': allow_groups has an empty name", cl.name),
+                    ));
+                }
+            }
+        }
+        if group_bytes > REPLY_BUDGET {
+            return Err(err(
+                None,
+                format!("the reply attributes of all groups take {group_bytes} bytes; an Access-Accept has room for {REPLY_BUDGET}"),
+            ));
+        }
         Ok(())
+    }
+
+    /// Each `[[group]]`'s reply attributes.
+    pub fn group_replies(&self) -> Vec<(String, Vec<Reply>)> {
+        self.groups
+            .iter()
+            .map(|g| {
+                let g = g.get_ref();
+                let replies = g
+                    .reply
+                    .as_ref()
+                    .and_then(|t| compile_reply(&self.dictionary, t.get_ref()).ok())
+                    .unwrap_or_default();
+                (g.name.clone(), replies)
+            })
+            .collect()
     }
 
     /// The clients with their secrets resolved (reads `secret_file`s).
@@ -1174,6 +1335,20 @@ impl Config {
                         .radsec_secret
                         .clone()
                         .unwrap_or_else(|| Secret::from(RADSEC_DEFAULT_SECRET)),
+                    allow_groups: c.allow_groups.clone(),
+                    reply: match &c.reply {
+                        Some(t) => {
+                            compile_reply(&self.dictionary, t.get_ref()).map_err(|message| {
+                                ConfigError {
+                                    file: String::new(),
+                                    line: None,
+                                    column: None,
+                                    message: format!("client '{}': reply: {message}", c.name),
+                                }
+                            })?
+                        }
+                        None => Vec::new(),
+                    },
                 })
             })
             .collect()
@@ -1305,6 +1480,67 @@ mod tests {
         assert!(
             Config::from_toml("[eap]\nenabled = false\nmethods = [\"peap\"]\n", "t.toml").is_ok()
         );
+    }
+
+    #[test]
+    fn group_and_client_replies_are_checked_with_their_line() {
+        let ok = "[[group]]\nname = \"ops\"\nreply = { \"Service-Type\" = \"Administrative-User\", \"Cisco-AVPair\" = [\"a=1\", \"b=2\"] }\n";
+        let c = Config::from_toml(ok, "t.toml").unwrap();
+        let g = c.group_replies();
+        assert_eq!((g[0].0.as_str(), g[0].1.len()), ("ops", 3));
+        for (text, line, says) in [
+            ("[[group]]\nname = \"a\"\n\nreply = { \"No-Such\" = 1 }\n", 4, "unknown attribute 'No-Such'"),
+            ("[[group]]\nname = \"a\"\nreply = { \"Session-Timeout\" = \"soon\" }\n", 3, "Session-Timeout"),
+            ("[[group]]\nname = \"a\"\nreply = { \"Service-Type\" = [\"Login-User\", \"Framed-User\"] }\n", 3, "may appear once"),
+            ("[[group]]\nname = \"a\"\n[[group]]\nname = \"a\"\n", 3, "appears twice"),
+            ("[[client]]\nname = \"c\"\naddress = \"127.0.0.1\"\nsecret = \"s\"\nreply = { \"Framed-IP-Address\" = \"10.0.0\" }\n", 5, "IPv4"),
+        ] {
+            let e = Config::from_toml(text, "t.toml").unwrap_err();
+            assert_eq!(e.line, Some(line), "{text}: {e}");
+            assert!(e.message.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn replies_that_would_overflow_an_accept_are_a_config_error() {
+        let long = "x".repeat(240);
+        let many: Vec<String> = (0..17).map(|_| format!("\"{long}\"")).collect();
+        let text = format!(
+            "[[group]]\nname = \"big\"\nreply = {{ \"Reply-Message\" = [{}] }}\n",
+            many.join(", ")
+        );
+        let e = Config::from_toml(&text, "t.toml").unwrap_err();
+        assert!(e.message.contains("room for 3802"), "{e}");
+        let fits: Vec<String> = (0..15).map(|_| format!("\"{long}\"")).collect();
+        let text = format!(
+            "[[group]]\nname = \"big\"\nreply = {{ \"Reply-Message\" = [{}] }}\n[[client]]\nname = \"c\"\naddress = \"127.0.0.1\"\nsecret = \"s\"\nreply = {{ \"Reply-Message\" = [\"{long}\", \"{long}\"] }}\n",
+            fits.join(", ")
+        );
+        let e = Config::from_toml(&text, "t.toml").unwrap_err();
+        assert!(e.message.contains("client 'c'"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_dictionary_file_is_reported_with_its_own_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("dictionary");
+        std::fs::write(
+            &f,
+            "VENDOR Acme 65000\n\nATTRIBUTE Acme-X 1 nonsense Acme\n",
+        )
+        .unwrap();
+        let text = format!("[server]\ndictionary_dirs = [\"{}\"]\n", d.path().display());
+        let e = Config::from_toml(&text, "t.toml").unwrap_err();
+        assert_eq!(e.file, f.display().to_string());
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("nonsense"), "{e}");
+        std::fs::write(&f, "VENDOR Acme 65000\nATTRIBUTE Acme-X 1 string Acme\n").unwrap();
+        let text = format!(
+            "[server]\ndictionary_dirs = [\"{}\"]\n[[group]]\nname = \"g\"\nreply = {{ \"Acme-X\" = \"hello\" }}\n",
+            d.path().display()
+        );
+        let c = Config::from_toml(&text, "t.toml").unwrap();
+        assert_eq!(c.group_replies()[0].1[0].def.vendor, 65000);
     }
 
     #[test]

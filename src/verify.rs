@@ -82,11 +82,27 @@ pub enum Reason {
     WrongCode,
     /// The code was valid but already used.
     ReplayedCode,
+    /// The user is in none of the groups the client allows
+    /// (`[[client]] allow_groups`).
+    NotAllowed,
     /// The store failed.
     StoreError,
 }
 
 impl Reason {
+    /// Every reason, in the order of their counters.
+    pub const ALL: [Reason; 9] = [
+        Reason::UnknownUser,
+        Reason::UserDisabled,
+        Reason::Locked,
+        Reason::NoActiveToken,
+        Reason::WrongPin,
+        Reason::WrongCode,
+        Reason::ReplayedCode,
+        Reason::NotAllowed,
+        Reason::StoreError,
+    ];
+
     /// Short snake_case name for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,6 +113,7 @@ impl Reason {
             Reason::WrongPin => "wrong_pin",
             Reason::WrongCode => "wrong_code",
             Reason::ReplayedCode => "replayed_code",
+            Reason::NotAllowed => "not_allowed",
             Reason::StoreError => "store_error",
         }
     }
@@ -110,6 +127,9 @@ impl fmt::Display for Reason {
 
 /// The result of a verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Returned once per verification and matched at once, never stored in bulk:
+// boxing the Accept would cost an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// A candidate matched and its step/counter is committed.
     Accept(Accepted),
@@ -136,6 +156,10 @@ pub struct Accepted {
     /// Deferred mode: the change that must be committed (and win) before
     /// the Accept may be sent. `None`: already committed (or a dry run).
     pub commit: Option<UseCommit>,
+    /// The user's groups, most specific first (for the reply attributes).
+    pub groups: Vec<String>,
+    /// The user's own reply attributes, as stored.
+    pub replies: Vec<(String, String)>,
 }
 
 /// Options of one verification.
@@ -153,6 +177,9 @@ pub struct Options<'a> {
     /// Search only this token of the user (the HTTP API's `serial`); the
     /// others are left out as if they were not active.
     pub token: Option<&'a str>,
+    /// Only members of one of these groups may log in (the client's
+    /// `allow_groups`); `None`: everybody.
+    pub allow_groups: Option<&'a [String]>,
 }
 
 impl Default for Options<'_> {
@@ -162,6 +189,7 @@ impl Default for Options<'_> {
             dry_run: false,
             pin_only_challenge: false,
             token: None,
+            allow_groups: None,
         }
     }
 }
@@ -279,6 +307,16 @@ impl Verifier {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UnknownUser));
         };
+        // A user the client does not allow learns nothing more than an
+        // unknown one: no challenge, no failure counted (the device, not
+        // a guess, is what is wrong), the same padded work.
+        let allowed = opts
+            .allow_groups
+            .is_none_or(|allow| user.groups.iter().any(|g| allow.contains(g)));
+        if !allowed && user.enabled {
+            self.decoys(now, matches, PAD_SEARCHES);
+            return Ok(Outcome::Reject(Reason::NotAllowed));
+        }
         if let (true, Some(pw)) = (opts.pin_only_challenge, pap_password) {
             let pin_only = match &user.pin {
                 Some(pin) => pin.ct_eq(pw),
@@ -319,9 +357,11 @@ impl Verifier {
             .is_none_or(|t| now.saturating_sub(t) >= SUCCESS_RESOLUTION_SECS);
         let clear_user = user.failures != 0 || user.locked_until.is_some() || stale;
         for token in &tokens {
-            if let Some(accepted) =
+            if let Some(mut accepted) =
                 self.try_token(token, pin, now, opts, clear_user, &mut buf, matches)?
             {
+                accepted.groups = user.groups.clone();
+                accepted.replies = user.replies.clone();
                 return Ok(Outcome::Accept(accepted));
             }
         }
@@ -414,6 +454,8 @@ impl Verifier {
                     offset: m.counter as i64 - current as i64,
                     password,
                     commit,
+                    groups: Vec::new(),
+                    replies: Vec::new(),
                 }));
             }
             match self.store.token(&token.id)? {

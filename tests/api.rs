@@ -940,10 +940,10 @@ fn openapi_document_lists_every_route() {
             }
         }
     }
-    assert_eq!(ops, 18, "operations in docs/openapi.json");
+    assert_eq!(ops, 19, "operations in docs/openapi.json");
     for (method, path) in [
         ("PUT", "/api/v1/users"),
-        ("GET", "/api/v1/groups"),
+        ("POST", "/api/v1/groups"),
         ("POST", "/api/v1/stats"),
     ] {
         let r = call(a, &admin, method, path, None);
@@ -1259,4 +1259,57 @@ fn https_listener_with_a_certificate_and_plain_http_only_on_loopback() {
         + 4;
     assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
     assert!(err.contains("loopback"), "{err}");
+}
+
+#[test]
+fn admin_api_sets_groups_and_replies_and_lists_groups() {
+    let ts = start(&config(
+        "",
+        "allow_groups = [\"ops\"]\n[[group]]\nname = \"ops\"\nreply = { \"Service-Type\" = \"Administrative-User\" }\n[[group]]\nname = \"vpn\"\n",
+    ));
+    let a = api(&ts);
+    let key = add_key(&ts, "ops", ApiScope::Admin);
+    let r = call(
+        a,
+        &key,
+        "POST",
+        "/api/v1/users",
+        Some(json!({"name": "nina", "groups": ["vpn"]})),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["result"]["value"]["groups"], json!(["vpn"]));
+    let r = call(
+        a,
+        &key,
+        "PATCH",
+        "/api/v1/users/nina",
+        Some(json!({"groups": ["ops", "vpn"], "replies": [["Framed-IP-Address", "10.0.0.5"]]})),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let u = &r.json()["result"]["value"];
+    assert_eq!(u["groups"], json!(["ops", "vpn"]));
+    assert_eq!(u["replies"], json!([["Framed-IP-Address", "10.0.0.5"]]));
+    // Checked like the CLI: an unknown group or a bad value is a 400 and
+    // changes nothing.
+    for bad in [
+        json!({"groups": ["nope"]}),
+        json!({"groups": ["vpn"], "replies": [["Framed-IP-Address", "ten"]]}),
+    ] {
+        let r = call(a, &key, "PATCH", "/api/v1/users/nina", Some(bad.clone()));
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    assert_eq!(
+        ts.store.user("nina").unwrap().unwrap().groups,
+        ["ops", "vpn"]
+    );
+    let g = call(a, &key, "GET", "/api/v1/groups", None).json();
+    let list = g["result"]["value"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2, "{g}");
+    assert_eq!(list[0]["name"], "ops");
+    assert_eq!(list[0]["members"], 1);
+    assert_eq!(list[0]["clients"], json!(["lo"]));
+    assert_eq!(
+        list[0]["reply"],
+        json!([["Service-Type", "Administrative-User"]])
+    );
 }

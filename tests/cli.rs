@@ -514,3 +514,75 @@ fn migrate_from(make: impl Fn(&Path, radotp::store::StoreKey) -> OldStore) {
     ]);
     assert_eq!(o.status.code(), Some(2), "not a store: usage error");
 }
+
+#[test]
+fn user_groups_and_reply_attributes_are_checked_shown_and_listed() {
+    let e = env();
+    let mut cfg = std::fs::read_to_string(&e.config).unwrap();
+    cfg.push_str(
+        "\n[[client]]\nname = \"core-sw\"\naddress = \"127.0.0.1\"\nsecret = \"s3cret-s3cret\"\nallow_groups = [\"netadmins\"]\n\n[[group]]\nname = \"netadmins\"\nreply = { \"Service-Type\" = \"Administrative-User\", \"Cisco-AVPair\" = \"shell:priv-lvl=15\" }\n\n[[group]]\nname = \"vpn\"\n",
+    );
+    std::fs::write(&e.config, cfg).unwrap();
+    e.ok(&[
+        "user",
+        "add",
+        "ops",
+        "--group",
+        "netadmins",
+        "--group",
+        "vpn",
+    ]);
+    let u = e.json(&["user", "show", "ops"]);
+    assert_eq!(
+        u["result"]["groups"],
+        serde_json::json!(["netadmins", "vpn"]),
+        "{u}"
+    );
+    // A misspelt group is refused with what the config knows.
+    let o = e.run(&["user", "set", "ops", "--group", "netadmns"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("netadmns") && err.contains("known: netadmins, vpn"),
+        "{err}"
+    );
+    // Reply attributes: checked against the dictionary, the value may hold '='.
+    e.ok(&[
+        "user",
+        "set",
+        "ops",
+        "--reply",
+        "Cisco-AVPair=shell:roles=network-admin",
+        "--reply=Session-Timeout=600",
+    ]);
+    for (bad, says) in [
+        ("No-Such-Attr=1", "unknown attribute"),
+        ("Session-Timeout=soon", "Session-Timeout"),
+        ("Service-Type", "ATTRIBUTE=VALUE"),
+    ] {
+        let o = e.run(&["user", "set", "ops", "--reply", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+    let shown = e.ok(&["user", "show", "ops"]);
+    assert!(shown.contains("groups:       netadmins, vpn"), "{shown}");
+    assert!(
+        shown.contains("reply:        Cisco-AVPair = shell:roles=network-admin"),
+        "{shown}"
+    );
+    let list = e.json(&["group", "list"]);
+    let groups = list["result"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{list}");
+    assert_eq!(groups[0]["name"], "netadmins");
+    assert_eq!(groups[0]["members"], 1);
+    assert_eq!(groups[0]["clients"], serde_json::json!(["core-sw"]));
+    assert_eq!(groups[1]["name"], "vpn");
+    // Clearing.
+    let o = e.run(&["user", "set", "ops", "--group", "vpn", "--no-groups"]);
+    assert_eq!(o.status.code(), Some(2), "conflicting flags");
+    e.ok(&["user", "set", "ops", "--no-groups", "--no-reply"]);
+    let u = e.json(&["user", "show", "ops"]);
+    assert_eq!(u["result"]["groups"], serde_json::json!([]), "{u}");
+    assert_eq!(u["result"]["replies"], serde_json::json!([]), "{u}");
+}

@@ -9,9 +9,9 @@
 //! | method and path | does |
 //! |---|---|
 //! | `GET /api/v1/users?offset=&limit=` | a page of users, sorted by name |
-//! | `POST /api/v1/users` `{"name", "pin"?, "challenge"?}` | adds a user (201) |
+//! | `POST /api/v1/users` `{"name", "pin"?, "challenge"?, "groups"?}` | adds a user (201) |
 //! | `GET /api/v1/users/NAME` | one user |
-//! | `PATCH /api/v1/users/NAME` `{"enabled"?, "pin"?, "challenge"?}` | changes a user (`"pin": null` clears it) |
+//! | `PATCH /api/v1/users/NAME` `{"enabled"?, "pin"?, "challenge"?, "groups"?, "replies"?}` | changes a user (`"pin": null` clears it; `groups` and `replies` replace the old ones) |
 //! | `DELETE /api/v1/users/NAME` | deletes a user and their tokens |
 //! | `POST /api/v1/users/NAME/unlock` | clears a lock and the failure count |
 //! | `GET /api/v1/tokens?user=&offset=&limit=` | a page of tokens, sorted by id |
@@ -21,6 +21,7 @@
 //! | `POST /api/v1/tokens/ID/resync` `{"code1", "code2"}` | resynchronises a token |
 //! | `DELETE /api/v1/tokens/ID` | deletes a token |
 //! | `GET /api/v1/stats` | the counters of `radotp stats` |
+//! | `GET /api/v1/groups` | the groups: reply attributes, members, clients that allow them |
 //! | `GET /api/v1/openapi.json` | `docs/openapi.json`, this list in OpenAPI 3.1 (any valid key) |
 
 use std::net::SocketAddr;
@@ -172,6 +173,7 @@ async fn call(
                     name: b.name,
                     pin: b.pin,
                     challenge: b.challenge,
+                    groups: b.groups,
                 },
                 StatusCode::CREATED,
             )
@@ -201,6 +203,13 @@ async fn call(
                 reqs.push(AdminRequest::UserSetChallenge {
                     name: name.clone(),
                     challenge,
+                });
+            }
+            if b.groups.is_some() || b.replies.is_some() {
+                reqs.push(AdminRequest::UserSet {
+                    name: name.clone(),
+                    groups: b.groups,
+                    replies: b.replies,
                 });
             }
             Call::UserPatch(name, reqs)
@@ -265,18 +274,17 @@ async fn call(
             )
         }
         (["stats"], &Method::GET) => Call::One(AdminRequest::Stats, StatusCode::OK),
+        (["groups"], &Method::GET) => Call::One(AdminRequest::GroupList, StatusCode::OK),
         (["users"], _) | (["tokens"], _) => return Err(ApiError::method("GET or POST")),
         (["users", _], _) => return Err(ApiError::method("GET, PATCH or DELETE")),
         (["tokens", _], _) => return Err(ApiError::method("GET or DELETE")),
         (["users", _, "unlock"], _) | (["tokens", _, "activate" | "resync"], _) => {
             return Err(ApiError::method("POST"))
         }
-        (["stats"], _) => return Err(ApiError::method("GET")),
-        _ => {
-            return Err(ApiError::not_found(
-                "no such path: expected /api/v1/users, /api/v1/tokens or /api/v1/stats",
-            ))
-        }
+        (["stats"], _) | (["groups"], _) => return Err(ApiError::method("GET")),
+        _ => return Err(ApiError::not_found(
+            "no such path: expected /api/v1/users, /api/v1/tokens, /api/v1/groups or /api/v1/stats",
+        )),
     };
     let st = state.clone();
     let ip = peer.ip();
@@ -421,6 +429,9 @@ struct NewUser {
     pin: Option<String>,
     #[serde(default)]
     challenge: bool,
+    /// Groups, most specific first.
+    #[serde(default)]
+    groups: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -433,6 +444,12 @@ struct UserPatch {
     pin: Option<Option<String>>,
     #[serde(default)]
     challenge: Option<bool>,
+    /// Replaces the groups.
+    #[serde(default)]
+    groups: Option<Vec<String>>,
+    /// Replaces the user's own reply attributes: `[["Filter-Id", "staff"]]`.
+    #[serde(default)]
+    replies: Option<Vec<(String, String)>>,
 }
 
 /// A field that is there, even as `null`.

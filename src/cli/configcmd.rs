@@ -16,6 +16,13 @@ pub enum ConfigCmd {
     Check {
         /// The file.
         file: Option<PathBuf>,
+        /// With --client: show what this user would get through that client
+        /// (reads the store, or asks the running daemon).
+        #[arg(long, requires = "client")]
+        user: Option<String>,
+        /// The [[client]] name for --user.
+        #[arg(long, requires = "user")]
+        client: Option<String>,
     },
     /// Print the embedded default config (a starting point for your own).
     ShowDefault,
@@ -28,7 +35,20 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> anyhow::Result<ExitCode> {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
         }
-        ConfigCmd::Check { file } => {
+        ConfigCmd::Check {
+            file,
+            user: Some(user),
+            client: Some(client),
+        } => {
+            let ctx = Ctx {
+                config_path: file.or_else(|| ctx.config_path.clone()),
+                json: ctx.json,
+            };
+            let reply = ctx.admin(crate::admin::AdminRequest::ReplyPreview { user, client })?;
+            ctx.print_reply(&reply);
+            Ok(ExitCode::SUCCESS)
+        }
+        ConfigCmd::Check { file, .. } => {
             let path = file.or_else(|| ctx.config_path.clone());
             let name = path
                 .as_ref()

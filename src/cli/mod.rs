@@ -73,6 +73,10 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Show the running daemon's counters.
     Stats,
+    /// Groups ([[group]] in the config): their reply attributes, members
+    /// and the clients that allow them.
+    #[command(subcommand)]
+    Group(user::GroupCmd),
     /// API keys of the HTTP API ([api]): create, list, revoke.
     #[command(subcommand)]
     Apikey(apikey::ApiKeyCmd),
@@ -138,6 +142,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(c) => generate::run(c),
         Command::Store(cmd) => storecmd::run(&ctx, cmd),
         Command::Apikey(c) => apikey::run(&ctx, c),
+        Command::Group(user::GroupCmd::List) => {
+            let reply = ctx.admin(AdminRequest::GroupList)?;
+            ctx.print_reply(&reply);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Stats => {
             let reply = ctx.admin(AdminRequest::Stats)?;
             ctx.print_reply(&reply);
@@ -220,6 +229,49 @@ impl Ctx {
                 println!("{} user(s)", us.len());
             }
             AdminReply::Token(t) => print_token(t),
+            AdminReply::Preview {
+                user,
+                client,
+                groups,
+                allowed,
+                attributes,
+            } => {
+                let groups = if groups.is_empty() {
+                    "no group".to_string()
+                } else {
+                    format!("groups {}", groups.join(", "))
+                };
+                if !allowed {
+                    println!("{user} ({groups}) through {client}: Access-Reject (not in the client's allow_groups)");
+                } else {
+                    println!("{user} ({groups}) through {client}: Access-Accept with");
+                    for (n, v) in attributes {
+                        println!("  {n} = {v}");
+                    }
+                    if attributes.is_empty() {
+                        println!("  (no reply attributes)");
+                    }
+                }
+            }
+            AdminReply::Groups(gs) => {
+                println!("{:<20} {:>7} {:<24} REPLY", "GROUP", "MEMBERS", "CLIENTS");
+                for g in gs {
+                    let clients = if g.clients.is_empty() {
+                        "-".to_string()
+                    } else {
+                        g.clients.join(",")
+                    };
+                    let reply: Vec<String> =
+                        g.reply.iter().map(|(a, v)| format!("{a}={v}")).collect();
+                    let reply = if g.configured {
+                        reply.join(" ")
+                    } else {
+                        "(not in the config: no [[group]] or allow_groups names it)".into()
+                    };
+                    println!("{:<20} {:>7} {:<24} {reply}", g.name, g.members, clients);
+                }
+                println!("{} group(s)", gs.len());
+            }
             AdminReply::Tokens(ts) => {
                 println!(
                     "{:<16} {:<20} {:<5} {:<7} {:>6} {:>6} {:<9} {:>6}",
@@ -387,6 +439,17 @@ fn print_user(u: &UserInfo) {
         }
     );
     println!("tokens:       {}", u.tokens);
+    println!(
+        "groups:       {}",
+        if u.groups.is_empty() {
+            "none".to_string()
+        } else {
+            u.groups.join(", ")
+        }
+    );
+    for (a, v) in &u.replies {
+        println!("reply:        {a} = {v}");
+    }
     println!("created:      {}", time(Some(u.created)));
     println!("last success: {}", time(u.last_success));
 }

@@ -371,10 +371,14 @@ fn print_reply(
     secret: &[u8],
     req_auth: &[u8; 16],
 ) {
+    // Names from the config's dictionary (dictionary_dirs included) when
+    // there is a config, else the built-in one.
+    let dict = crate::config::Config::load_or_default(ctx.config_path.as_deref())
+        .map(|c| c.dictionary.clone())
+        .unwrap_or_else(|_| crate::radius::dictionary::Dictionary::builtin());
     let mut attrs = Vec::new();
     for a in &reply.attributes {
-        let (name, value) = describe(a.typ, &a.value, secret, req_auth);
-        attrs.push((name, value));
+        attrs.extend(describe(&dict, a.typ, &a.value, secret, req_auth));
     }
     let check = (reply.code == Code::AccessAccept).then(|| exchange.check_accept(reply));
     if ctx.json {
@@ -406,14 +410,33 @@ fn ident_text(v: &[u8]) -> String {
     }
 }
 
-fn describe(typ: u8, value: &[u8], secret: &[u8], req_auth: &[u8; 16]) -> (String, String) {
+fn describe(
+    dict: &crate::radius::dictionary::Dictionary,
+    typ: u8,
+    value: &[u8],
+    secret: &[u8],
+    req_auth: &[u8; 16],
+) -> Vec<(String, String)> {
+    let by_dict = || dict.describe(&crate::radius::Attribute::new(typ, value.to_vec()));
+    let one = |n: &str, v: String| vec![(n.to_string(), v)];
     let text = |v: &[u8]| format!("{:?}", String::from_utf8_lossy(v));
     let hex = |v: &[u8]| v.iter().map(|b| format!("{b:02x}")).collect::<String>();
     match typ {
-        types::REPLY_MESSAGE => ("Reply-Message".into(), text(value)),
-        types::STATE => ("State".into(), format!("0x{}", hex(value))),
-        types::MESSAGE_AUTHENTICATOR => ("Message-Authenticator".into(), "(verified)".into()),
-        types::PROXY_STATE => ("Proxy-State".into(), format!("0x{}", hex(value))),
+        types::REPLY_MESSAGE => one("Reply-Message", text(value)),
+        types::STATE => one("State", format!("0x{}", hex(value))),
+        types::MESSAGE_AUTHENTICATOR => one("Message-Authenticator", "(verified)".into()),
+        types::PROXY_STATE => one("Proxy-State", format!("0x{}", hex(value))),
+        // RFC 2868 §3.5: shown as decrypted, not in the clear.
+        69 if value.len() >= 19 => {
+            let salt = [value[1], value[2]];
+            let shown =
+                match crate::radius::dictionary::salt_decrypt(&value[3..], secret, req_auth, &salt)
+                {
+                    Some(p) => format!("({} bytes, decrypted) (tag {})", p.len(), value[0]),
+                    None => "(does not decrypt!)".into(),
+                };
+            one("Tunnel-Password", shown)
+        }
         types::VENDOR_SPECIFIC => {
             let a = crate::radius::Attribute::new(typ, value.to_vec());
             match a.vendor() {
@@ -448,11 +471,11 @@ fn describe(typ: u8, value: &[u8], secret: &[u8], req_auth: &[u8; 16]) -> (Strin
                         };
                         out.push(format!("{n}: {d}"));
                     }
-                    ("Vendor-Specific".into(), out.join("; "))
+                    one("Vendor-Specific", out.join("; "))
                 }
-                _ => ("Vendor-Specific".into(), format!("0x{}", hex(value))),
+                _ => by_dict(),
             }
         }
-        t => (format!("Attr-{t}"), format!("0x{}", hex(value))),
+        _ => by_dict(),
     }
 }

@@ -23,6 +23,10 @@ pub enum UserCmd {
         /// Always ask for the code in a second step (PAP Access-Challenge).
         #[arg(long)]
         challenge: bool,
+        /// A group ([[group]] or a client's allow_groups); repeat it for
+        /// several, the most specific first.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
     },
     /// List users.
     List,
@@ -52,6 +56,39 @@ pub enum UserCmd {
     },
     /// Clear a lockout and the failure count.
     Unlock { name: String },
+    /// Replace a user's groups or own reply attributes.
+    #[command(arg_required_else_help = true)]
+    Set {
+        name: String,
+        /// The user's groups, replacing the old ones; repeat it for several,
+        /// the most specific first (a single-valued reply attribute comes
+        /// from the first group that sets it).
+        #[arg(long = "group", value_name = "GROUP", conflicts_with = "no_groups")]
+        groups: Vec<String>,
+        /// Take the user out of every group.
+        #[arg(long)]
+        no_groups: bool,
+        /// The user's own reply attributes, replacing the old ones:
+        /// `Attribute=value`, e.g. `Framed-IP-Address=10.0.0.5` or
+        /// `Cisco-AVPair=shell:priv-lvl=15`; repeat it for several. They
+        /// take precedence over the groups' and the client's.
+        #[arg(
+            long = "reply",
+            value_name = "ATTRIBUTE=VALUE",
+            conflicts_with = "no_reply"
+        )]
+        replies: Vec<String>,
+        /// Remove the user's own reply attributes.
+        #[arg(long)]
+        no_reply: bool,
+    },
+}
+
+/// Group commands.
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// List the groups: reply attributes, members, clients that allow them.
+    List,
 }
 
 /// Runs a user command.
@@ -62,12 +99,14 @@ pub fn run(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             pin,
             pin_prompt,
             challenge,
+            groups,
         } => {
             let pin = if pin_prompt { Some(prompt_pin()?) } else { pin };
             AdminRequest::UserAdd {
                 name,
                 pin,
                 challenge,
+                groups,
             }
         }
         UserCmd::List => AdminRequest::UserList,
@@ -91,10 +130,45 @@ pub fn run(ctx: &Ctx, cmd: UserCmd) -> anyhow::Result<ExitCode> {
             challenge: on,
         },
         UserCmd::Unlock { name } => AdminRequest::UserUnlock { name },
+        UserCmd::Set {
+            name,
+            groups,
+            no_groups,
+            replies,
+            no_reply,
+        } => {
+            let replies: Vec<(String, String)> = replies
+                .iter()
+                .map(|r| parse_reply_arg(r))
+                .collect::<Result<_, _>>()?;
+            let groups = (no_groups || !groups.is_empty()).then_some(groups);
+            let replies = (no_reply || !replies.is_empty()).then_some(replies);
+            if groups.is_none() && replies.is_none() {
+                return Err(super::UsageError(
+                    "nothing to set: give --group, --no-groups, --reply or --no-reply".into(),
+                )
+                .into());
+            }
+            AdminRequest::UserSet {
+                name,
+                groups,
+                replies,
+            }
+        }
     };
     let reply = ctx.admin(req)?;
     ctx.print_reply(&reply);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Attribute=value` (the value may itself hold `=`).
+fn parse_reply_arg(s: &str) -> Result<(String, String), super::UsageError> {
+    match s.split_once('=') {
+        Some((a, v)) if !a.trim().is_empty() => Ok((a.trim().to_string(), v.to_string())),
+        _ => Err(super::UsageError(format!(
+            "'{s}': expected ATTRIBUTE=VALUE, e.g. Service-Type=Administrative-User"
+        ))),
+    }
 }
 
 /// Reads a PIN from standard input (one line).

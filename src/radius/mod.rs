@@ -7,6 +7,8 @@
 
 pub mod attribute;
 pub mod crypto;
+pub mod dictfile;
+pub mod dictionary;
 pub mod packet;
 
 pub use attribute::Attribute;

@@ -12,6 +12,8 @@ pub struct ClientTable {
     exact: HashMap<IpAddr, Arc<Client>>,
     /// Networks, longest prefix first.
     nets: Vec<Arc<Client>>,
+    /// Every client by name.
+    names: HashMap<String, Arc<Client>>,
 }
 
 impl ClientTable {
@@ -20,6 +22,7 @@ impl ClientTable {
         let mut t = ClientTable::default();
         for c in clients {
             let c = Arc::new(c);
+            t.names.insert(c.name.clone(), c.clone());
             if c.address.prefix_len() == c.address.max_prefix_len() {
                 t.exact.insert(c.address.addr(), c);
             } else {
@@ -40,6 +43,12 @@ impl ClientTable {
         self.exact
             .get(&ip)
             .or_else(|| self.nets.iter().find(|c| c.address.contains(&ip)))
+    }
+
+    /// The client of this name (a conversation that spans rounds keeps
+    /// the name, and sees the client as the current config has it).
+    pub fn named(&self, name: &str) -> Option<&Arc<Client>> {
+        self.names.get(name)
     }
 
     /// Number of clients.
@@ -67,6 +76,8 @@ mod tests {
             rate_limit: 0,
             tls_name: None,
             radsec_secret: Secret::from("radsec"),
+            allow_groups: None,
+            reply: Vec::new(),
         }
     }
 

@@ -390,6 +390,15 @@ impl Handler {
         }
         conv.nak_allowed = false;
         let verifier = &settings.verifier;
+        // `[[client]] allow_groups`, as the current config has it.
+        let allow_groups = settings
+            .clients
+            .named(&conv.client)
+            .and_then(|c| c.allow_groups.clone());
+        let base = Options {
+            allow_groups: allow_groups.as_deref(),
+            ..Options::default()
+        };
         let log_user = LogName(conv.user.as_bytes());
         match std::mem::replace(&mut conv.stage, Stage::MsChapFailure) {
             Stage::MsChapChallenge { challenge, ms_id } => {
@@ -406,8 +415,7 @@ impl Handler {
                     r.nt_response,
                     &r.name,
                 ));
-                let outcome =
-                    verifier.verify(&conv.user, Options::default(), None, &|c| cred.matches(c))?;
+                let outcome = verifier.verify(&conv.user, base, None, &|c| cred.matches(c))?;
                 let Credential::MsChapV2(v2) = &cred else {
                     return Ok(Step::Fail);
                 };
@@ -430,6 +438,7 @@ impl Handler {
                         tracing::info!(user = %log_user, method = %"eap-mschapv2", result = %"reject", reason = %reason, "access");
                         stats.method(typ::MSCHAPV2, 2);
                         self.stats().result(&conv.client, Method::MsChapV2, 1);
+                        self.stats().reject_reason(reason);
                         let e = match reason {
                             Reason::Locked | Reason::UserDisabled => {
                                 MsChapErrorCode::AccountDisabled
@@ -469,7 +478,7 @@ impl Handler {
                 let opts = Options {
                     with_pin: !pin_given,
                     pin_only_challenge: !pin_given,
-                    ..Options::default()
+                    ..base
                 };
                 let pw = msg.data.as_slice();
                 match verifier.verify(&conv.user, opts, Some(pw), &|c| cred.matches(c))? {
@@ -488,6 +497,7 @@ impl Handler {
                         tracing::info!(user = %log_user, method = %"eap-gtc", result = %"reject", reason = %reason, "access");
                         stats.method(typ::GTC, 2);
                         self.stats().result(&conv.client, Method::Pap, 1);
+                        self.stats().reject_reason(reason);
                         Ok(Step::Fail)
                     }
                 }
@@ -560,6 +570,18 @@ impl Handler {
             });
             attrs.extend(t.attributes(packet, secret));
         }
+        // The reply attributes are the inner user's in a tunnel.
+        let user_name = match &tunnel {
+            Some(t) => std::borrow::Cow::Borrowed(t.user.as_str()),
+            None => String::from_utf8_lossy(packet.user_name().unwrap_or_default()),
+        };
+        attrs.extend(self.settings().authz.reply_attributes(
+            client,
+            &packet.authenticator,
+            &user_name,
+            &a.groups,
+            &a.replies,
+        ));
         attrs.extend(EapPacket::status(code::SUCCESS, id).to_attributes());
         let accept = eap_encode(Code::AccessAccept, packet, attrs, client)?;
         let eap_type = if let Some(t) = &tunnel {

@@ -112,6 +112,8 @@ pub struct Settings {
     pub eap: crate::config::EapConfig,
     /// The PEAP/TTLS tunnel's TLS configuration (when `[eap]` has a certificate).
     pub eap_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Groups and their reply attributes.
+    pub authz: super::authz::Authz,
 }
 
 impl Settings {
@@ -126,6 +128,7 @@ impl Settings {
             challenge_prompt: config.challenge.prompt.clone(),
             eap: config.eap.clone(),
             eap_tls: super::eap::load_tls(&config.eap)?,
+            authz: super::authz::Authz::new(config),
         })
     }
 }
@@ -459,7 +462,10 @@ impl Handler {
                 .map(Reply::Now));
         }
         let verifier = &settings.verifier;
-        let mut opts = Options::default();
+        let mut opts = Options {
+            allow_groups: client.allow_groups.as_deref(),
+            ..Options::default()
+        };
         let now = Instant::now();
         if let Some(state) = packet.attr(types::STATE) {
             // Second step of the challenge flow: the code alone.
@@ -491,7 +497,7 @@ impl Handler {
                 Outcome::PinOnly => self
                     .challenge(client, packet, user, &settings.challenge_prompt, now)
                     .map(Reply::Now),
-                Outcome::Accept(a) => self.accepted(client, packet, &cred, user, a, key),
+                Outcome::Accept(a) => self.accepted(settings, client, packet, &cred, user, a, key),
                 Outcome::Reject(r) => self
                     .rejected(client, packet, &cred, &log_user, r)
                     .map(Reply::Now),
@@ -499,8 +505,10 @@ impl Handler {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn accepted(
         &self,
+        settings: &Settings,
         client: &Client,
         packet: &Packet,
         cred: &Credential,
@@ -509,7 +517,14 @@ impl Handler {
         key: Key,
     ) -> Option<Reply> {
         let method = cred.method();
-        let attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
+        let mut attrs = cred.accept_attributes(a.password.expose(), packet, client.secret.expose());
+        attrs.extend(settings.authz.reply_attributes(
+            client,
+            &packet.authenticator,
+            user,
+            &a.groups,
+            &a.replies,
+        ));
         let accept = self.encode(Code::AccessAccept, packet, attrs, client)?;
         let Some(commit) = a.commit else {
             // Already committed (a verifier that writes itself).
@@ -547,6 +562,7 @@ impl Handler {
         let method = cred.method();
         tracing::info!(client = %client.name, user = %log_user, method = %method, result = %"reject", reason = %reason, "access");
         self.stats.result(&client.name, method, 1);
+        self.stats.reject_reason(reason);
         let code = match reason {
             Reason::Locked | Reason::UserDisabled => MsChapErrorCode::AccountDisabled,
             _ => MsChapErrorCode::AuthenticationFailure,

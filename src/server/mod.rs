@@ -7,6 +7,7 @@
 //! and Accepts are sent by the commit thread once their use of the code is
 //! committed ([`commit`]). `docs/ARCHITECTURE.md` draws the whole path.
 
+pub mod authz;
 pub mod challenge;
 pub mod clients;
 pub mod commit;

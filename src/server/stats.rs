@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use serde_json::{json, Value};
 
 use crate::auth::Method;
+use crate::verify::Reason;
 
 /// Why a datagram got no answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,8 @@ pub struct Stats {
     pub latency: Histogram,
     /// Time of one group-commit flush of the store.
     pub commit_latency: Histogram,
+    /// Rejects by reason (the verifier's, in [`Reason::ALL`] order).
+    reasons: [AtomicU64; 9],
     /// Results by client name: [accept, reject, challenge].
     by_client: Mutex<HashMap<String, [u64; 3]>>,
     /// Whether the store answers (reads on the request path, commits).
@@ -219,6 +222,21 @@ impl Stats {
         }
     }
 
+    /// Counts a reject of the verifier.
+    pub fn reject_reason(&self, reason: Reason) {
+        if let Some(i) = Reason::ALL.iter().position(|r| *r == reason) {
+            self.reasons[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Rejects of one reason.
+    pub fn rejects(&self, reason: Reason) -> u64 {
+        Reason::ALL
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.reasons[i].load(Ordering::Relaxed))
+    }
+
     /// Results of one client: [accept, reject, challenge].
     pub fn client_results(&self, client: &str) -> [u64; 3] {
         let g = self.by_client.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,6 +273,10 @@ impl Stats {
             "drops": drops,
             "results": results,
             "rejected_no_method": get(&self.rejected_no_method),
+            "reject_reasons": Reason::ALL
+                .iter()
+                .map(|r| (r.as_str().to_string(), json!(self.rejects(*r))))
+                .collect::<serde_json::Map<_, _>>(),
             "duplicates_answered": get(&self.duplicates_answered),
             "status_server": get(&self.status_server),
             "accounting": get(&self.accounting),
@@ -288,6 +310,15 @@ impl Stats {
                 s,
                 "radotp_dropped_total{{reason=\"{name}\"}} {}",
                 self.drops(d)
+            );
+        }
+        let _ = writeln!(s, "# HELP radotp_rejects_total Access-Rejects of the verifier, by reason.\n# TYPE radotp_rejects_total counter");
+        for r in Reason::ALL {
+            let _ = writeln!(
+                s,
+                "radotp_rejects_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.rejects(r)
             );
         }
         let _ = writeln!(s, "# HELP radotp_requests_total Access-Requests answered, by method and result.\n# TYPE radotp_requests_total counter");

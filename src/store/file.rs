@@ -2380,6 +2380,9 @@ impl Shared {
             locked_until: r.locked_until,
             created: r.created,
             last_success: r.last_success,
+            // The legacy formats have no place for them (see `legacy_check`).
+            groups: Vec::new(),
+            replies: Vec::new(),
         })
     }
 
@@ -3032,6 +3035,7 @@ impl TokenStore for FileStore {
     }
 
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        user.legacy_check()?;
         let _admin = lock(&self.s.admin);
         let mut inner = self.s.write_inner();
         if self.s.find_user(&inner, &user.name)?.is_some() {
@@ -3043,6 +3047,7 @@ impl TokenStore for FileStore {
     }
 
     fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        user.legacy_check()?;
         let _admin = lock(&self.s.admin);
         let mut inner = self.s.write_inner();
         let Some(f) = self.s.find_user(&inner, &user.name)? else {
@@ -3312,6 +3317,9 @@ impl TokenStore for FileStore {
     }
 
     fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError> {
+        for u in users {
+            u.legacy_check()?;
+        }
         let s = &*self.s;
         // No other admin change runs meanwhile; the request path only waits
         // while a batch is appended and indexed.

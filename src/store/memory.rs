@@ -49,6 +49,7 @@ impl TokenStore for MemoryStore {
     }
 
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        super::sql::check_lists(user)?;
         let mut g = self.write();
         if g.users.contains_key(&user.name) {
             return Err(StoreError::UserExists(user.name.clone()));
@@ -58,6 +59,7 @@ impl TokenStore for MemoryStore {
     }
 
     fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        super::sql::check_lists(user)?;
         let mut g = self.write();
         match g.users.get_mut(&user.name) {
             Some(u) => {
@@ -187,6 +189,9 @@ impl TokenStore for MemoryStore {
     }
 
     fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError> {
+        for u in users {
+            super::sql::check_lists(u)?;
+        }
         let mut g = self.write();
         let new_users: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
         let mut seen = HashSet::with_capacity(tokens.len());

@@ -50,6 +50,12 @@ pub struct User {
     pub created: u64,
     /// Last successful authentication.
     pub last_success: Option<u64>,
+    /// Groups, most specific first: a single-valued reply attribute comes
+    /// from the first group that sets it (see `radius::dictionary::merge`).
+    pub groups: Vec<String>,
+    /// The user's own reply attributes as `(attribute, value)` text, in
+    /// order; checked against the dictionary when set, compiled per Accept.
+    pub replies: Vec<(String, String)>,
 }
 
 impl User {
@@ -64,6 +70,22 @@ impl User {
             locked_until: None,
             created: now,
             last_success: None,
+            groups: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// Refuses a user with groups or reply attributes in a store format
+    /// that cannot keep them (the legacy file and sled stores), so that
+    /// nothing is dropped without a word.
+    pub fn legacy_check(&self) -> Result<(), StoreError> {
+        if self.groups.is_empty() && self.replies.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "user {}: this store format keeps no groups or reply attributes; move to SQLite or PostgreSQL with `radotp store migrate`",
+                self.name
+            )))
         }
     }
 
@@ -597,6 +619,7 @@ pub mod conformance {
     pub fn suite(make: MakeStore<'_>) {
         suite_without_api_keys(make);
         api_keys_are_kept_by_name_and_deleted(&*make());
+        groups_and_replies_keep_their_order_through_every_read(&*make());
     }
 
     /// Every check but the API keys', for the 0.1 and 0.2 formats: they
@@ -652,6 +675,70 @@ pub mod conformance {
         assert_eq!(s.api_keys().unwrap().len(), 2);
         // Keys are not users or tokens.
         assert_eq!(s.counts().unwrap(), (0, 0));
+    }
+
+    /// Groups and reply attributes survive insert, update, import and
+    /// every way a user is read, in their order; bad names are refused.
+    fn groups_and_replies_keep_their_order_through_every_read(s: &dyn TokenStore) {
+        let mut u = User::new("alice", 1);
+        u.groups = vec!["vpn".into(), "admins".into(), "b".into()];
+        u.replies = vec![
+            ("Cisco-AVPair".into(), "shell:priv-lvl=15".into()),
+            ("Cisco-AVPair".into(), "shell:roles=network-admin".into()),
+            ("Class".into(), String::new()),
+        ];
+        s.insert_user(&u).unwrap();
+        s.insert_token(&token("t-a", "alice", b"0123456789abcdef0123"))
+            .unwrap();
+        assert_eq!(s.user("alice").unwrap().as_ref(), Some(&u));
+        let (got, tokens) = s.user_with_tokens("alice").unwrap().unwrap();
+        assert_eq!((got, tokens.len()), (u.clone(), 1));
+        assert_eq!(s.users().unwrap(), vec![u.clone()]);
+        let mut paged = Vec::new();
+        s.each_user_page(10, &mut |p| {
+            paged.extend(p);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(paged, vec![(u.clone(), 1)]);
+        // Reordered, shortened, emptied: the store follows.
+        u.groups = vec!["b".into(), "vpn".into()];
+        u.replies.truncate(1);
+        s.update_user(&u).unwrap();
+        assert_eq!(s.user("alice").unwrap().as_ref(), Some(&u));
+        u.groups.clear();
+        u.replies.clear();
+        s.update_user(&u).unwrap();
+        assert_eq!(s.user("alice").unwrap().as_ref(), Some(&u));
+        // A lock keeps them.
+        u.groups = vec!["ops".into()];
+        s.update_user(&u).unwrap();
+        let locked = s.record_failure("alice", 5, rule(1, 60)).unwrap().unwrap();
+        assert_eq!(locked.groups, u.groups);
+        // Import carries them.
+        let mut bob = User::new("bob", 2);
+        bob.groups = vec!["vpn".into()];
+        bob.replies = vec![("Filter-Id".into(), "staff".into())];
+        s.import(&[bob.clone()], &[]).unwrap();
+        assert_eq!(s.user("bob").unwrap().as_ref(), Some(&bob));
+        // Names the aggregated read could not give back are refused.
+        for bad in [
+            vec!["a\u{1f}b".to_string()],
+            vec![String::new()],
+            vec!["x".into(), "x".into()],
+        ] {
+            let mut c = User::new("carol", 3);
+            c.groups = bad;
+            assert!(matches!(s.insert_user(&c), Err(StoreError::Invalid(_))));
+        }
+        let mut c = User::new("carol", 3);
+        c.replies = vec![("Class".into(), "a\u{1e}b".into())];
+        assert!(matches!(s.insert_user(&c), Err(StoreError::Invalid(_))));
+        assert!(s.user("carol").unwrap().is_none());
+        // Deleting the user deletes them; a new user of that name has none.
+        s.delete_user("bob").unwrap();
+        s.insert_user(&User::new("bob", 4)).unwrap();
+        assert!(s.user("bob").unwrap().unwrap().groups.is_empty());
     }
 
     fn crud_and_errors(s: &dyn TokenStore) {

@@ -22,7 +22,7 @@
 //! it (`sslmode=require`).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use postgres::config::SslMode;
@@ -151,8 +151,13 @@ fn user_row(r: &Row, at: usize) -> UserRow {
         locked_until: r.get(at + 5),
         created: r.get(at + 6),
         last_success: r.get(at + 7),
+        groups: r.get(at + 8),
+        replies: r.get(at + 9),
     }
 }
+
+/// A user's columns as read, groups and replies included.
+static USER_READ: LazyLock<String> = LazyLock::new(|| sql::user_read_columns("users", true));
 
 fn token_row(r: &Row, at: usize) -> TokenRow {
     TokenRow {
@@ -384,6 +389,29 @@ fn insert_user(tx: &mut Transaction<'_>, u: &UserRow) -> Result<u64, StoreError>
     .map_err(db_err)
 }
 
+/// Replaces the stored groups and reply attributes of `u` with its own.
+fn write_lists(tx: &mut Transaction<'_>, u: &User) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM user_groups WHERE user_name = $1", &[&u.name])
+        .map_err(db_err)?;
+    tx.execute("DELETE FROM user_replies WHERE user_name = $1", &[&u.name])
+        .map_err(db_err)?;
+    for (i, g) in u.groups.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO user_groups (user_name, group_name, position) VALUES ($1, $2, $3)",
+            &[&u.name, g, &(i as i64)],
+        )
+        .map_err(db_err)?;
+    }
+    for (i, (a, v)) in u.replies.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO user_replies (user_name, position, attribute, value) VALUES ($1, $2, $3, $4)",
+            &[&u.name, &(i as i64), a, v],
+        )
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 fn insert_token(tx: &mut Transaction<'_>, t: &TokenRow) -> Result<u64, StoreError> {
     tx.execute(
         &format!(
@@ -434,7 +462,7 @@ impl TokenStore for PgStore {
     fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
         let row = self.with(|c| {
             c.query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"),
+                &format!("SELECT {} FROM users WHERE name = $1", *USER_READ),
                 &[&name],
             )
             .map_err(db_err)
@@ -445,7 +473,7 @@ impl TokenStore for PgStore {
     fn users(&self) -> Result<Vec<User>, StoreError> {
         let rows = self.with(|c| {
             c.query(
-                &format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"),
+                &format!("SELECT {} FROM users ORDER BY name", *USER_READ),
                 &[],
             )
             .map_err(db_err)
@@ -457,35 +485,38 @@ impl TokenStore for PgStore {
 
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let row = UserRow::seal(user, &self.key)?;
-        match self.tx(|tx| insert_user(tx, &row))? {
-            0 => Err(StoreError::UserExists(user.name.clone())),
-            _ => Ok(()),
-        }
+        self.tx(|tx| {
+            if insert_user(tx, &row)? == 0 {
+                return Err(StoreError::UserExists(user.name.clone()));
+            }
+            write_lists(tx, user)
+        })
     }
 
     fn update_user(&self, user: &User) -> Result<(), StoreError> {
         let u = UserRow::seal(user, &self.key)?;
-        let n = self.with(|c| {
-            c.execute(
-                "UPDATE users SET pin = $2, enabled = $3, challenge = $4, failures = $5, \
+        self.tx(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE users SET pin = $2, enabled = $3, challenge = $4, failures = $5, \
                  locked_until = $6, created = $7, last_success = $8 WHERE name = $1",
-                &[
-                    &u.name,
-                    &u.pin,
-                    &u.enabled,
-                    &u.challenge,
-                    &u.failures,
-                    &u.locked_until,
-                    &u.created,
-                    &u.last_success,
-                ],
-            )
-            .map_err(db_err)
-        })?;
-        match n {
-            0 => Err(StoreError::NoSuchUser(user.name.clone())),
-            _ => Ok(()),
-        }
+                    &[
+                        &u.name,
+                        &u.pin,
+                        &u.enabled,
+                        &u.challenge,
+                        &u.failures,
+                        &u.locked_until,
+                        &u.created,
+                        &u.last_success,
+                    ],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::NoSuchUser(user.name.clone()));
+            }
+            write_lists(tx, user)
+        })
     }
 
     fn delete_user(&self, name: &str) -> Result<(), StoreError> {
@@ -515,7 +546,7 @@ impl TokenStore for PgStore {
         // One round trip, one snapshot: the user joined with its tokens.
         let sql = format!(
             "SELECT {}, {} FROM users u LEFT JOIN tokens t ON t.owner = u.name WHERE u.name = $1 ORDER BY t.id",
-            prefixed(USER_COLUMNS, "u"),
+            sql::user_read_columns("u", true),
             prefixed(TOKEN_COLUMNS, "t")
         );
         let rows = self.with(|c| c.query(&sql, &[&name]).map_err(db_err))?;
@@ -525,8 +556,8 @@ impl TokenStore for PgStore {
         let user = user_row(first, 0).open(&self.key)?;
         let mut tokens = Vec::new();
         for r in &rows {
-            if r.get::<_, Option<String>>(8).is_some() {
-                tokens.push(token_row(r, 8).open(&self.key)?);
+            if r.get::<_, Option<String>>(sql::USER_READ_WIDTH).is_some() {
+                tokens.push(token_row(r, sql::USER_READ_WIDTH).open(&self.key)?);
             }
         }
         Ok(Some((user, tokens)))
@@ -542,8 +573,9 @@ impl TokenStore for PgStore {
             let rows = self.with(|c| {
                 c.query(
                     &format!(
-                        "SELECT {USER_COLUMNS}, (SELECT count(*) FROM tokens WHERE owner = users.name) \
-                         FROM users WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2"
+                        "SELECT {}, (SELECT count(*) FROM tokens WHERE owner = users.name) \
+                         FROM users WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2",
+                        *USER_READ
                     ),
                     &[&after, &(page.max(1) as i64)],
                 )
@@ -551,7 +583,12 @@ impl TokenStore for PgStore {
             })?;
             let part = rows
                 .iter()
-                .map(|r| Ok((user_row(r, 0).open(&self.key)?, r.get::<_, i64>(8) as usize)))
+                .map(|r| {
+                    Ok((
+                        user_row(r, 0).open(&self.key)?,
+                        r.get::<_, i64>(sql::USER_READ_WIDTH) as usize,
+                    ))
+                })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let Some(last) = part.last() else {
                 return Ok(());
@@ -737,7 +774,7 @@ impl TokenStore for PgStore {
                 return Ok(None);
             }
             tx.query_opt(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"),
+                &format!("SELECT {} FROM users WHERE name = $1", *USER_READ),
                 &[&name],
             )
             .map_err(db_err)
@@ -792,8 +829,10 @@ impl TokenStore for PgStore {
             sql::check_import(users, tokens, &mut |id| Ok(ids.contains(id)), &mut |n| {
                 Ok(names.contains(n))
             })?;
-            for u in &user_rows {
-                insert_user(tx, u)?;
+            for (row, u) in user_rows.iter().zip(users) {
+                if insert_user(tx, row)? == 1 && (!u.groups.is_empty() || !u.replies.is_empty()) {
+                    write_lists(tx, u)?;
+                }
             }
             for t in &token_rows {
                 insert_token(tx, t)?;

@@ -248,6 +248,9 @@ impl SledStore {
             locked_until: r.locked_until,
             created: r.created,
             last_success: r.last_success,
+            // The legacy formats have no place for them (see `legacy_check`).
+            groups: Vec::new(),
+            replies: Vec::new(),
         })
     }
 
@@ -346,6 +349,7 @@ impl TokenStore for SledStore {
     }
 
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        user.legacy_check()?;
         let rec = self.seal_user(user).encode();
         match self
             .users
@@ -361,6 +365,7 @@ impl TokenStore for SledStore {
     }
 
     fn update_user(&self, user: &User) -> Result<(), StoreError> {
+        user.legacy_check()?;
         let rec = IVec::from(self.seal_user(user).encode());
         loop {
             let Some(old) = self.users.get(&user.name).map_err(io)? else {
@@ -634,6 +639,9 @@ impl TokenStore for SledStore {
     }
 
     fn import(&self, users: &[User], tokens: &[Token]) -> Result<(), StoreError> {
+        for u in users {
+            u.legacy_check()?;
+        }
         // Check everything first.
         let new_users: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
         let mut seen = HashSet::with_capacity(tokens.len());

@@ -144,15 +144,117 @@ pub struct UserRow {
     pub locked_until: Option<i64>,
     pub created: i64,
     pub last_success: Option<i64>,
+    /// The groups in order, joined by [`LIST_SEP`] (read by
+    /// [`user_read_columns`]; `None`: no groups).
+    pub groups: Option<String>,
+    /// The reply attributes in order, each `attribute` [`PAIR_SEP`]
+    /// `value`, joined by [`LIST_SEP`].
+    pub replies: Option<String>,
 }
 
-/// The columns [`UserRow`] is read from, in order.
+/// The columns of `users` written from a [`UserRow`], in order.
 pub const USER_COLUMNS: &str =
     "name, pin, enabled, challenge, failures, locked_until, created, last_success";
+
+/// How many columns [`user_read_columns`] yields.
+pub const USER_READ_WIDTH: usize = 10;
+
+/// Separates the groups (and the reply pairs) of one user in the
+/// aggregated read: ASCII unit separator, refused in names and values.
+pub const LIST_SEP: char = '\u{1f}';
+/// Separates an attribute from its value: ASCII record separator.
+pub const PAIR_SEP: char = '\u{1e}';
+
+/// The columns a user is read from: [`USER_COLUMNS`] of `table` (a table
+/// name or alias), then its groups and its reply attributes, each
+/// aggregated in `position` order into one text, so that a user is still
+/// one row and one round trip. `pg` picks PostgreSQL's spelling.
+pub fn user_read_columns(table: &str, pg: bool) -> String {
+    let (agg, sep) = if pg {
+        ("string_agg", "chr(31)")
+    } else {
+        ("group_concat", "char(31)")
+    };
+    let pair = if pg { "chr(30)" } else { "char(30)" };
+    let cols: Vec<String> = USER_COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{c}"))
+        .collect();
+    format!(
+        "{}, (SELECT {agg}(g.group_name, {sep} ORDER BY g.position) FROM user_groups g WHERE g.user_name = {table}.name), \
+         (SELECT {agg}(r.attribute || {pair} || r.value, {sep} ORDER BY r.position) FROM user_replies r WHERE r.user_name = {table}.name)",
+        cols.join(", ")
+    )
+}
+
+/// Checks a user's groups and reply attributes can be stored: no empty
+/// group, no group twice, no separator or other control character.
+pub fn check_lists(u: &User) -> Result<(), StoreError> {
+    let bad = |s: &str| s.chars().any(char::is_control);
+    let mut seen = std::collections::HashSet::new();
+    for g in &u.groups {
+        if g.trim().is_empty() || bad(g) || g.len() > 128 {
+            return Err(StoreError::Invalid(format!(
+                "user {}: group name '{}' must be 1 to 128 characters without control characters",
+                u.name,
+                g.escape_debug()
+            )));
+        }
+        if !seen.insert(g.as_str()) {
+            return Err(StoreError::Invalid(format!(
+                "user {}: group '{g}' is listed twice",
+                u.name
+            )));
+        }
+    }
+    for (a, v) in &u.replies {
+        if a.is_empty() || bad(a) || bad(v) {
+            return Err(StoreError::Invalid(format!(
+                "user {}: reply attribute '{}' = '{}' has a control character or no name",
+                u.name,
+                a.escape_debug(),
+                v.escape_debug()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A user's groups and reply attributes.
+type Lists = (Vec<String>, Vec<(String, String)>);
+
+/// The user's groups and replies back from their aggregated text.
+fn split_lists(
+    groups: Option<String>,
+    replies: Option<String>,
+    row: &str,
+) -> Result<Lists, StoreError> {
+    let groups = groups
+        .map(|g| g.split(LIST_SEP).map(str::to_string).collect())
+        .unwrap_or_default();
+    let replies = match replies {
+        None => Vec::new(),
+        Some(r) => r
+            .split(LIST_SEP)
+            .map(|p| {
+                p.split_once(PAIR_SEP)
+                    .map(|(a, v)| (a.to_string(), v.to_string()))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(
+                            row.to_string(),
+                            "reply attribute without a value".into(),
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok((groups, replies))
+}
 
 impl UserRow {
     /// The row of `u`, its PIN sealed.
     pub fn seal(u: &User, key: &StoreKey) -> Result<UserRow, StoreError> {
+        check_lists(u)?;
         Ok(UserRow {
             name: u.name.clone(),
             pin: u
@@ -165,6 +267,9 @@ impl UserRow {
             locked_until: opt_int(u.locked_until, "locked_until")?,
             created: int(u.created, "created")?,
             last_success: opt_int(u.last_success, "last_success")?,
+            // Written by the engine into user_groups/user_replies.
+            groups: None,
+            replies: None,
         })
     }
 
@@ -178,7 +283,10 @@ impl UserRow {
             )),
         };
         let row = format!("user {}", self.name);
+        let (groups, replies) = split_lists(self.groups, self.replies, &row)?;
         Ok(User {
+            groups,
+            replies,
             pin,
             enabled: self.enabled,
             challenge: self.challenge,

@@ -16,7 +16,7 @@
 //! them, with a busy timeout. The schema is [`super::sql`]'s.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -29,6 +29,9 @@ use super::{
 
 /// Read connections kept open at most.
 const READERS: usize = 8;
+
+/// A user's columns as read, groups and replies included.
+static USER_READ: LazyLock<String> = LazyLock::new(|| sql::user_read_columns("users", false));
 
 /// How long a statement waits for another process's write lock.
 const BUSY: Duration = Duration::from_secs(5);
@@ -68,6 +71,8 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         locked_until: r.get(5)?,
         created: r.get(6)?,
         last_success: r.get(7)?,
+        groups: r.get(8)?,
+        replies: r.get(9)?,
     })
 }
 
@@ -275,6 +280,30 @@ fn insert_user(c: &Connection, u: &UserRow) -> Result<usize, rusqlite::Error> {
     ])
 }
 
+/// Replaces the stored groups and reply attributes of `u` with its own.
+fn write_lists(c: &Connection, u: &User) -> Result<(), StoreError> {
+    let run = || -> rusqlite::Result<()> {
+        c.prepare_cached("DELETE FROM user_groups WHERE user_name = ?1")?
+            .execute([&u.name])?;
+        c.prepare_cached("DELETE FROM user_replies WHERE user_name = ?1")?
+            .execute([&u.name])?;
+        let mut g = c.prepare_cached(
+            "INSERT INTO user_groups (user_name, group_name, position) VALUES (?1, ?2, ?3)",
+        )?;
+        for (i, name) in u.groups.iter().enumerate() {
+            g.execute(params![u.name, name, i as i64])?;
+        }
+        let mut r = c.prepare_cached(
+            "INSERT INTO user_replies (user_name, position, attribute, value) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (i, (a, v)) in u.replies.iter().enumerate() {
+            r.execute(params![u.name, i as i64, a, v])?;
+        }
+        Ok(())
+    };
+    run().map_err(db_err)
+}
+
 fn insert_token(c: &Connection, t: &TokenRow) -> Result<usize, rusqlite::Error> {
     c.prepare_cached(&format!(
         "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
@@ -361,7 +390,7 @@ const CAS_SQL: &str = "UPDATE tokens SET last_step = ?1, drift = ?2, last_used =
 impl TokenStore for SqliteStore {
     fn user(&self, name: &str) -> Result<Option<User>, StoreError> {
         self.read(|c| {
-            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"))
+            c.prepare_cached(&format!("SELECT {} FROM users WHERE name = ?1", *USER_READ))
                 .and_then(|mut s| s.query_row([name], user_row).optional())
                 .map_err(db_err)?
                 .map(|r| r.open(&self.key))
@@ -372,7 +401,7 @@ impl TokenStore for SqliteStore {
     fn users(&self) -> Result<Vec<User>, StoreError> {
         self.read(|c| {
             let mut st = c
-                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))
+                .prepare_cached(&format!("SELECT {} FROM users ORDER BY name", *USER_READ))
                 .map_err(db_err)?;
             let rows = st.query_map([], user_row).map_err(db_err)?;
             rows.map(|r| r.map_err(db_err)?.open(&self.key)).collect()
@@ -381,16 +410,20 @@ impl TokenStore for SqliteStore {
 
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         let row = UserRow::seal(user, &self.key)?;
-        match insert_user(&self.writer(), &row).map_err(db_err)? {
-            0 => Err(StoreError::UserExists(user.name.clone())),
-            _ => Ok(()),
+        let mut w = self.writer();
+        let tx = w.transaction().map_err(db_err)?;
+        if insert_user(&tx, &row).map_err(db_err)? == 0 {
+            return Err(StoreError::UserExists(user.name.clone()));
         }
+        write_lists(&tx, user)?;
+        tx.commit().map_err(db_err)
     }
 
     fn update_user(&self, user: &User) -> Result<(), StoreError> {
         let u = UserRow::seal(user, &self.key)?;
-        let n = self
-            .writer()
+        let mut w = self.writer();
+        let tx = w.transaction().map_err(db_err)?;
+        let n = tx
             .prepare_cached(
                 "UPDATE users SET pin = ?2, enabled = ?3, challenge = ?4, failures = ?5, \
                  locked_until = ?6, created = ?7, last_success = ?8 WHERE name = ?1",
@@ -408,10 +441,11 @@ impl TokenStore for SqliteStore {
                 ])
             })
             .map_err(db_err)?;
-        match n {
-            0 => Err(StoreError::NoSuchUser(user.name.clone())),
-            _ => Ok(()),
+        if n == 0 {
+            return Err(StoreError::NoSuchUser(user.name.clone()));
         }
+        write_lists(&tx, user)?;
+        tx.commit().map_err(db_err)
     }
 
     fn delete_user(&self, name: &str) -> Result<(), StoreError> {
@@ -445,7 +479,7 @@ impl TokenStore for SqliteStore {
             c.execute_batch("BEGIN").map_err(db_err)?;
             let r = (|| {
                 let Some(u) = c
-                    .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"))
+                    .prepare_cached(&format!("SELECT {} FROM users WHERE name = ?1", *USER_READ))
                     .and_then(|mut s| s.query_row([name], user_row).optional())
                     .map_err(db_err)?
                 else {
@@ -480,13 +514,14 @@ impl TokenStore for SqliteStore {
                 let from = if first { "?1 = ?1" } else { "name > ?1" };
                 let mut st = c
                     .prepare_cached(&format!(
-                        "SELECT {USER_COLUMNS}, (SELECT count(*) FROM tokens WHERE owner = users.name) \
-                         FROM users WHERE {from} ORDER BY name LIMIT ?2"
+                        "SELECT {}, (SELECT count(*) FROM tokens WHERE owner = users.name) \
+                         FROM users WHERE {from} ORDER BY name LIMIT ?2",
+                        *USER_READ
                     ))
                     .map_err(db_err)?;
                 let rows = st
                     .query_map(params![after, page.max(1) as i64], |r| {
-                        Ok((user_row(r)?, r.get::<_, i64>(8)?))
+                        Ok((user_row(r)?, r.get::<_, i64>(sql::USER_READ_WIDTH)?))
                     })
                     .map_err(db_err)?;
                 rows.map(|r| {
@@ -673,7 +708,7 @@ impl TokenStore for SqliteStore {
             return Ok(None);
         }
         let u = tx
-            .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1"))
+            .prepare_cached(&format!("SELECT {} FROM users WHERE name = ?1", *USER_READ))
             .and_then(|mut s| s.query_row([name], user_row))
             .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
@@ -720,8 +755,12 @@ impl TokenStore for SqliteStore {
             &mut |id| token_exists(&tx, id),
             &mut |name| user_exists(&tx, name),
         )?;
-        for u in &user_rows {
-            insert_user(&tx, u).map_err(db_err)?;
+        for (row, u) in user_rows.iter().zip(users) {
+            if insert_user(&tx, row).map_err(db_err)? == 1
+                && (!u.groups.is_empty() || !u.replies.is_empty())
+            {
+                write_lists(&tx, u)?;
+            }
         }
         for t in &token_rows {
             insert_token(&tx, t).map_err(db_err)?;

@@ -473,9 +473,15 @@ impl Handler {
                 password: Secret::new(password.clone()),
             });
             let pw = password.as_slice();
+            // The NAS client's group restriction holds inside the tunnel too.
+            let allow_groups = client_groups(settings, &t.client);
+            let base = Options {
+                allow_groups: allow_groups.as_deref(),
+                ..Options::default()
+            };
             let outcome = settings
                 .verifier
-                .verify(&user, Options::default(), Some(pw), &|c| cred.matches(c))?;
+                .verify(&user, base, Some(pw), &|c| cred.matches(c))?;
             return Ok(match outcome {
                 Outcome::Accept(a) => TunnelStep::Accept(Box::new(cred), Box::new(a), user),
                 Outcome::Reject(reason) => {
@@ -566,6 +572,12 @@ impl Handler {
         let verifier = &settings.verifier;
         let log_user = LogName(user.as_bytes());
         let name = outer_name(t.outer);
+        // The NAS client's group restriction holds inside the tunnel too.
+        let allow_groups = client_groups(settings, &t.client);
+        let base = Options {
+            allow_groups: allow_groups.as_deref(),
+            ..Options::default()
+        };
         match stage {
             Inner::Identity => Ok(InnerStep::Fail("inner_identity_twice")),
             Inner::MsChap { challenge, ms_id } => {
@@ -585,8 +597,7 @@ impl Handler {
                     r.nt_response,
                     &r.name,
                 ));
-                let outcome =
-                    verifier.verify(&user, Options::default(), None, &|c| cred.matches(c))?;
+                let outcome = verifier.verify(&user, base, None, &|c| cred.matches(c))?;
                 let Credential::MsChapV2(v2) = &cred else {
                     return Ok(InnerStep::Fail("inner_mschapv2"));
                 };
@@ -636,7 +647,7 @@ impl Handler {
                 let opts = Options {
                     with_pin: !pin_given,
                     pin_only_challenge: !pin_given,
-                    ..Options::default()
+                    ..base
                 };
                 let pw = pkt.data.as_slice();
                 match verifier.verify(&user, opts, Some(pw), &|c| cred.matches(c))? {
@@ -668,6 +679,14 @@ enum InnerStep {
     Send(EapPacket),
     Done(Box<Credential>, Box<Accepted>, String),
     Fail(&'static str),
+}
+
+/// The `allow_groups` of NAS client `name`.
+fn client_groups(settings: &Settings, name: &str) -> Option<Vec<String>> {
+    settings
+        .clients
+        .named(name)
+        .and_then(|c| c.allow_groups.clone())
 }
 
 /// The inner methods offered, in `[eap] methods` order (both when the list
