@@ -565,3 +565,47 @@ fn mppe(accept: &Packet, auth: &[u8; 16], sub: u8) -> Vec<u8> {
         .expect("MS-MPPE key attribute");
     crypto::mppe_decrypt_key(&v, SECRET, auth).unwrap()
 }
+
+#[test]
+fn peapv0_allow_groups_and_reply_attributes_apply_to_the_inner_user() {
+    use radotp::store::TokenStore;
+    let dir = tempfile::tempdir().unwrap();
+    make_cert(dir.path());
+    let ts = start(&config_text(&format!(
+        r#"allow_groups = ["netadmins"]
+
+[[group]]
+name = "netadmins"
+reply = {{ "Session-Timeout" = 3600 }}
+
+[eap]
+methods = ["peap", "gtc"]
+certificate = "{d}/eap.pem"
+private_key = "{d}/eap.key"
+"#,
+        d = dir.path().display()
+    )));
+    ts.add_user("pat", Some("4711"));
+    ts.add_user("sam", Some("4711"));
+    let mut u = ts.store.user("pat").unwrap().unwrap();
+    u.groups = vec!["netadmins".into()];
+    ts.store.update_user(&u).unwrap();
+    let pw = format!("4711{}", code_at(ts.now()));
+    // sam is not in netadmins: this NAS lets him in through no method,
+    // the tunnel included (the outer identity "anonymous" changes nothing).
+    assert_eq!(
+        peap_gtc_login(&ts, "anonymous", "sam", &pw),
+        Code::AccessReject
+    );
+    // pat is: Accept, with the group's reply attribute.
+    assert_eq!(
+        peap_gtc_login(&ts, "anonymous", "pat", &pw),
+        Code::AccessAccept
+    );
+    let (accept, _) = LAST.with(|l| l.borrow_mut().take()).unwrap();
+    assert_eq!(
+        accept.attr(types::SESSION_TIMEOUT),
+        Some(&3600u32.to_be_bytes()[..]),
+        "the inner user's group reply in the PEAP Accept"
+    );
+}
