@@ -14,7 +14,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v radsecproxy >/dev/null 2>&1 || need+=(radsecproxy)
 # curl drives the HTTP API as a privacyIDEA client would (tests/api.rs).
 command -v curl >/dev/null 2>&1 || need+=(curl)
-# wpa_supplicant's eapol_test runs EAP-MSCHAPv2 and EAP-GTC (tests/eap.rs).
+# wpa_supplicant's eapol_test runs EAP-MSCHAPv2 and EAP-GTC (tests/eap.rs), and PEAP
+# and EAP-TTLS with an openssl-made certificate (tests/eap_tls.rs).
 command -v eapol_test >/dev/null 2>&1 || need+=(eapoltest)
 # PostgreSQL (initdb, pg_ctl): tests/postgres.rs starts its own server.
 [ -n "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || need+=(postgresql)

@@ -354,7 +354,7 @@ pub struct EapConfig {
     /// one without a supported credential).
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Methods offered, first proposed first: "mschapv2", "gtc".
+    /// Methods offered, first proposed first: "peap", "ttls", "mschapv2", "gtc".
     #[serde(default = "default_eap_methods")]
     pub methods: Vec<Spanned<String>>,
     /// How long a conversation may wait for the peer's next round, seconds.
@@ -363,6 +363,16 @@ pub struct EapConfig {
     /// Conversations in progress at most; a new one beyond is refused.
     #[serde(default = "default_eap_max")]
     pub max_conversations: usize,
+    // --- PEAP and EAP-TTLS (the TLS tunnel methods).
+    /// PEM file: the server certificate of the PEAP/TTLS tunnel, then its chain.
+    #[serde(default)]
+    pub certificate: Option<Spanned<PathBuf>>,
+    /// PEM file: its private key (refused when group or others can read it).
+    #[serde(default)]
+    pub private_key: Option<Spanned<PathBuf>>,
+    /// Largest TLS data sent in one EAP-Request, octets (fragments beyond).
+    #[serde(default = "default_eap_fragment")]
+    pub fragment_size: usize,
 }
 
 impl EapConfig {
@@ -385,7 +395,7 @@ impl EapConfig {
                 return Err(err(
                     Some(m.span()),
                     format!(
-                        "[eap] methods: unknown method '{}': expected \"mschapv2\" or \"gtc\"",
+                        "[eap] methods: unknown method '{}': expected \"peap\", \"ttls\", \"mschapv2\" or \"gtc\"",
                         m.get_ref()
                     ),
                 ));
@@ -420,6 +430,33 @@ impl EapConfig {
                     self.max_conversations
                 ),
             ));
+        }
+        // PEAP and TTLS need the tunnel's certificate and key.
+        if !(200..=3000).contains(&self.fragment_size) {
+            return Err(err(
+                None,
+                format!(
+                    "[eap] fragment_size = {}: expected 200 to 3000 (octets)",
+                    self.fragment_size
+                ),
+            ));
+        }
+        let tunnel = self.methods.iter().find(|m| {
+            matches!(
+                eap_method_type(m.get_ref()),
+                Some(crate::auth::eap::typ::PEAP | crate::auth::eap::typ::TTLS)
+            )
+        });
+        if let Some(m) = tunnel {
+            if self.enabled && (self.certificate.is_none() || self.private_key.is_none()) {
+                return Err(err(
+                    Some(m.span()),
+                    format!(
+                        "[eap] methods: '{}' needs [eap] certificate and private_key (PEM files)",
+                        m.get_ref()
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -541,6 +578,8 @@ fn eap_method_type(name: &str) -> Option<u8> {
     match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
         "mschapv2" | "eapmschapv2" => Some(crate::auth::eap::typ::MSCHAPV2),
         "gtc" | "eapgtc" => Some(crate::auth::eap::typ::GTC),
+        "peap" | "peapv0" => Some(crate::auth::eap::typ::PEAP),
+        "ttls" | "eapttls" => Some(crate::auth::eap::typ::TTLS),
         _ => None,
     }
 }
@@ -556,6 +595,9 @@ fn default_eap_timeout() -> u64 {
 }
 fn default_eap_max() -> usize {
     4096
+}
+fn default_eap_fragment() -> usize {
+    1000
 }
 
 /// `[api]`: the HTTP API — privacyIDEA-compatible `/validate/check` and
@@ -1424,11 +1466,32 @@ mod tests {
         assert_eq!(c.eap.method_types(), [26, 6]);
         assert_eq!(c.eap.max_conversations, 4096);
         let e =
-            Config::from_toml("[eap]\nmethods = [\"gtc\",\n \"peap\"]\n", "t.toml").unwrap_err();
+            Config::from_toml("[eap]\nmethods = [\"gtc\",\n \"peapv2\"]\n", "t.toml").unwrap_err();
         assert_eq!(e.line, Some(3), "{e}");
-        assert!(e.to_string().contains("peap"), "{e}");
+        assert!(e.to_string().contains("peapv2"), "{e}");
         let e = Config::from_toml("[eap]\nmax_conversations = 0\n", "t.toml").unwrap_err();
         assert!(e.to_string().contains("max_conversations"), "{e}");
+    }
+
+    // --- [eap] PEAP/TTLS keys.
+    #[test]
+    fn eap_peap_ttls_names_need_certificate_and_fragment_size_is_bounded() {
+        let c = Config::from_toml(
+            "[eap]\nmethods = [\"peap\", \"ttls\"]\ncertificate = \"c.pem\"\nprivate_key = \"k.pem\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.eap.method_types(), [25, 21]);
+        assert_eq!(c.eap.fragment_size, 1000);
+        let e = Config::from_toml("[eap]\nmethods = [\"ttls\"]\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("certificate and private_key"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = Config::from_toml("[eap]\nfragment_size = 100\n", "t.toml").unwrap_err();
+        assert!(e.to_string().contains("fragment_size"), "{e}");
+        // Disabled EAP needs no certificate.
+        assert!(
+            Config::from_toml("[eap]\nenabled = false\nmethods = [\"peap\"]\n", "t.toml").is_ok()
+        );
     }
 
     #[test]

@@ -183,3 +183,58 @@ fn find_eap(v: &serde_json::Value) -> serde_json::Value {
         _ => serde_json::Value::Null,
     }
 }
+
+/// `radotp probe --eap METHOD` against the daemon: exit status and output.
+fn probe_eap(d: &Daemon, cfg: &Path, eap: &str, user: &str, password: &str) -> (bool, String) {
+    let out = cli(
+        cfg,
+        &[
+            "probe",
+            "--server",
+            &d.auth.to_string(),
+            "--secret",
+            "testing123",
+            "--user",
+            user,
+            "--password",
+            password,
+            "--eap",
+            eap,
+        ],
+    );
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn radotp_probe_speaks_eap_mschapv2_and_gtc_checks_mppe_keys_and_sees_replays_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("radotp.toml");
+    std::fs::write(&cfg, config(dir.path())).unwrap();
+    let d = start(&cfg);
+    let seed = add_user(&cfg, "erin");
+    let c = fresh_code(&seed, &[]);
+    let (ok, out) = probe_eap(&d, &cfg, "mschapv2", "erin", &c);
+    assert!(ok, "{out}");
+    assert!(out.contains("Access-Accept"), "{out}");
+    assert!(
+        out.contains("authenticator response and MPPE keys verified"),
+        "{out}"
+    );
+    let (ok, out) = probe_eap(&d, &cfg, "mschapv2", "erin", &c);
+    assert!(!ok, "replay: {out}");
+    assert!(out.contains("Access-Reject"), "{out}");
+    // GTC: the server proposes EAP-MSCHAPv2 first, the probe Naks.
+    let seed2 = add_user(&cfg, "fay");
+    let c2 = fresh_code(&seed2, &[]);
+    let (ok, out) = probe_eap(&d, &cfg, "gtc", "fay", &c2);
+    assert!(ok, "{out}");
+    let (ok, out) = probe_eap(&d, &cfg, "gtc", "fay", &c2);
+    assert!(!ok, "replay: {out}");
+}

@@ -34,6 +34,12 @@ pub mod typ {
     pub const GTC: u8 = 6;
     /// EAP-MSCHAPv2.
     pub const MSCHAPV2: u8 = 26;
+    /// EAP-TTLS (RFC 5281).
+    pub const TTLS: u8 = 21;
+    /// PEAP (draft-josefsson-pppext-eap-tls-eap, v0 as Microsoft's MS-PEAP).
+    pub const PEAP: u8 = 25;
+    /// PEAP Extensions (the Result TLV inside the tunnel).
+    pub const EXTENSIONS: u8 = 33;
 }
 
 /// EAP-MSCHAPv2 op-codes (draft-kamath §2).

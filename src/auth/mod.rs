@@ -13,6 +13,7 @@ pub mod chap;
 pub mod client;
 mod des;
 pub mod eap;
+pub mod eap_tls;
 pub mod mschap;
 pub mod pap;
 

@@ -65,6 +65,8 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> anyhow::Result<ExitCode> {
                 }
                 None => Vec::new(),
             };
+            // EAP: the PEAP/TTLS tunnel's certificate and key (and its mode).
+            crate::server::eap::load_tls(&cfg.eap).map_err(|e| UsageError(e.to_string()))?;
             if ctx.json {
                 println!(
                     "{}",

@@ -12,6 +12,10 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{Ctx, UsageError};
+
+// `--eap`: EAP-MSCHAPv2, EAP-GTC, PEAP and TTLS conversations (issue 18).
+mod eap;
+mod tunnel;
 use crate::auth::client::{request_attributes, ClientExchange};
 use crate::auth::Method;
 use crate::radius::attribute::{ms, types};
@@ -65,6 +69,15 @@ pub struct ProbeArgs {
     /// host of --radsec).
     #[arg(long, value_name = "NAME")]
     pub tls_name: Option<String>,
+    /// Speak EAP over RADIUS instead of --method: mschapv2 (checks the
+    /// authenticator response and the MPPE keys) or gtc (--code answers a
+    /// second GTC request).
+    #[arg(long, value_name = "METHOD")]
+    pub eap: Option<eap::EapMethod>,
+    /// PEAP/TTLS: accept any server certificate (a test server); without
+    /// it, --ca and --tls-name check the tunnel's certificate.
+    #[arg(long)]
+    pub eap_no_verify: bool,
 }
 
 /// Where requests go: a UDP server or a RadSec connection.
@@ -252,6 +265,9 @@ pub fn run(ctx: &Ctx, a: ProbeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let secret = &secret[..];
+    if let Some(m) = a.eap {
+        return eap::run(ctx, &a, &mut link, secret, m);
+    }
     let (reply, exchange, req_auth) =
         exchange_once(&mut link, &a, a.password.as_bytes(), None, secret)?;
     let mut reply = reply;

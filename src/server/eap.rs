@@ -1,4 +1,5 @@
-//! EAP conversations over RADIUS (RFC 3579): EAP-MSCHAPv2 and EAP-GTC.
+//! EAP conversations over RADIUS (RFC 3579): EAP-MSCHAPv2 and EAP-GTC, and
+//! PEAPv0 and EAP-TTLS with their TLS tunnel in [`tls`].
 //!
 //! A conversation spans several Access-Request/Access-Challenge rounds tied
 //! together by the State attribute. [`Conversations`] holds them, bounded in
@@ -31,6 +32,9 @@ use super::dedup::Key;
 use super::handler::{Durable, Handler, LogName, Reply, Settings};
 use super::stats::DropReason;
 
+mod tls;
+pub use tls::load_tls;
+
 /// The name sent in the EAP-MSCHAPv2 Challenge.
 const SERVER_NAME: &[u8] = b"radotp";
 /// The first EAP-GTC prompt.
@@ -45,19 +49,25 @@ pub struct EapStats {
     malformed: AtomicU64,
     missing_message_authenticator: AtomicU64,
     unknown_state: AtomicU64,
-    /// [mschapv2, gtc][started, accepted, rejected]
-    methods: [[AtomicU64; 3]; 2],
+    /// [mschapv2, gtc, peap, ttls][started, accepted, rejected]
+    methods: [[AtomicU64; 3]; 4],
 }
 
 fn method_slot(t: u8) -> usize {
-    usize::from(t != typ::MSCHAPV2)
+    match t {
+        typ::MSCHAPV2 => 0,
+        typ::PEAP => 2,
+        typ::TTLS => 3,
+        _ => 1,
+    }
 }
 
 fn method_name(t: u8) -> &'static str {
-    if t == typ::MSCHAPV2 {
-        "eap-mschapv2"
-    } else {
-        "eap-gtc"
+    match t {
+        typ::MSCHAPV2 => "eap-mschapv2",
+        typ::PEAP => "peap",
+        typ::TTLS => "ttls",
+        _ => "eap-gtc",
     }
 }
 
@@ -69,6 +79,37 @@ impl EapStats {
     /// Method counter: `t` an EAP type, `what` 0 started, 1 accepted, 2 rejected.
     pub fn method_count(&self, t: u8, what: usize) -> u64 {
         self.methods[method_slot(t)][what.min(2)].load(Ordering::Relaxed)
+    }
+
+    /// `radotp_eap_methods_total{method, result}` and the conversation
+    /// counters, Prometheus text.
+    pub fn write_prometheus(&self, s: &mut String) {
+        use std::fmt::Write;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let _ = writeln!(s, "# HELP radotp_eap_methods_total EAP method runs, by method and outcome.\n# TYPE radotp_eap_methods_total counter");
+        for (i, m) in ["mschapv2", "gtc", "peap", "ttls"].iter().enumerate() {
+            for (j, r) in ["started", "accepted", "rejected"].iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "radotp_eap_methods_total{{method=\"{m}\",result=\"{r}\"}} {}",
+                    get(&self.methods[i][j])
+                );
+            }
+        }
+        let _ = writeln!(s, "# HELP radotp_eap_conversations_total EAP conversations, by event.\n# TYPE radotp_eap_conversations_total counter");
+        for (e, a) in [
+            ("started", &self.started),
+            ("refused", &self.refused),
+            ("timed_out", &self.timed_out),
+            ("unknown_state", &self.unknown_state),
+            ("malformed", &self.malformed),
+        ] {
+            let _ = writeln!(
+                s,
+                "radotp_eap_conversations_total{{event=\"{e}\"}} {}",
+                get(a)
+            );
+        }
     }
 
     /// Everything as JSON.
@@ -88,7 +129,7 @@ impl EapStats {
             "unknown_state": get(&self.unknown_state),
             "dropped_malformed": get(&self.malformed),
             "dropped_missing_message_authenticator": get(&self.missing_message_authenticator),
-            "methods": { "mschapv2": m(0), "gtc": m(1) },
+            "methods": { "mschapv2": m(0), "gtc": m(1), "peap": m(2), "ttls": m(3) },
         })
     }
 }
@@ -107,6 +148,8 @@ enum Stage {
     MsChapFailure,
     /// EAP-GTC request sent; `pin_given`: the first answer was the PIN alone.
     Gtc { pin_given: bool },
+    /// PEAP or TTLS: the TLS tunnel and its inner conversation.
+    Tunnel(Box<tls::Tunnel>),
 }
 
 struct Conversation {
@@ -213,6 +256,9 @@ enum Step {
     /// Accept (through the commit): the credential, the match and the
     /// identifier of the EAP-Success.
     Accept(Box<Credential>, Box<Accepted>, u8),
+    /// Accept of a tunnel method (PEAP, TTLS): the inner credential and
+    /// match, the EAP-Success identifier, the MSK and the inner user.
+    TunnelAccept(Box<Credential>, Box<Accepted>, u8, Box<tls::TunnelAccept>),
 }
 
 impl Handler {
@@ -302,6 +348,12 @@ impl Handler {
             }
             Step::Accept(cred, accepted, id) => {
                 self.eap_accepted(client, packet, &cred, *accepted, id, key)
+            }
+            Step::TunnelAccept(cred, accepted, id, tunnel) => {
+                tls::set_accept(Some(*tunnel));
+                let reply = self.eap_accepted(client, packet, &cred, *accepted, id, key);
+                tls::set_accept(None);
+                reply
             }
         })
     }
@@ -432,6 +484,7 @@ impl Handler {
                 Ok(Step::Accept(cred, accepted, id))
             }
             Stage::MsChapFailure => Ok(Step::Fail),
+            Stage::Tunnel(t) => self.tunnel_round(settings, conv, t, msg, id),
             Stage::Gtc { pin_given } => {
                 let cred = Credential::Pap(Pap {
                     password: Secret::new(msg.data.clone()),
@@ -509,6 +562,8 @@ impl Handler {
     ) -> Option<Reply> {
         let method = cred.method();
         let secret = client.secret.expose();
+        // PEAP/TTLS: the keys are the tunnel's MSK, the user the inner one.
+        let tunnel = tls::take_accept();
         // RFC 3079 keys exactly as for RADIUS MS-CHAP-V2, under this
         // request's authenticator; MS-CHAP2-Success belongs to RADIUS
         // MS-CHAP-V2 only (EAP carried S= in the Success-Request).
@@ -521,7 +576,23 @@ impl Handler {
                 })
             })
             .collect();
-        let user_name = String::from_utf8_lossy(packet.user_name().unwrap_or_default());
+        if let Some(t) = &tunnel {
+            // An inner EAP-MSCHAPv2's own keys are not the session's.
+            attrs.retain(|at| {
+                !at.vendor().is_some_and(|(v, subs)| {
+                    v == ms::VENDOR_ID
+                        && subs
+                            .iter()
+                            .any(|s| s.0 == ms::MS_MPPE_SEND_KEY || s.0 == ms::MS_MPPE_RECV_KEY)
+                })
+            });
+            attrs.extend(t.attributes(packet, secret));
+        }
+        // The reply attributes are the inner user's in a tunnel.
+        let user_name = match &tunnel {
+            Some(t) => std::borrow::Cow::Borrowed(t.user.as_str()),
+            None => String::from_utf8_lossy(packet.user_name().unwrap_or_default()),
+        };
         attrs.extend(self.settings().authz.reply_attributes(
             client,
             &packet.authenticator,
@@ -531,12 +602,17 @@ impl Handler {
         ));
         attrs.extend(EapPacket::status(code::SUCCESS, id).to_attributes());
         let accept = eap_encode(Code::AccessAccept, packet, attrs, client)?;
-        let eap_type = if method == Method::MsChapV2 {
+        let eap_type = if let Some(t) = &tunnel {
+            t.outer
+        } else if method == Method::MsChapV2 {
             typ::MSCHAPV2
         } else {
             typ::GTC
         };
-        let user = String::from_utf8_lossy(packet.user_name().unwrap_or_default()).into_owned();
+        let user = match tunnel {
+            Some(t) => t.user,
+            None => String::from_utf8_lossy(packet.user_name().unwrap_or_default()).into_owned(),
+        };
         let Some(commit) = a.commit else {
             tracing::info!(client = %client.name, user = %LogName(user.as_bytes()), method = %method_name(eap_type), result = %"accept", token = %a.token_id, "access");
             self.stats().eap.method(eap_type, 1);
@@ -574,6 +650,9 @@ fn start_method(mut conv: Conversation, t: u8, id: u8, stats: &EapStats) -> Step
     stats.method(t, 0);
     conv.method = t;
     conv.id = id;
+    if t == typ::PEAP || t == typ::TTLS {
+        return tls::start(conv, t, id);
+    }
     if t == typ::MSCHAPV2 {
         let challenge: [u8; 16] = rand::random();
         let ms_id = id;

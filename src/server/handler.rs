@@ -110,6 +110,8 @@ pub struct Settings {
     pub challenge_prompt: String,
     /// `[eap]`.
     pub eap: crate::config::EapConfig,
+    /// The PEAP/TTLS tunnel's TLS configuration (when `[eap]` has a certificate).
+    pub eap_tls: Option<Arc<rustls::ServerConfig>>,
     /// Groups and their reply attributes.
     pub authz: super::authz::Authz,
 }
@@ -125,6 +127,7 @@ impl Settings {
             verifier,
             challenge_prompt: config.challenge.prompt.clone(),
             eap: config.eap.clone(),
+            eap_tls: super::eap::load_tls(&config.eap)?,
             authz: super::authz::Authz::new(config),
         })
     }
@@ -583,6 +586,33 @@ impl Handler {
             cred.reject_attributes(code),
             client,
         )
+    }
+
+    /// A verification through the client named `client` is about to run
+    /// (an EAP round): true when its failure cap refuses it.
+    pub(super) fn over_failure_cap_named(
+        &self,
+        settings: &Settings,
+        client: &str,
+        method: Method,
+        user: &str,
+    ) -> bool {
+        settings.clients.named(client).is_some_and(|c| {
+            self.over_failure_cap(c, method, &LogName(user.as_bytes()), Instant::now())
+        })
+    }
+
+    /// Counts a verifier's reject of a request through the client named
+    /// `client` (by reason, and toward the client's failure cap).
+    pub(super) fn count_reject_named(&self, settings: &Settings, client: &str, reason: Reason) {
+        self.stats.reject_reason(reason);
+        if let (Some(c), true) = (
+            settings.clients.named(client),
+            super::failcap::counts(reason),
+        ) {
+            self.failcap
+                .count(&c.name, c.max_failures_per_minute, Instant::now());
+        }
     }
 
     /// Is `client` over its `max_failures_per_minute`? Then the request is

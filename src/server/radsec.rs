@@ -697,15 +697,33 @@ fn method_of(packet: &[u8]) -> Option<usize> {
 }
 
 fn tls_err(path: &Path, what: &str, message: String) -> ConfigError {
+    tls_err_in("radsec", path, what, message)
+}
+
+fn tls_err_in(section: &str, path: &Path, what: &str, message: String) -> ConfigError {
     ConfigError {
         file: path.display().to_string(),
         line: None,
         column: None,
-        message: format!("[radsec] {what}: {message}"),
+        message: format!("[{section}] {what}: {message}"),
     }
 }
 
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    read_certs_in("radsec", path, what)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    read_key_in("radsec", path)
+}
+
+/// The certificates of a PEM file; errors name `[section] what`.
+pub(crate) fn read_certs_in(
+    section: &str,
+    path: &Path,
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let tls_err = |path: &Path, what: &str, m: String| tls_err_in(section, path, what, m);
     let pem = std::fs::read(path).map_err(|e| tls_err(path, what, format!("cannot read: {e}")))?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
@@ -720,7 +738,13 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, C
     Ok(certs)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ConfigError> {
+/// The private key of a PEM file, refused when group or others may read
+/// it (as the seed key file is); errors name `[section] private_key`.
+pub(crate) fn read_key_in(
+    section: &str,
+    path: &Path,
+) -> Result<PrivateKeyDer<'static>, ConfigError> {
+    let tls_err = |path: &Path, what: &str, m: String| tls_err_in(section, path, what, m);
     let what = "private_key";
     let meta =
         std::fs::metadata(path).map_err(|e| tls_err(path, what, format!("cannot stat: {e}")))?;

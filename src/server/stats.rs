@@ -379,6 +379,8 @@ impl Stats {
             "Time of one group-commit flush of the store (replay state made durable).",
         );
         self.radsec.write_prometheus(&mut s);
+        // EAP by method and outcome (server::eap).
+        self.eap.write_prometheus(&mut s);
         for (name, kind, v) in extra {
             let _ = writeln!(s, "# TYPE {name} {kind}\n{name} {v}");
         }
