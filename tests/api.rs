@@ -940,7 +940,7 @@ fn openapi_document_lists_every_route() {
             }
         }
     }
-    assert_eq!(ops, 19, "operations in docs/openapi.json");
+    assert_eq!(ops, 20, "operations in docs/openapi.json");
     for (method, path) in [
         ("PUT", "/api/v1/users"),
         ("POST", "/api/v1/groups"),
@@ -1312,4 +1312,69 @@ fn admin_api_sets_groups_and_replies_and_lists_groups() {
         list[0]["reply"],
         json!([["Service-Type", "Administrative-User"]])
     );
+}
+
+#[test]
+fn triggerchallenge_needs_an_admin_key_then_the_code_alone_passes_once() {
+    let ts = start(&config("", ""));
+    let a = api(&ts);
+    ts.add_user("tina", Some("4711"));
+    let admin = add_key(&ts, "helpdesk", ApiScope::Admin);
+    let validate = add_key(&ts, "vpn", ApiScope::Validate);
+    let body = Some(json!({"user": "tina"}));
+    // Skipping the PIN is an administrator's right.
+    let r = call(a, "", "POST", "/validate/triggerchallenge", body.clone());
+    assert_eq!(r.status, 401, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(
+        a,
+        &validate,
+        "POST",
+        "/validate/triggerchallenge",
+        body.clone(),
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = call(a, &admin, "GET", "/validate/triggerchallenge", None);
+    assert_eq!(r.status, 405);
+    let r = call(
+        a,
+        &admin,
+        "POST",
+        "/validate/triggerchallenge",
+        body.clone(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["result"]["value"], 1, "{v}");
+    assert_eq!(authentication(&v), "CHALLENGE", "{v}");
+    let txn = v["detail"]["transaction_id"].as_str().unwrap().to_string();
+    assert_eq!(v["detail"]["multi_challenge"][0]["serial"], "t-tina", "{v}");
+    // The code alone, with the transaction: accepted once.
+    let code = code_at(T0);
+    let ok = check(
+        a,
+        &[("user", "tina"), ("pass", &code), ("transaction_id", &txn)],
+    );
+    assert_eq!(authentication(&ok), "ACCEPT", "{ok}");
+    let again = check(
+        a,
+        &[
+            ("user", "tina"),
+            ("pass", &code_at(T0 + 30)),
+            ("transaction_id", &txn),
+        ],
+    );
+    assert_eq!(
+        authentication(&again),
+        "REJECT",
+        "a transaction is good once: {again}"
+    );
+    // Without a transaction the PIN is still needed.
+    let no_pin = check(a, &[("user", "tina"), ("pass", &code_at(T0 + 30))]);
+    assert_eq!(authentication(&no_pin), "REJECT", "{no_pin}");
+    // An unknown user or serial triggers nothing.
+    for b in [json!({"user": "nobody"}), json!({"serial": "HW-0"})] {
+        let v = call(a, &admin, "POST", "/validate/triggerchallenge", Some(b)).json();
+        assert_eq!(v["result"]["value"], 0, "{v}");
+        assert_eq!(v["detail"]["transaction_ids"], json!([]), "{v}");
+    }
 }

@@ -359,7 +359,7 @@ async fn route(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> R
         http::ok(StatusCode::OK, serde_json::json!("ok"), None)
     } else {
         ApiError::not_found(
-            "no such path: expected /validate/check, /validate/radiuscheck or /api/v1/...",
+            "no such path: expected /validate/check, /validate/radiuscheck, /validate/triggerchallenge or /api/v1/...",
         )
         .response()
     }

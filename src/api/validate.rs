@@ -84,9 +84,15 @@ pub async fn handle(
     let radius = match req.uri().path() {
         "/validate/check" => false,
         "/validate/radiuscheck" => true,
+        "/validate/triggerchallenge" => {
+            return match trigger(state, peer, req).await {
+                Ok(r) => r,
+                Err(e) => e.response(),
+            }
+        }
         _ => {
             return ApiError::not_found(
-                "no such path: expected /validate/check or /validate/radiuscheck",
+                "no such path: expected /validate/check, /validate/radiuscheck or /validate/triggerchallenge",
             )
             .response()
         }
@@ -190,6 +196,107 @@ async fn check(
         // Accept, and no Reject either: the caller may try again.
         Ok(Err(_)) | Err(_) => Err(ApiError::unavailable()),
     }
+}
+
+/// `POST /validate/triggerchallenge` (privacyIDEA's): starts the challenge
+/// step for a user without the PIN, so that the next `/validate/check` with
+/// the `transaction_id` takes the code alone. Skipping the PIN is an
+/// administrator's right, as in privacyIDEA: it needs an API key of scope
+/// `admin`, besides `validate_clients` and the rate limit.
+async fn trigger(
+    state: &Arc<State>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    if *req.method() != HttpMethod::POST {
+        return Err(ApiError::method("POST"));
+    }
+    let settings = state.settings();
+    let ip = peer.ip();
+    if !settings.validate_client(ip) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            http::code::POLICY,
+            format!("{ip} may not call /validate (see [api] validate_clients)"),
+        ));
+    }
+    if !state
+        .limiter
+        .allow(&ip.to_string(), settings.rate_limit, Instant::now())
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            http::code::POLICY,
+            "too many requests from this address; slow down",
+        ));
+    }
+    let key = super::admin::authenticate(state, req.headers(), ApiScope::Admin).await?;
+    let (parts, body) = req.into_parts();
+    let body = http::read_body(body, &parts.headers, settings.max_body, settings.timeout).await?;
+    let p = Params::parse(parts.uri.query(), &parts.headers, &body)?;
+    let user = p.non_empty("user").map(str::to_string);
+    let serial = p.non_empty("serial").map(str::to_string);
+    if user.is_none() && serial.is_none() {
+        return Err(ApiError::bad_request(
+            "You either need to provide user or serial",
+        ));
+    }
+    let st = state.clone();
+    let found = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+        let store = st.handler.settings().verifier.store().clone();
+        let by_serial = match &serial {
+            Some(s) => store.find_token(s)?,
+            None => None,
+        };
+        let owner = match (&user, &by_serial) {
+            (Some(u), _) => u.clone(),
+            (None, Some(t)) => t.owner.clone(),
+            (None, None) => return Ok(None),
+        };
+        let Some((u, tokens)) = store.user_with_tokens(&owner)? else {
+            return Ok(None);
+        };
+        let tokens: Vec<(String, Kind)> = tokens
+            .into_iter()
+            .filter(|t| t.state == TokenState::Active)
+            .filter(|t| by_serial.as_ref().is_none_or(|b| b.id == t.id))
+            .map(|t| (t.serial.unwrap_or(t.id), t.kind))
+            .collect();
+        Ok((u.enabled && !tokens.is_empty()).then_some((owner, tokens)))
+    })
+    .await
+    .map_err(|_| ApiError::unavailable())?
+    .map_err(|e| {
+        state.handler.stats().store.failed("read", &e);
+        ApiError::unavailable()
+    })?;
+    let Some((user, tokens)) = found else {
+        // privacyIDEA: no challenge triggered, value 0.
+        return Ok(http::json_response(
+            StatusCode::OK,
+            &http::envelope(
+                json!({ "status": true, "value": 0 }),
+                Some(json!({ "messages": [], "multi_challenge": [], "transaction_ids": [] })),
+            ),
+        ));
+    };
+    let Some(txn) = state.challenges.issue(&user, CLIENT, Instant::now()) else {
+        return Err(ApiError::unavailable());
+    };
+    tracing::info!(client = CLIENT, source = %ip, user = %LogName(user.as_bytes()), method = %Method::Pap, transport = "http", result = %"challenge", reason = %"triggered", api_key = %key.name, "access");
+    state.handler.stats().result(CLIENT, Method::Pap, 2);
+    let n = tokens.len();
+    let (mut result, detail) = answer_parts(Decision::Challenge {
+        transaction_id: encode_transaction(&txn),
+        prompt: state.handler.settings().challenge_prompt.clone(),
+        tokens,
+    });
+    // privacyIDEA's value here is the number of challenges triggered.
+    result["value"] = json!(n);
+    Ok(http::json_response(
+        StatusCode::OK,
+        &http::envelope(result, Some(detail)),
+    ))
 }
 
 /// The verification, on a blocking thread.
@@ -302,7 +409,13 @@ fn decide(state: &State, ip: IpAddr, q: Query) -> Result<Step, StoreError> {
 
 /// privacyIDEA's answer to a decision.
 fn answer(d: Decision) -> Response<Body> {
-    let (result, detail) = match d {
+    let (result, detail) = answer_parts(d);
+    http::json_response(StatusCode::OK, &http::envelope(result, Some(detail)))
+}
+
+/// privacyIDEA's `result` and `detail` of a decision.
+fn answer_parts(d: Decision) -> (Value, Value) {
+    match d {
         Decision::Accept { serial, kind } => (
             json!({ "status": true, "value": true, "authentication": "ACCEPT" }),
             json!({ "message": "matching 1 tokens", "serial": serial, "type": kind.as_str() }),
@@ -346,8 +459,7 @@ fn answer(d: Decision) -> Response<Body> {
                 detail,
             )
         }
-    };
-    http::json_response(StatusCode::OK, &http::envelope(result, Some(detail)))
+    }
 }
 
 /// A transaction id: the 16 bytes of a challenge state as 32 hex digits.
