@@ -430,6 +430,22 @@ impl Server {
                 {
                     tracing::warn!("reload: listener changes take effect only after a restart");
                 }
+                // The HTTP API's listeners likewise: say so rather than
+                // leave an admin to wonder why the new port is closed.
+                let bound: Vec<SocketAddr> = self.api_addrs().iter().map(|(_, a)| *a).collect();
+                let wanted: Vec<SocketAddr> = c
+                    .api
+                    .listen_addrs()
+                    .into_iter()
+                    .chain(c.api.tls_addrs())
+                    .collect();
+                if wanted.iter().any(|a| !bound.contains(a) && a.port() != 0)
+                    || (bound.is_empty() != wanted.is_empty())
+                {
+                    tracing::warn!(
+                        "reload: [api] listener changes take effect only after a restart"
+                    );
+                }
                 tracing::info!(clients = n, "configuration reloaded");
             }
             Err(e) => {
