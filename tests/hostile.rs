@@ -179,7 +179,9 @@ fn vm_rss_kib() -> u64 {
 }
 
 /// Sends one case and checks its outcome.
-fn run_case(ts: &TestServer, c: &Case) {
+/// Runs one case; what went wrong, if anything (the table's runner
+/// collects every failing case before it fails, so one run reports all).
+fn run_case(ts: &TestServer, c: &Case) -> Result<(), String> {
     let sock = socket_from(c.from);
     let to: SocketAddr = match c.to {
         To::Auth => ts.addr,
@@ -197,45 +199,43 @@ fn run_case(ts: &TestServer, c: &Case) {
             let after = drops(ts);
             let mut expected = before.clone();
             expected[i] += 1;
-            assert_eq!(
-                after,
-                expected,
-                "{}: must be dropped as {} (counters in order {ALL_DROPS:?})",
-                c.name,
-                reason.as_str()
-            );
+            if after != expected {
+                return Err(format!(
+                    "{}: must be dropped as {} (counters in order {ALL_DROPS:?}): {after:?}, expected {expected:?}",
+                    c.name,
+                    reason.as_str()
+                ));
+            }
             sock.set_read_timeout(Some(Duration::from_millis(100)))
                 .unwrap();
             let mut buf = [0u8; 4096];
-            assert!(
-                sock.recv_from(&mut buf).is_err(),
-                "{}: a dropped datagram must get no reply",
-                c.name
-            );
+            if sock.recv_from(&mut buf).is_ok() {
+                return Err(format!("{}: a dropped datagram must get no reply", c.name));
+            }
         }
         Answer(code) => {
             let mut buf = [0u8; 4096];
             let (n, _) = sock
                 .recv_from(&mut buf)
-                .unwrap_or_else(|e| panic!("{}: expected {code:?}, got no reply ({e})", c.name));
+                .map_err(|e| format!("{}: expected {code:?}, got no reply ({e})", c.name))?;
             let reply = &buf[..n];
             let req_auth: [u8; 16] = c.bytes[4..20].try_into().unwrap();
-            assert!(
-                crypto::verify_response(reply, &req_auth, SECRET),
-                "{}: reply authenticators",
-                c.name
-            );
-            let p = Packet::decode(reply).unwrap();
-            assert_eq!(p.code, code, "{}", c.name);
-            assert_eq!(p.identifier, c.bytes[1], "{}: identifier echoed", c.name);
-            assert_eq!(
-                drops(ts),
-                before,
-                "{}: answered, so nothing dropped",
-                c.name
-            );
+            if !crypto::verify_response(reply, &req_auth, SECRET) {
+                return Err(format!("{}: reply authenticators", c.name));
+            }
+            let p = Packet::decode(reply).map_err(|e| format!("{}: reply: {e}", c.name))?;
+            if p.code != code {
+                return Err(format!("{}: {:?}, expected {code:?}", c.name, p.code));
+            }
+            if p.identifier != c.bytes[1] {
+                return Err(format!("{}: identifier not echoed", c.name));
+            }
+            if drops(ts) != before {
+                return Err(format!("{}: answered, so nothing dropped", c.name));
+            }
         }
     }
+    Ok(())
 }
 
 fn table(ts: &TestServer) -> Vec<Case> {
@@ -872,12 +872,22 @@ fn hostile_datagrams_each_get_their_outcome_then_server_still_answers() {
     let cases = table(&ts);
     assert!(cases.len() >= 60, "table has {} cases", cases.len());
     let mut want_drops = vec![0u64; ALL_DROPS.len()];
+    let mut failed = Vec::new();
     for c in &cases {
-        run_case(&ts, c);
+        if let Err(e) = run_case(&ts, c) {
+            failed.push(e);
+        }
         if let Drop(r) = c.want {
             want_drops[ALL_DROPS.iter().position(|d| *d == r).unwrap()] += 1;
         }
     }
+    assert!(
+        failed.is_empty(),
+        "{} of {} hostile cases failed:\n{}",
+        failed.len(),
+        cases.len(),
+        failed.join("\n")
+    );
 
     // --- Sequences: challenge States.
     let sock = socket();
