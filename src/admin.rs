@@ -79,6 +79,9 @@ pub enum AdminRequest {
     TokenList {
         #[serde(default)]
         user: Option<String>,
+        /// Only the tokens no user owns yet (hardware tokens to hand out).
+        #[serde(default)]
+        unassigned: bool,
     },
     TokenShow {
         id: String,
@@ -731,10 +734,19 @@ impl Admin {
             }),
             AdminRequest::TokenEnroll(spec) => self.enroll(spec, now),
             AdminRequest::TokenActivate { id, code } => self.activate(&id, &code, now),
-            AdminRequest::TokenList { user } => {
+            AdminRequest::TokenList { user, unassigned } => {
+                if unassigned && user.is_some() {
+                    return Err(AdminError::usage(
+                        "give a user or ask for the unassigned tokens, not both",
+                    ));
+                }
                 let Some(u) = user else {
                     store.each_token_page(LIST_PAGE, &mut |page| {
-                        let infos = page.iter().map(TokenInfo::from).collect();
+                        let infos = page
+                            .iter()
+                            .filter(|t| !unassigned || t.owner.is_empty())
+                            .map(TokenInfo::from)
+                            .collect();
                         part(AdminReply::Tokens(infos)).map_err(|e| StoreError::Io(e.message))
                     })?;
                     return Ok(AdminReply::Tokens(Vec::new()));

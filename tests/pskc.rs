@@ -154,9 +154,21 @@ fn rfc6030_figure2_plain_key_imports_unassigned_with_oathtool_codes() {
         (t["kind"].as_str(), t["digits"].as_u64()),
         (Some("hotp"), Some(6))
     );
+    let unassigned = e.json(&["token", "list", "--unassigned"]);
+    assert_eq!(
+        unassigned["result"].as_array().unwrap().len(),
+        1,
+        "{unassigned}"
+    );
     // Given to a user, it answers with the codes of the seed "1234".
     e.ok(&["user", "add", "bob"]);
     e.ok(&["token", "assign", t["id"].as_str().unwrap(), "bob"]);
+    let unassigned = e.json(&["token", "list", "--unassigned"]);
+    assert_eq!(
+        unassigned["result"].as_array().unwrap().len(),
+        0,
+        "{unassigned}"
+    );
     assert!(e.accepts("bob", &oathtool(&["--hotp", "-c", "0"], "31323334")));
     assert!(e.accepts("bob", &oathtool(&["--hotp", "-c", "1"], "31323334")));
 }

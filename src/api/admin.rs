@@ -229,6 +229,9 @@ async fn call(
         (["tokens"], &Method::GET) => Call::Page(
             AdminRequest::TokenList {
                 user: query.non_empty("user").map(str::to_string),
+                unassigned: query
+                    .non_empty("unassigned")
+                    .is_some_and(|v| v == "true" || v == "1"),
             },
             offset(&query)?,
             limit(&query)?,

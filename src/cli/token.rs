@@ -60,8 +60,11 @@ pub enum TokenCmd {
     },
     /// List tokens (of one user with --user).
     List {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "unassigned")]
         user: Option<String>,
+        /// Only tokens no user owns yet (`radotp token assign` gives them out).
+        #[arg(long)]
+        unassigned: bool,
     },
     /// Show one token.
     Show { token: String },
@@ -197,7 +200,7 @@ pub fn run(ctx: &Ctx, cmd: TokenCmd) -> anyhow::Result<ExitCode> {
                 _ => ExitCode::from(1),
             });
         }
-        TokenCmd::List { user } => AdminRequest::TokenList { user },
+        TokenCmd::List { user, unassigned } => AdminRequest::TokenList { user, unassigned },
         TokenCmd::Show { token } => AdminRequest::TokenShow { id: token },
         TokenCmd::Enable { token } => AdminRequest::TokenEnable { id: token },
         TokenCmd::Disable { token } => AdminRequest::TokenDisable { id: token },
