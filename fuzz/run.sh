@@ -13,7 +13,7 @@ secs="${1:-30}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(packet_roundtrip credential config import eap)
+    targets=(packet_roundtrip credential config import eap provision)
 fi
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then

@@ -501,9 +501,19 @@ fn build(
         .map(text)
         .or_else(|| path_text(pkg, &["DeviceInfo", "UserId"]))
         .filter(|s| !s.is_empty());
-    let user = match user_id {
-        None => String::new(),
-        Some(u) => super::user_of(&u)?,
+    // radotp's own export names the user exactly (a name with `=` or `,`
+    // would not survive being read as a distinguished name).
+    let own_user = children(key, "Extensions")
+        .flat_map(|e| e.children())
+        .find(|n| n.is_element() && n.tag_name().namespace() == Some(NS_RADOTP))
+        .and_then(|n| n.attribute("User"));
+    let user = match (own_user, user_id) {
+        (Some(u), _) => {
+            crate::admin::check_user_name(u).map_err(|e| e.message)?;
+            u.to_string()
+        }
+        (None, None) => String::new(),
+        (None, Some(u)) => super::user_of(&u)?,
     };
     let serial = path_text(pkg, &["DeviceInfo", "SerialNo"]).filter(|s| !s.is_empty());
     if let Some(s) = &serial {
@@ -764,6 +774,9 @@ pub fn write(tokens: &[ImportToken], protection: &Protection) -> Result<String, 
             x.push_str(&format!("      <UserId>{}</UserId>\n", esc(&t.user)));
         }
         let mut attrs = format!(" Id=\"{}\"", esc(&id));
+        if !t.user.is_empty() {
+            attrs.push_str(&format!(" User=\"{}\"", esc(&t.user)));
+        }
         if let Some(s) = t.state {
             attrs.push_str(&format!(" State=\"{}\"", s.as_str()));
         }
@@ -856,6 +869,18 @@ mod tests {
             same(&got.tokens[0].1, &ts[0]);
             same(&got.tokens[1].1, &ts[1]);
         }
+    }
+
+    /// Found by the `provision` fuzz target: a user name with `=` was
+    /// written as UserId and read back as a distinguished name.
+    #[test]
+    fn own_export_keeps_a_user_name_that_looks_like_a_dn() {
+        let mut t = token(Kind::Totp);
+        t.user = "jsmith=C=example".into();
+        let xml = write(&[t], &Protection::Plain).unwrap();
+        let p = parse(&xml, &Keys::default()).unwrap();
+        assert_eq!(p.tokens.len(), 1, "{:?}", p.bad);
+        assert_eq!(p.tokens[0].1.user, "jsmith=C=example");
     }
 
     #[test]
