@@ -26,7 +26,11 @@
 //!
 //! Cost, measured with the `#[ignore]`d test `bench_table_free_against_tables`
 //! (the former table-driven code kept beside the tests for the comparison;
-//! see README.md, "What is and is not constant-time"): BENCH_FIGURES
+//! see README.md, "What is and is not constant-time"), optimised (opt-level
+//! 3, no overflow checks), x86-64, 2 shared cores, median of 5 runs of
+//! 200,000 calls each: 380 ns for a key schedule plus one block, against
+//! 129 ns for the table-driven code, 2.95 times the cost. MS-CHAP-V2 makes
+//! three calls per candidate, so about 1.1 µs per candidate code.
 
 /// Initial permutation: output bit i (from 1, most significant first) is
 /// input bit `IP[i - 1]`.
@@ -204,19 +208,49 @@ const fn pc2_layout() -> [i32; 64] {
     src
 }
 
-const IP_M: Moves = moves(&standard(&IP, 64, 64));
-const FP_M: Moves = moves(&standard(&FP, 64, 64));
-const PC1_M: Moves = moves(&standard(&PC1, 64, 56));
-const PC2_M: Moves = moves(&pc2_layout());
+/// The first `N` moves of a list, as an array of exactly that length (so
+/// the loops over it have a constant count the compiler unrolls).
+const fn first<const N: usize>(all: &[(u64, u32); 64]) -> [(u64, u32); N] {
+    let mut out = [(0, 0); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = all[i];
+        i += 1;
+    }
+    out
+}
+
+/// A permutation's moves as two arrays of exact length: left shifts,
+/// right shifts.
+macro_rules! permutation {
+    ($name:ident, $src:expr) => {
+        #[allow(non_snake_case)]
+        mod $name {
+            use super::*;
+            const M: Moves = moves(&$src);
+            pub(super) const LEFT: [(u64, u32); M.n_left] = first(&M.left);
+            pub(super) const RIGHT: [(u64, u32); M.n_right] = first(&M.right);
+        }
+    };
+}
+
+permutation!(IP_M, standard(&IP, 64, 64));
+permutation!(FP_M, standard(&FP, 64, 64));
+permutation!(PC1_M, standard(&PC1, 64, 56));
+permutation!(PC2_M, pc2_layout());
 
 /// Applies a permutation: masks and shifts by fixed distances only.
 #[inline(always)]
-fn apply(m: &Moves, x: u64) -> u64 {
+fn apply<const L: usize, const R: usize>(
+    left: &[(u64, u32); L],
+    right: &[(u64, u32); R],
+    x: u64,
+) -> u64 {
     let mut out = 0;
-    for &(mask, d) in &m.left[..m.n_left] {
+    for &(mask, d) in left {
         out |= (x & mask) << d;
     }
-    for &(mask, d) in &m.right[..m.n_right] {
+    for &(mask, d) in right {
         out |= (x & mask) >> d;
     }
     out
@@ -270,7 +304,7 @@ const P_POS: [[u32; 4]; 8] = {
     pos
 };
 
-/// The round function f(R, K), K laid out by [`PC2_M`]. The E expansion's
+/// The round function f(R, K), K laid out by [`pc2_layout`]. The E expansion's
 /// groups 1, 3, 5, 7 are R rotated right by 3 read at the low 6 bits of
 /// each byte; groups 2, 4, 6, 8 the same of R rotated left by 1.
 #[inline(always)]
@@ -291,17 +325,26 @@ fn f(r: u32, k: u64) -> u32 {
 /// Encrypts one block under `key` (8 octets; the parity bits are ignored).
 pub fn encrypt(key: &[u8; 8], block: &[u8; 8]) -> [u8; 8] {
     const M28: u32 = (1 << 28) - 1;
-    let cd = apply(&PC1_M, u64::from_be_bytes(*key));
+    let cd = apply(&PC1_M::LEFT, &PC1_M::RIGHT, u64::from_be_bytes(*key));
     let (mut c, mut d) = ((cd >> 28) as u32 & M28, cd as u32 & M28);
-    let x = apply(&IP_M, u64::from_be_bytes(*block));
+    let x = apply(&IP_M::LEFT, &IP_M::RIGHT, u64::from_be_bytes(*block));
     let (mut l, mut r) = ((x >> 32) as u32, x as u32);
     for s in SHIFTS {
         c = ((c << s) | (c >> (28 - s))) & M28;
         d = ((d << s) | (d >> (28 - s))) & M28;
-        let k = apply(&PC2_M, (u64::from(c) << 28) | u64::from(d));
+        let k = apply(
+            &PC2_M::LEFT,
+            &PC2_M::RIGHT,
+            (u64::from(c) << 28) | u64::from(d),
+        );
         (l, r) = (r, l ^ f(r, k));
     }
-    apply(&FP_M, (u64::from(r) << 32) | u64::from(l)).to_be_bytes()
+    apply(
+        &FP_M::LEFT,
+        &FP_M::RIGHT,
+        (u64::from(r) << 32) | u64::from(l),
+    )
+    .to_be_bytes()
 }
 
 /// The table-driven DES this module replaced (S-boxes merged with P,
@@ -559,21 +602,26 @@ mod tests {
     // standard's: each output bit comes from the input bit the table names.
     #[test]
     fn fixed_shift_permutations_follow_the_fips46_tables() {
+        let ip = |x| apply(&IP_M::LEFT, &IP_M::RIGHT, x);
+        let fp = |x| apply(&FP_M::LEFT, &FP_M::RIGHT, x);
+        let pc1 = |x| apply(&PC1_M::LEFT, &PC1_M::RIGHT, x);
         for (m, table, in_bits, out_bits) in [
-            (&IP_M, &IP[..], 64u32, 64u32),
-            (&FP_M, &FP[..], 64, 64),
-            (&PC1_M, &PC1[..], 64, 56),
+            (ip as fn(u64) -> u64, &IP[..], 64u32, 64u32),
+            (fp, &FP[..], 64, 64),
+            (pc1, &PC1[..], 64, 56),
         ] {
             for (i, &src) in table.iter().enumerate() {
                 let x = 1u64 << (in_bits - u32::from(src));
-                assert_eq!(apply(m, x), 1u64 << (out_bits - 1 - i as u32), "bit {src}");
+                assert_eq!(m(x), 1u64 << (out_bits - 1 - i as u32), "bit {src}");
             }
         }
     }
 
     /// Side-by-side cost of one key schedule plus one block (what MS-CHAP
     /// does per DES call), table-driven against table-free. Meaningful
-    /// only optimised: `CARGO_PROFILE_DEV_OPT_LEVEL=3 cargo test --lib
+    /// only optimised: `CARGO_PROFILE_DEV_OPT_LEVEL=3
+    /// CARGO_PROFILE_DEV_OVERFLOW_CHECKS=false
+    /// CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=false cargo test --lib
     /// auth::des::tests::bench -- --ignored --nocapture`.
     #[test]
     #[ignore = "benchmark: run optimised, prints ns per call"]
