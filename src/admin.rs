@@ -720,10 +720,17 @@ impl Admin {
             }
             AdminRequest::GroupList => self.group_list(),
             AdminRequest::ReplyPreview { user, client } => self.preview(&user, &client),
-            AdminRequest::UserUnlock { name } => self.change_user(&name, |u| {
-                u.failures = 0;
-                u.locked_until = None;
-            }),
+            AdminRequest::UserUnlock { name } => {
+                let r = self.change_user(&name, |u| {
+                    u.failures = 0;
+                    u.locked_until = None;
+                });
+                // [lockout] scope = "user+source": every source's lock too.
+                if r.is_ok() {
+                    store.clear_source_locks(&name, None)?;
+                }
+                r
+            }
             AdminRequest::TokenEnroll(spec) => self.enroll(spec, now),
             AdminRequest::TokenActivate { id, code } => self.activate(&id, &code, now),
             AdminRequest::TokenList { user } => {
