@@ -334,6 +334,10 @@ pub struct UserInfo {
     /// The user's own reply attributes.
     #[serde(default)]
     pub replies: Vec<(String, String)>,
+    /// `[lockout] scope = "user+source"`: the sources locked now, each
+    /// with the time its lock ends (filled by `user show`).
+    #[serde(default)]
+    pub locked_sources: Vec<(String, u64)>,
 }
 
 /// A configured group as shown to administrators.
@@ -669,7 +673,14 @@ impl Admin {
             }
             AdminRequest::UserShow { name } => {
                 let u = self.get_user(&name)?;
-                Ok(AdminReply::User(self.user_info(&u)?))
+                let mut info = self.user_info(&u)?;
+                info.locked_sources = store
+                    .source_locks(&name)?
+                    .into_iter()
+                    .filter(|l| l.locked_at(now))
+                    .filter_map(|l| l.locked_until.map(|t| (l.source, t)))
+                    .collect();
+                Ok(AdminReply::User(info))
             }
             AdminRequest::UserDelete { name } => {
                 // Not read first: a user whose state slot is damaged can
@@ -1385,6 +1396,7 @@ fn user_info(u: &User, tokens: usize, now: u64) -> UserInfo {
         tokens,
         groups: u.groups.clone(),
         replies: u.replies.clone(),
+        locked_sources: Vec::new(),
     }
 }
 
@@ -1452,6 +1464,7 @@ mod tests {
             tokens: 0,
             groups: Vec::new(),
             replies: Vec::new(),
+            locked_sources: Vec::new(),
         }
     }
 
