@@ -342,6 +342,10 @@ pub struct UserInfo {
     /// The user's own reply attributes.
     #[serde(default)]
     pub replies: Vec<(String, String)>,
+    /// `[lockout] scope = "user+source"`: the sources locked now, each
+    /// with the time its lock ends (filled by `user show`).
+    #[serde(default)]
+    pub locked_sources: Vec<(String, u64)>,
 }
 
 /// A configured group as shown to administrators.
@@ -677,7 +681,14 @@ impl Admin {
             }
             AdminRequest::UserShow { name } => {
                 let u = self.get_user(&name)?;
-                Ok(AdminReply::User(self.user_info(&u)?))
+                let mut info = self.user_info(&u)?;
+                info.locked_sources = store
+                    .source_locks(&name)?
+                    .into_iter()
+                    .filter(|l| l.locked_at(now))
+                    .filter_map(|l| l.locked_until.map(|t| (l.source, t)))
+                    .collect();
+                Ok(AdminReply::User(info))
             }
             AdminRequest::UserDelete { name } => {
                 // Not read first: a user whose state slot is damaged can
@@ -728,10 +739,17 @@ impl Admin {
             }
             AdminRequest::GroupList => self.group_list(),
             AdminRequest::ReplyPreview { user, client } => self.preview(&user, &client),
-            AdminRequest::UserUnlock { name } => self.change_user(&name, |u| {
-                u.failures = 0;
-                u.locked_until = None;
-            }),
+            AdminRequest::UserUnlock { name } => {
+                let r = self.change_user(&name, |u| {
+                    u.failures = 0;
+                    u.locked_until = None;
+                });
+                // [lockout] scope = "user+source": every source's lock too.
+                if r.is_ok() {
+                    store.clear_source_locks(&name, None)?;
+                }
+                r
+            }
             AdminRequest::TokenEnroll(spec) => self.enroll(spec, now),
             AdminRequest::TokenActivate { id, code } => self.activate(&id, &code, now),
             AdminRequest::TokenList { user, unassigned } => {
@@ -1429,6 +1447,7 @@ fn user_info(u: &User, tokens: usize, now: u64) -> UserInfo {
         tokens,
         groups: u.groups.clone(),
         replies: u.replies.clone(),
+        locked_sources: Vec::new(),
     }
 }
 
@@ -1496,6 +1515,7 @@ mod tests {
             tokens: 0,
             groups: Vec::new(),
             replies: Vec::new(),
+            locked_sources: Vec::new(),
         }
     }
 

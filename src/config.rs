@@ -332,6 +332,23 @@ pub struct LockoutConfig {
     /// success between) lasts twice the one before, up to this.
     #[serde(default = "default_lock_max_secs")]
     pub max_duration_secs: u64,
+    // --- lockout scope (issue 21 item 2) ---
+    /// What failures count against and a lock refuses: "user" (default)
+    /// or "user+source" (the user from one client and Calling-Station-Id
+    /// only; see [`crate::verify::LockScope`]).
+    #[serde(default = "default_lock_scope")]
+    pub scope: Spanned<String>,
+}
+
+impl LockoutConfig {
+    /// The scope, as validated by [`Config::from_toml`] ("user" if not).
+    pub fn lock_scope(&self) -> crate::verify::LockScope {
+        crate::verify::LockScope::parse(self.scope.get_ref()).unwrap_or_default()
+    }
+}
+
+fn default_lock_scope() -> Spanned<String> {
+    Spanned::new(0..0, "user".into())
 }
 
 /// `[challenge]`
@@ -1139,6 +1156,15 @@ impl Config {
                 ),
             ));
         }
+        if crate::verify::LockScope::parse(l.scope.get_ref()).is_none() {
+            return Err(err(
+                Some(l.scope.span()),
+                format!(
+                    "[lockout] scope = \"{}\": expected \"user\" or \"user+source\"",
+                    l.scope.get_ref()
+                ),
+            ));
+        }
         let o = &self.otp;
         if !crate::otp::valid_digits(o.digits) {
             return Err(err(
@@ -1653,6 +1679,24 @@ mod tests {
             e.contains("max_duration_secs = 60") && e.contains("expected"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn lockout_scope_unknown_value_names_its_line_and_the_choices() {
+        let text = "[server]\n\n[lockout]\nthreshold = 5\nscope = \"source\"\n";
+        let e = Config::from_toml(text, "s.toml").unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        assert!(e.message.contains("scope = \"source\""), "{e}");
+        assert!(e.message.contains("\"user+source\""), "{e}");
+        for (v, want) in [
+            ("user", crate::verify::LockScope::User),
+            ("user+source", crate::verify::LockScope::UserSource),
+        ] {
+            let c = Config::from_toml(&format!("[lockout]\nscope = \"{v}\"\n"), "s.toml").unwrap();
+            assert_eq!(c.lockout.lock_scope(), want);
+        }
+        let c = Config::from_toml("", "s.toml").unwrap();
+        assert_eq!(c.lockout.lock_scope(), crate::verify::LockScope::User);
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use crate::clock::Clock;
 use crate::otp::{self, Algorithm, Kind, TokenView, WindowPolicy};
 use crate::secret::Secret;
-use crate::store::{Failure, LockRule, StoreError, Token, TokenState, TokenStore, UseCommit, User};
+use crate::store::{
+    Failure, LockRule, SourceLock, StoreError, Token, TokenState, TokenStore, UseCommit, User,
+};
 
 /// Where a verifier in deferred mode leaves the failures it counts: the
 /// daemon's commit thread, which writes them with its next batch. Rejects
@@ -24,8 +26,10 @@ use crate::store::{Failure, LockRule, StoreError, Token, TokenState, TokenStore,
 pub trait FailureSink: Send + Sync {
     /// Queues one failure.
     fn push(&self, failure: Failure);
-    /// Failures of `user` queued and not yet written.
-    fn pending(&self, user: &str) -> u32;
+    /// Failures of `user` queued and not yet written: those counted
+    /// against the user's own row (`source` `None`), or against the user
+    /// from `source` (`[lockout] scope = "user+source"`).
+    fn pending(&self, user: &str, source: Option<&str>) -> u32;
 }
 
 /// The policy the verifier applies.
@@ -40,6 +44,57 @@ pub struct Policy {
     /// The longest lock, seconds: each lock after the first lasts twice
     /// the one before, up to this.
     pub lockout_max_secs: u64,
+    /// What the failures count against (`[lockout] scope`).
+    pub lockout_scope: LockScope,
+}
+
+/// What failures count against and a lock refuses (`[lockout] scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockScope {
+    /// The user, from wherever the attempts come (`"user"`).
+    #[default]
+    User,
+    /// The user from one source ([`Options::source`]: the client name,
+    /// and `/` and the Calling-Station-Id where the NAS sends one):
+    /// a lock refuses that source only (`"user+source"`). A verification
+    /// without a source counts against the user as under [`LockScope::User`].
+    UserSource,
+}
+
+impl LockScope {
+    /// The configuration's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockScope::User => "user",
+            LockScope::UserSource => "user+source",
+        }
+    }
+
+    /// Parses the configuration's spelling.
+    pub fn parse(s: &str) -> Option<LockScope> {
+        match s {
+            "user" => Some(LockScope::User),
+            "user+source" => Some(LockScope::UserSource),
+            _ => None,
+        }
+    }
+}
+
+/// The source of a request for [`LockScope::UserSource`]: the client's
+/// name, and `/` and the Calling-Station-Id where the request has one
+/// (control characters replaced by `?`, so that `radotp user show` prints
+/// what the NAS sent without letting it drive the terminal).
+pub fn source_of(client: &str, calling_station: Option<&[u8]>) -> String {
+    match calling_station {
+        Some(c) if !c.is_empty() => {
+            let station: String = String::from_utf8_lossy(c)
+                .chars()
+                .map(|ch| if ch.is_control() { '?' } else { ch })
+                .collect();
+            format!("{client}/{station}")
+        }
+        _ => client.to_string(),
+    }
 }
 
 impl Policy {
@@ -60,6 +115,7 @@ impl Default for Policy {
             lockout_threshold: 10,
             lockout_secs: 300,
             lockout_max_secs: 172_800,
+            lockout_scope: LockScope::User,
         }
     }
 }
@@ -180,6 +236,10 @@ pub struct Options<'a> {
     /// Only members of one of these groups may log in (the client's
     /// `allow_groups`); `None`: everybody.
     pub allow_groups: Option<&'a [String]>,
+    /// Where the request comes from (see [`source_of`]): under
+    /// [`LockScope::UserSource`] the failures count against the user from
+    /// here, and a lock refuses here only. `None`: the user's own count.
+    pub source: Option<&'a str>,
 }
 
 impl Default for Options<'_> {
@@ -190,6 +250,7 @@ impl Default for Options<'_> {
             pin_only_challenge: false,
             token: None,
             allow_groups: None,
+            source: None,
         }
     }
 }
@@ -303,10 +364,22 @@ impl Verifier {
             .get(stripe)
             .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
         let now = self.clock.now();
-        let Some((user, all_tokens)) = self.store.user_with_tokens(user_name)? else {
+        let source = match self.policy.lockout_scope {
+            LockScope::User => None,
+            LockScope::UserSource => opts.source,
+        };
+        let found = match source {
+            None => self
+                .store
+                .user_with_tokens(user_name)?
+                .map(|(u, t)| (u, t, None)),
+            Some(src) => self.store.user_with_tokens_from(user_name, src)?,
+        };
+        let Some((user, all_tokens, source_lock)) = found else {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UnknownUser));
         };
+        let source_locked = source_lock.as_ref().is_some_and(|l| l.locked_at(now));
         // A user the client does not allow learns nothing more than an
         // unknown one: no challenge, no failure counted (the device, not
         // a guess, is what is wrong), the same padded work.
@@ -322,7 +395,7 @@ impl Verifier {
                 Some(pin) => pin.ct_eq(pw),
                 None => user.challenge && pw.is_empty(),
             };
-            if pin_only && user.enabled && !user.locked_at(now) {
+            if pin_only && user.enabled && !user.locked_at(now) && !source_locked {
                 return Ok(Outcome::PinOnly);
             }
         }
@@ -330,7 +403,10 @@ impl Verifier {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UserDisabled));
         }
-        if user.locked_at(now) || self.lock_pending(&user) {
+        if user.locked_at(now)
+            || source_locked
+            || self.lock_pending(&user, source, source_lock.as_ref())
+        {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::Locked));
         }
@@ -340,7 +416,7 @@ impl Verifier {
             .collect();
         if tokens.is_empty() {
             self.decoys(now, matches, PAD_SEARCHES);
-            self.fail(&user, now, opts)?;
+            self.fail(&user, source, now, opts)?;
             return Ok(Outcome::Reject(Reason::NoActiveToken));
         }
         let pin: &[u8] = match (&user.pin, opts.with_pin) {
@@ -356,9 +432,13 @@ impl Verifier {
             .last_success
             .is_none_or(|t| now.saturating_sub(t) >= SUCCESS_RESOLUTION_SECS);
         let clear_user = user.failures != 0 || user.locked_until.is_some() || stale;
+        // Under scope user+source a success clears its source's row too,
+        // when there is one.
+        let clear_source = source.filter(|_| source_lock.is_some());
         for token in &tokens {
+            let clear = (clear_user, clear_source);
             if let Some(mut accepted) =
-                self.try_token(token, pin, now, opts, clear_user, &mut buf, matches)?
+                self.try_token(token, pin, now, opts, clear, &mut buf, matches)?
             {
                 accepted.groups = user.groups.clone();
                 accepted.replies = user.replies.clone();
@@ -383,17 +463,22 @@ impl Verifier {
         } else {
             Reason::WrongCode
         };
-        self.fail(&user, now, opts)?;
+        self.fail(&user, source, now, opts)?;
         Ok(Outcome::Reject(reason))
     }
 
-    /// Would a failure waiting in the sink lock the user once written?
-    fn lock_pending(&self, user: &User) -> bool {
+    /// Would a failure waiting in the sink lock the user (from `source`,
+    /// whose stored row is `stored`) once written?
+    fn lock_pending(&self, user: &User, source: Option<&str>, stored: Option<&SourceLock>) -> bool {
         let (Some(sink), t) = (&self.deferred, self.policy.lockout_threshold) else {
             return false;
         };
-        let pending = sink.pending(&user.name);
-        t != 0 && pending != 0 && (user.failures.saturating_add(pending)) / t > user.failures / t
+        let pending = sink.pending(&user.name, source);
+        let failures = match source {
+            None => user.failures,
+            Some(_) => stored.map_or(0, |l| l.failures),
+        };
+        t != 0 && pending != 0 && (failures.saturating_add(pending)) / t > failures / t
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -403,7 +488,7 @@ impl Verifier {
         pin: &[u8],
         now: u64,
         opts: Options<'_>,
-        clear_user: bool,
+        (clear_user, clear_source): (bool, Option<&str>),
         buf: &mut Vec<u8>,
         matches: &dyn Fn(&[u8]) -> bool,
     ) -> Result<Option<Accepted>, StoreError> {
@@ -429,6 +514,7 @@ impl Verifier {
                 now,
                 activate: false,
                 clear_user,
+                clear_source: clear_source.map(str::to_string),
             };
             let (won, commit) = if opts.dry_run {
                 (true, None)
@@ -501,7 +587,13 @@ impl Verifier {
         (false, searches)
     }
 
-    fn fail(&self, user: &User, now: u64, opts: Options<'_>) -> Result<(), StoreError> {
+    fn fail(
+        &self,
+        user: &User,
+        source: Option<&str>,
+        now: u64,
+        opts: Options<'_>,
+    ) -> Result<(), StoreError> {
         if opts.dry_run {
             return Ok(());
         }
@@ -510,11 +602,18 @@ impl Verifier {
                 user: user.name.clone(),
                 now,
                 rule: self.policy.lock_rule(),
+                source: source.map(str::to_string),
             });
             return Ok(());
         }
-        self.store
-            .record_failure(&user.name, now, self.policy.lock_rule())?;
+        let rule = self.policy.lock_rule();
+        match source {
+            None => self.store.record_failure(&user.name, now, rule).map(drop)?,
+            Some(src) => self
+                .store
+                .record_source_failure(&user.name, src, now, rule)
+                .map(drop)?,
+        }
         Ok(())
     }
 
@@ -658,6 +757,177 @@ mod tests {
             chance < 0.01,
             "{evaluated} guesses a year x {accepted_codes} codes: {chance:.4}"
         );
+    }
+
+    fn from(v: &Verifier, source: &str, pw: &str) -> Outcome {
+        let pw = pw.as_bytes().to_vec();
+        let m = |c: &[u8]| crate::secret::ct_eq(c, &pw);
+        let opts = Options {
+            source: Some(source),
+            ..Options::default()
+        };
+        v.verify("alice", opts, Some(&pw), &m).unwrap()
+    }
+
+    fn scoped(v: Verifier) -> Verifier {
+        v.with_policy(Policy {
+            lockout_scope: LockScope::UserSource,
+            ..Policy::default()
+        })
+    }
+
+    /// Issue 21 item 2, scope "user+source": ten wrong codes from one
+    /// source lock the user from there only; another source still gets in
+    /// (and its success leaves the first source locked); the lock ends as
+    /// the rule says, and a success from the locked source clears its row.
+    #[test]
+    fn scope_user_source_lock_refuses_that_source_only_and_success_clears_it() {
+        let (v, store, clock) = setup(None);
+        let v = scoped(v);
+        for _ in 0..10 {
+            assert_eq!(
+                from(&v, "nas1/02-00-00-00-00-01", "x"),
+                Outcome::Reject(Reason::WrongCode)
+            );
+        }
+        let code = code_at(T0);
+        assert_eq!(
+            from(&v, "nas1/02-00-00-00-00-01", &code),
+            Outcome::Reject(Reason::Locked)
+        );
+        let u = store.user("alice").unwrap().unwrap();
+        assert_eq!(
+            (u.failures, u.locked_until),
+            (0, None),
+            "the user's row is not counted"
+        );
+        assert!(matches!(
+            from(&v, "nas1/02-00-00-00-00-02", &code),
+            Outcome::Accept(_)
+        ));
+        clock.advance(30);
+        assert_eq!(
+            from(&v, "nas1/02-00-00-00-00-01", &code_at(T0 + 30)),
+            Outcome::Reject(Reason::Locked),
+            "a success from elsewhere does not unlock this source"
+        );
+        let l = store
+            .source_lock("alice", "nas1/02-00-00-00-00-01")
+            .unwrap()
+            .unwrap();
+        assert_eq!((l.failures, l.locked_until), (10, Some(T0 + 300)));
+        clock.set(T0 + 300);
+        assert!(matches!(
+            from(&v, "nas1/02-00-00-00-00-01", &code_at(T0 + 300)),
+            Outcome::Accept(_)
+        ));
+        assert_eq!(
+            store
+                .source_lock("alice", "nas1/02-00-00-00-00-01")
+                .unwrap(),
+            None
+        );
+    }
+
+    /// Scope "user+source": the escalation runs per (user, source): the
+    /// second lock of a source lasts twice the first, while a fresh source
+    /// is at its first lock.
+    #[test]
+    fn scope_user_source_escalates_per_source() {
+        let (v, store, clock) = setup(None);
+        let v = scoped(v);
+        for _ in 0..10 {
+            from(&v, "a", "x");
+        }
+        clock.set(T0 + 300);
+        for _ in 0..10 {
+            from(&v, "a", "x");
+        }
+        for _ in 0..10 {
+            from(&v, "b", "x");
+        }
+        let a = store.source_lock("alice", "a").unwrap().unwrap();
+        let b = store.source_lock("alice", "b").unwrap().unwrap();
+        assert_eq!(a.locked_until, Some(T0 + 300 + 600));
+        assert_eq!(b.locked_until, Some(T0 + 300 + 300));
+    }
+
+    /// Scope "user" (the default) ignores the source: failures from two
+    /// sources add up on the user's row and the lock refuses both.
+    #[test]
+    fn scope_user_counts_every_source_against_the_user() {
+        let (v, store, _) = setup(None);
+        for i in 0..10 {
+            let src = if i % 2 == 0 { "a" } else { "b" };
+            assert_eq!(from(&v, src, "x"), Outcome::Reject(Reason::WrongCode));
+        }
+        assert_eq!(from(&v, "c", &code_at(T0)), Outcome::Reject(Reason::Locked));
+        assert_eq!(store.user("alice").unwrap().unwrap().failures, 10);
+        assert!(store.source_locks("alice").unwrap().is_empty());
+    }
+
+    /// Scope "user+source" without a source (`radotp otp check`, or a
+    /// transport that passes none) counts against the user's row.
+    #[test]
+    fn scope_user_source_without_source_counts_against_the_user() {
+        let (v, store, _) = setup(None);
+        let v = scoped(v);
+        for _ in 0..10 {
+            pap(&v, "alice", "x");
+        }
+        assert_eq!(
+            pap(&v, "alice", &code_at(T0)),
+            Outcome::Reject(Reason::Locked)
+        );
+        assert!(matches!(
+            from(&v, "a", &code_at(T0)),
+            Outcome::Reject(Reason::Locked)
+        ));
+        assert!(store.source_locks("alice").unwrap().is_empty());
+    }
+
+    /// A sink that keeps everything pending (the commit thread not yet run).
+    #[derive(Default)]
+    struct Held(std::sync::Mutex<Vec<Failure>>);
+    impl FailureSink for Held {
+        fn push(&self, f: Failure) {
+            self.0.lock().unwrap().push(f);
+        }
+        fn pending(&self, user: &str, source: Option<&str>) -> u32 {
+            let q = self.0.lock().unwrap();
+            q.iter()
+                .filter(|f| f.user == user && f.source.as_deref() == source)
+                .count() as u32
+        }
+    }
+
+    /// Deferred mode, scope "user+source": failures still waiting for the
+    /// commit thread lock their source, not the others.
+    #[test]
+    fn scope_user_source_pending_failures_lock_their_source_only() {
+        let (v, _, _) = setup(None);
+        let sink = Arc::new(Held::default());
+        let v = scoped(v.with_deferred_commit(sink.clone()));
+        for _ in 0..10 {
+            assert_eq!(from(&v, "a", "x"), Outcome::Reject(Reason::WrongCode));
+        }
+        assert_eq!(sink.pending("alice", Some("a")), 10);
+        assert_eq!(from(&v, "a", &code_at(T0)), Outcome::Reject(Reason::Locked));
+        match from(&v, "b", &code_at(T0)) {
+            Outcome::Accept(a) => {
+                let c = a.commit.expect("deferred");
+                assert!(c.clear_source.is_none(), "b has no row to clear");
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+
+    #[test]
+    fn source_of_is_client_then_calling_station_id_without_control_characters() {
+        assert_eq!(source_of("nas1", None), "nas1");
+        assert_eq!(source_of("nas1", Some(b"")), "nas1");
+        assert_eq!(source_of("nas1", Some(b"02-00-5E")), "nas1/02-00-5E");
+        assert_eq!(source_of("nas1", Some(b"a\x1b[2Jb\n")), "nas1/a?[2Jb?");
     }
 
     #[test]

@@ -328,8 +328,12 @@ fn decide(state: &State, ip: IpAddr, q: Query) -> Result<Step, StoreError> {
         (_, Some(t)) => Some(t.id.as_str()),
         (s, None) => s.as_deref(),
     };
+    // [lockout] scope = "user+source": "api" and the caller's address.
+    let source = (verifier.policy().lockout_scope == crate::verify::LockScope::UserSource)
+        .then(|| format!("api/{ip}"));
     let mut opts = Options {
         token: serial_id,
+        source: source.as_deref(),
         ..Options::default()
     };
     let now = Instant::now();

@@ -453,6 +453,12 @@ fn print_user(u: &UserInfo) {
             "no".into()
         }
     );
+    for (src, until) in &u.locked_sources {
+        println!(
+            "locked from:  {src} until {} ([lockout] scope = \"user+source\")",
+            time(Some(*until))
+        );
+    }
     println!("tokens:       {}", u.tokens);
     println!(
         "groups:       {}",

@@ -50,7 +50,7 @@ struct Queue {
     jobs: Vec<Job>,
     failures: Vec<Failure>,
     /// Failures queued or being written, per user.
-    pending: HashMap<String, u32>,
+    pending: HashMap<PendingKey, u32>,
     stop: bool,
 }
 
@@ -254,12 +254,21 @@ impl CommitQueue {
     }
 }
 
-fn settle_in(pending: &mut HashMap<String, u32>, failures: &[Failure]) {
+/// Whose failures are pending: the user, and the source under `[lockout]
+/// scope = "user+source"` (`None`: the user's own count).
+type PendingKey = (String, Option<String>);
+
+fn pending_key(f: &Failure) -> PendingKey {
+    (f.user.clone(), f.source.clone())
+}
+
+fn settle_in(pending: &mut HashMap<PendingKey, u32>, failures: &[Failure]) {
     for f in failures {
-        if let Some(n) = pending.get_mut(&f.user) {
+        let k = pending_key(f);
+        if let Some(n) = pending.get_mut(&k) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                pending.remove(&f.user);
+                pending.remove(&k);
             }
         }
     }
@@ -268,14 +277,15 @@ fn settle_in(pending: &mut HashMap<String, u32>, failures: &[Failure]) {
 impl FailureSink for CommitQueue {
     fn push(&self, failure: Failure) {
         let mut q = self.lock();
-        *q.pending.entry(failure.user.clone()).or_default() += 1;
+        *q.pending.entry(pending_key(&failure)).or_default() += 1;
         q.failures.push(failure);
         drop(q);
         self.work.notify_one();
     }
 
-    fn pending(&self, user: &str) -> u32 {
-        self.lock().pending.get(user).copied().unwrap_or(0)
+    fn pending(&self, user: &str, source: Option<&str>) -> u32 {
+        let k = (user.to_string(), source.map(str::to_string));
+        self.lock().pending.get(&k).copied().unwrap_or(0)
     }
 }
 
@@ -321,14 +331,19 @@ mod tests {
             user: "u".into(),
             now: 1,
             rule: crate::store::LockRule::NEVER,
+            source: None,
         });
-        assert_eq!(q.pending("u"), 1);
+        assert_eq!(q.pending("u", None), 1);
         let t = q.start().unwrap();
         let got: Vec<_> = (0..2).map(|_| rx.recv().unwrap()).collect();
         assert_eq!(got, [Ok(true), Ok(false)]);
         q.stop();
         t.join().unwrap();
-        assert_eq!(q.pending("u"), 0, "written failures are no longer pending");
+        assert_eq!(
+            q.pending("u", None),
+            0,
+            "written failures are no longer pending"
+        );
         assert_eq!(store.user("u").unwrap().unwrap().failures, 1);
         assert_eq!(stats.lost.load(Ordering::Relaxed), 1);
     }
@@ -431,6 +446,7 @@ mod tests {
             user: "u".into(),
             now: 1,
             rule: crate::store::LockRule::NEVER,
+            source: None,
         });
         q.submit([job(use_of("t", "u", None, 5), &tx)]);
         assert_eq!(
@@ -438,12 +454,12 @@ mod tests {
             Err("store unavailable: test outage".into())
         );
         assert!(stats.down.load(Ordering::Relaxed));
-        assert_eq!(q.pending("u"), 1, "the failure waits for the store");
+        assert_eq!(q.pending("u", None), 1, "the failure waits for the store");
         store.down.store(false, Ordering::Relaxed);
         q.submit([job(use_of("t", "u", None, 5), &tx)]);
         assert_eq!(rx.recv().unwrap(), Ok(true));
         let deadline = Instant::now() + Duration::from_secs(5);
-        while q.pending("u") != 0 && Instant::now() < deadline {
+        while q.pending("u", None) != 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(

@@ -154,6 +154,9 @@ enum Stage {
 
 struct Conversation {
     client: String,
+    /// The lockout source (`[lockout] scope = "user+source"`): the client
+    /// and the Calling-Station-Id of the conversation's first request.
+    source: Option<String>,
     user: String,
     method: u8,
     /// Identifier of the server's last EAP Request.
@@ -310,8 +313,17 @@ impl Handler {
                     return Ok(self.eap_reject(client, packet, msg.identifier));
                 };
                 stats.started.fetch_add(1, Ordering::Relaxed);
+                let source = (settings.verifier.policy().lockout_scope
+                    == crate::verify::LockScope::UserSource)
+                    .then(|| {
+                        crate::verify::source_of(
+                            &client.name,
+                            packet.attr(types::CALLING_STATION_ID),
+                        )
+                    });
                 let conv = Conversation {
                     client: client.name.clone(),
+                    source,
                     user,
                     method: first,
                     id: 0,
@@ -405,8 +417,10 @@ impl Handler {
                     .count(&c.name, c.max_failures_per_minute, Instant::now());
             }
         };
+        let source = conv.source.clone();
         let base = Options {
             allow_groups: allow_groups.as_deref(),
+            source: source.as_deref(),
             ..Options::default()
         };
         let log_user = LogName(conv.user.as_bytes());

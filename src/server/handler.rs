@@ -18,7 +18,7 @@ use crate::config::{Client, Config};
 use crate::radius::attribute::types;
 use crate::radius::crypto::{self, MessageAuthenticator};
 use crate::radius::{Attribute, Code, Packet};
-use crate::verify::{Accepted, Options, Outcome, Reason, Verifier};
+use crate::verify::{Accepted, LockScope, Options, Outcome, Reason, Verifier};
 
 use super::challenge::ChallengeTable;
 use super::clients::ClientTable;
@@ -465,8 +465,13 @@ impl Handler {
                 .map(Reply::Now));
         }
         let verifier = &settings.verifier;
+        // [lockout] scope = "user+source": the client and the station.
+        let source = (verifier.policy().lockout_scope == LockScope::UserSource).then(|| {
+            crate::verify::source_of(&client.name, packet.attr(types::CALLING_STATION_ID))
+        });
         let mut opts = Options {
             allow_groups: client.allow_groups.as_deref(),
+            source: source.as_deref(),
             ..Options::default()
         };
         let now = Instant::now();

@@ -77,6 +77,7 @@ pub fn policy(config: &Config) -> Policy {
         lockout_threshold: config.lockout.threshold,
         lockout_secs: config.lockout.duration_secs,
         lockout_max_secs: config.lockout.max_duration_secs,
+        lockout_scope: config.lockout.lock_scope(),
     }
 }
 

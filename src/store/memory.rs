@@ -7,13 +7,17 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{count_failure, ApiKey, LockRule, StoreError, Token, TokenState, TokenStore, User};
+use super::{
+    count_failure, ApiKey, LockRule, SourceLock, StoreError, Token, TokenState, TokenStore, User,
+};
 
 #[derive(Debug, Default)]
 struct Inner {
     users: BTreeMap<String, User>,
     tokens: BTreeMap<String, Token>,
     api_keys: BTreeMap<String, ApiKey>,
+    /// (user, source) → lockout state (`[lockout] scope = "user+source"`).
+    source_locks: BTreeMap<(String, String), SourceLock>,
 }
 
 /// Users and tokens in memory; `sync` is a no-op.
@@ -76,6 +80,55 @@ impl TokenStore for MemoryStore {
             return Err(StoreError::NoSuchUser(name.to_string()));
         }
         g.tokens.retain(|_, t| t.owner != name);
+        g.source_locks.retain(|(u, _), _| u != name);
+        Ok(())
+    }
+
+    fn source_lock(&self, user: &str, source: &str) -> Result<Option<SourceLock>, StoreError> {
+        Ok(self
+            .read()
+            .source_locks
+            .get(&(user.to_string(), source.to_string()))
+            .cloned())
+    }
+
+    fn source_locks(&self, user: &str) -> Result<Vec<SourceLock>, StoreError> {
+        Ok(self
+            .read()
+            .source_locks
+            .iter()
+            .filter(|((u, _), _)| u == user)
+            .map(|(_, l)| l.clone())
+            .collect())
+    }
+
+    fn record_source_failure(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+        rule: LockRule,
+    ) -> Result<Option<SourceLock>, StoreError> {
+        let mut g = self.write();
+        if !g.users.contains_key(user) {
+            return Ok(None);
+        }
+        let l = g
+            .source_locks
+            .entry((user.to_string(), source.to_string()))
+            .or_insert_with(|| SourceLock {
+                source: source.to_string(),
+                failures: 0,
+                locked_until: None,
+            });
+        count_failure(&mut l.failures, &mut l.locked_until, now, rule);
+        Ok(Some(l.clone()))
+    }
+
+    fn clear_source_locks(&self, user: &str, source: Option<&str>) -> Result<(), StoreError> {
+        self.write()
+            .source_locks
+            .retain(|(u, s), _| u != user || source.is_some_and(|src| src != s));
         Ok(())
     }
 

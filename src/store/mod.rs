@@ -239,6 +239,9 @@ pub struct UseCommit {
     pub activate: bool,
     /// Also clear the user's failures and lock and set `last_success`.
     pub clear_user: bool,
+    /// Also clear this source's failures and lock of the user (`[lockout]
+    /// scope = "user+source"`; see [`SourceLock`]).
+    pub clear_source: Option<String>,
 }
 
 /// One failed attempt to count towards the user's lockout.
@@ -250,6 +253,32 @@ pub struct Failure {
     pub now: u64,
     /// When the failures lock the user, and for how long.
     pub rule: LockRule,
+    /// `None`: the failure counts against the user's own row; `Some`:
+    /// against the user from this source only (`[lockout] scope =
+    /// "user+source"`; see [`SourceLock`]).
+    pub source: Option<String>,
+}
+
+/// The lockout state of one user from one source (`[lockout] scope =
+/// "user+source"`: the client name, and `/` and the Calling-Station-Id
+/// where the NAS sends one). Counted and locked by the rule of the user's
+/// own row ([`LockRule`], [`count_failure`]), kept in its own table so that
+/// servers on one database share it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLock {
+    /// The source.
+    pub source: String,
+    /// Consecutive failed attempts from this source.
+    pub failures: u32,
+    /// This source is refused the user until this Unix time.
+    pub locked_until: Option<u64>,
+}
+
+impl SourceLock {
+    /// Is the user locked from this source at `now`?
+    pub fn locked_at(&self, now: u64) -> bool {
+        self.locked_until.is_some_and(|t| now < t)
+    }
 }
 
 /// The lockout rule: every `threshold` consecutive failures (0: never) lock
@@ -320,6 +349,13 @@ pub enum StoreError {
     NoSuchApiKey(String),
 }
 
+fn no_source_locks() -> StoreError {
+    StoreError::Invalid(
+        "this store keeps no per-source locks (a store of radotp 0.1 or 0.2: `radotp store migrate` it)"
+            .into(),
+    )
+}
+
 fn no_api_keys() -> StoreError {
     StoreError::Invalid(
         "this store keeps no API keys (a store of radotp 0.1 or 0.2: `radotp store migrate` it)"
@@ -354,6 +390,54 @@ pub trait TokenStore: Send + Sync {
             None => Ok(None),
             Some(u) => Ok(Some((u, self.tokens_of(name)?))),
         }
+    }
+    /// [`TokenStore::user_with_tokens`] and the user's lockout state from
+    /// `source` (`None`: no failure counted from there since the last
+    /// success): the request path's look-up under `[lockout] scope =
+    /// "user+source"`. The default adds one query to the look-up.
+    #[allow(clippy::type_complexity)]
+    fn user_with_tokens_from(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> Result<Option<(User, Vec<Token>, Option<SourceLock>)>, StoreError> {
+        match self.user_with_tokens(name)? {
+            None => Ok(None),
+            Some((u, t)) => {
+                let l = self.source_lock(name, source)?;
+                Ok(Some((u, t, l)))
+            }
+        }
+    }
+    /// The user's lockout state from one source, if any is kept.
+    fn source_lock(&self, user: &str, source: &str) -> Result<Option<SourceLock>, StoreError> {
+        let _ = (user, source);
+        Ok(None)
+    }
+    /// Every source with a failure count or lock of the user, sorted by
+    /// source (`radotp user show`).
+    fn source_locks(&self, user: &str) -> Result<Vec<SourceLock>, StoreError> {
+        let _ = user;
+        Ok(Vec::new())
+    }
+    /// Atomically counts one failure of `user` from `source` (the rule of
+    /// [`TokenStore::record_failure`], on the source's row). Returns the
+    /// row after the change, or `None` if there is no such user.
+    fn record_source_failure(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+        rule: LockRule,
+    ) -> Result<Option<SourceLock>, StoreError> {
+        let _ = (user, source, now, rule);
+        Err(no_source_locks())
+    }
+    /// Forgets the user's failures and lock from `source` (a success from
+    /// there), or from every source (`None`: `radotp user unlock`).
+    fn clear_source_locks(&self, user: &str, source: Option<&str>) -> Result<(), StoreError> {
+        let _ = (user, source);
+        Ok(())
     }
     /// Every user with the number of their tokens, handed to `f` a page
     /// (at most `page` users) at a time, in the store's own order (not
@@ -481,10 +565,18 @@ pub trait TokenStore: Send + Sync {
                     Err(e) => return Err(e),
                 }
             }
+            if let (true, Some(src)) = (ok, &u.clear_source) {
+                self.clear_source_locks(&u.user, Some(src))?;
+            }
             won.push(ok);
         }
         for f in failures {
-            self.record_failure(&f.user, f.now, f.rule)?;
+            match &f.source {
+                None => self.record_failure(&f.user, f.now, f.rule).map(drop)?,
+                Some(src) => self
+                    .record_source_failure(&f.user, src, f.now, f.rule)
+                    .map(drop)?,
+            }
         }
         self.sync()?;
         Ok(won)
@@ -645,6 +737,7 @@ pub mod conformance {
         api_keys_are_kept_by_name_and_deleted(&*make());
         groups_and_replies_keep_their_order_through_every_read(&*make());
         hardware_serials_are_unique_and_tokens_may_be_unassigned(&*make());
+        source_locks_count_per_user_and_source_and_clear_apart(&*make());
     }
 
     /// Every check but the API keys', for the 0.1 and 0.2 formats: they
@@ -1072,6 +1165,7 @@ pub mod conformance {
             now: 5_000,
             activate: false,
             clear_user: false,
+            clear_source: None,
         }
     }
 
@@ -1085,6 +1179,7 @@ pub mod conformance {
             user: user.into(),
             now: 4_000,
             rule: rule(3, 60),
+            source: None,
         };
         // Two failures and a first use in one batch.
         let won = s
@@ -1183,10 +1278,103 @@ pub mod conformance {
             user: "e".into(),
             now,
             rule: r,
+            source: None,
         };
         s.commit(&[], &[f(now), f(now), f(now), f(now)]).unwrap();
         let u = s.user("e").unwrap().unwrap();
         assert_eq!((u.failures, u.locked_until), (4, Some(now + 200)));
+    }
+
+    /// `[lockout] scope = "user+source"`: failures from one source lock the
+    /// user from that source only, escalate per source, leave the user's
+    /// own row alone; a commit's success clears that source's row (and
+    /// only it), unlock clears them all, and deleting the user drops them.
+    fn source_locks_count_per_user_and_source_and_clear_apart(s: &dyn TokenStore) {
+        s.insert_user(&User::new("u", 1)).unwrap();
+        s.insert_user(&User::new("v", 1)).unwrap();
+        s.insert_token(&token("t", "u", b"seed")).unwrap();
+        let r = LockRule {
+            threshold: 2,
+            lock_secs: 100,
+            max_lock_secs: 1_000,
+        };
+        let now = 10_000;
+        assert_eq!(
+            s.record_source_failure("nobody", "a", now, r).unwrap(),
+            None
+        );
+        assert_eq!(s.source_lock("u", "nas1").unwrap(), None);
+        let l = s
+            .record_source_failure("u", "nas1", now, r)
+            .unwrap()
+            .unwrap();
+        assert_eq!((l.failures, l.locked_at(now)), (1, false));
+        let l = s
+            .record_source_failure("u", "nas1", now, r)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (l.source.as_str(), l.locked_until),
+            ("nas1", Some(now + 100))
+        );
+        // Batched, through the commit, from another source: the second
+        // lock of nas1 doubles, nas2 gets a first lock.
+        let f = |src: &str| Failure {
+            user: "u".into(),
+            now,
+            rule: r,
+            source: Some(src.into()),
+        };
+        s.commit(
+            &[],
+            &[f("nas1"), f("nas1"), f("nas2/aa-bb"), f("nas2/aa-bb")],
+        )
+        .unwrap();
+        let l1 = s.source_lock("u", "nas1").unwrap().unwrap();
+        let l2 = s.source_lock("u", "nas2/aa-bb").unwrap().unwrap();
+        assert_eq!((l1.failures, l1.locked_until), (4, Some(now + 200)));
+        assert_eq!((l2.failures, l2.locked_until), (2, Some(now + 100)));
+        let u = s.user("u").unwrap().unwrap();
+        assert_eq!(
+            (u.failures, u.locked_until),
+            (0, None),
+            "the user's row is untouched"
+        );
+        assert_eq!(s.source_lock("v", "nas1").unwrap(), None, "per user");
+        let (_, _, got) = s.user_with_tokens_from("u", "nas1").unwrap().unwrap();
+        assert_eq!(got.as_ref(), Some(&l1));
+        let (_, toks, none) = s.user_with_tokens_from("u", "nas3").unwrap().unwrap();
+        assert_eq!((toks.len(), none), (1, None));
+        assert!(s.user_with_tokens_from("nobody", "nas1").unwrap().is_none());
+        let listed: Vec<String> = s
+            .source_locks("u")
+            .unwrap()
+            .into_iter()
+            .map(|l| l.source)
+            .collect();
+        assert_eq!(listed, ["nas1", "nas2/aa-bb"]);
+        // A won use clears its source only.
+        let mut use1 = use_of("t", "u", None, 7);
+        use1.clear_source = Some("nas1".into());
+        assert_eq!(s.commit(&[use1], &[]).unwrap(), [true]);
+        assert_eq!(s.source_lock("u", "nas1").unwrap(), None);
+        assert!(s.source_lock("u", "nas2/aa-bb").unwrap().is_some());
+        // A lost use clears nothing.
+        s.record_source_failure("u", "nas1", now, r).unwrap();
+        let mut lost = use_of("t", "u", Some(7), 7);
+        lost.clear_source = Some("nas1".into());
+        assert_eq!(s.commit(&[lost], &[]).unwrap(), [false]);
+        assert!(s.source_lock("u", "nas1").unwrap().is_some());
+        s.record_source_failure("v", "nas1", now, r).unwrap();
+        s.clear_source_locks("u", None).unwrap();
+        assert!(s.source_locks("u").unwrap().is_empty(), "unlock clears all");
+        assert_eq!(s.source_locks("v").unwrap().len(), 1, "of that user only");
+        s.delete_user("v").unwrap();
+        s.insert_user(&User::new("v", 2)).unwrap();
+        assert!(
+            s.source_locks("v").unwrap().is_empty(),
+            "gone with the user"
+        );
     }
 
     fn record_failure_locks_at_threshold_until_expiry(s: &dyn TokenStore) {

@@ -30,8 +30,8 @@ use postgres::{Client, Config, NoTls, Row, Transaction};
 
 use super::sql::{self, TokenRow, UserRow, API_KEY_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{
-    count_failure, ApiKey, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit,
-    User,
+    count_failure, ApiKey, Failure, LockRule, SourceLock, StoreError, StoreKey, Token, TokenStore,
+    UseCommit, User,
 };
 
 /// How the store reaches its database.
@@ -470,6 +470,76 @@ fn fail(tx: &mut Transaction<'_>, f: &Failure) -> Result<Option<()>, StoreError>
     Ok(Some(()))
 }
 
+/// A `source_locks` row's columns as a [`SourceLock`].
+fn source_lock_of((source, failures, locked): (String, i64, Option<i64>)) -> SourceLock {
+    SourceLock {
+        source,
+        failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
+        locked_until: locked.and_then(|l| u64::try_from(l).ok()),
+    }
+}
+
+/// One failure of `user` from `source`, counted by the user row's rule.
+/// The user's row is locked first (the order of [`fail`] and of the
+/// commit's user loop), so that servers counting the same pair queue up.
+fn fail_source(
+    tx: &mut Transaction<'_>,
+    user: &str,
+    source: &str,
+    now: u64,
+    rule: LockRule,
+) -> Result<Option<SourceLock>, StoreError> {
+    let exists = tx
+        .query_opt("SELECT 1 FROM users WHERE name = $1 FOR UPDATE", &[&user])
+        .map_err(db_err)?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let row = tx
+        .query_opt(
+            "SELECT failures, locked_until FROM source_locks WHERE user_name = $1 AND source = $2",
+            &[&user, &source],
+        )
+        .map_err(db_err)?;
+    let mut l = match row {
+        Some(r) => source_lock_of((source.to_string(), r.get(0), r.get(1))),
+        None => SourceLock {
+            source: source.to_string(),
+            failures: 0,
+            locked_until: None,
+        },
+    };
+    count_failure(&mut l.failures, &mut l.locked_until, now, rule);
+    let locked = sql::opt_int(l.locked_until, "locked_until")?;
+    tx.execute(
+        "INSERT INTO source_locks (user_name, source, failures, locked_until) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (user_name, source) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+        &[&user, &source, &i64::from(l.failures), &locked],
+    )
+    .map_err(db_err)?;
+    Ok(Some(l))
+}
+
+/// Forgets `user`'s rows of `source` (`None`: of every source), the
+/// user's row locked first as in [`fail_source`].
+fn clear_sources(
+    tx: &mut Transaction<'_>,
+    user: &str,
+    source: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.query_opt("SELECT 1 FROM users WHERE name = $1 FOR UPDATE", &[&user])
+        .map_err(db_err)?;
+    match source {
+        Some(src) => tx.execute(
+            "DELETE FROM source_locks WHERE user_name = $1 AND source = $2",
+            &[&user, &src],
+        ),
+        None => tx.execute("DELETE FROM source_locks WHERE user_name = $1", &[&user]),
+    }
+    .map_err(db_err)
+    .map(drop)
+}
+
 fn succeed(tx: &mut Transaction<'_>, name: &str, now: u64) -> Result<u64, StoreError> {
     tx.execute(
         "UPDATE users SET failures = 0, locked_until = NULL, lock_count = 0, last_success = $1 WHERE name = $2",
@@ -585,6 +655,76 @@ impl TokenStore for PgStore {
             }
         }
         Ok(Some((user, tokens)))
+    }
+
+    fn user_with_tokens_from(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> Result<Option<(User, Vec<Token>, Option<SourceLock>)>, StoreError> {
+        // Still one round trip: the source's row (at most one) joined too.
+        let sql = format!(
+            "SELECT {}, sl.failures, sl.locked_until, {} FROM users u \
+             LEFT JOIN source_locks sl ON sl.user_name = u.name AND sl.source = $2 \
+             LEFT JOIN tokens t ON t.owner = u.name WHERE u.name = $1 ORDER BY t.id",
+            sql::user_read_columns("u", true),
+            prefixed(TOKEN_COLUMNS, "t")
+        );
+        let rows = self.with(|c| c.query(&sql, &[&name, &source]).map_err(db_err))?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let user = user_row(first, 0).open(&self.key)?;
+        let w = sql::USER_READ_WIDTH;
+        let lock = first
+            .get::<_, Option<i64>>(w)
+            .map(|f| source_lock_of((source.to_string(), f, first.get(w + 1))));
+        let mut tokens = Vec::new();
+        for r in &rows {
+            if r.get::<_, Option<String>>(w + 2).is_some() {
+                tokens.push(token_row(r, w + 2).open(&self.key)?);
+            }
+        }
+        Ok(Some((user, tokens, lock)))
+    }
+
+    fn source_lock(&self, user: &str, source: &str) -> Result<Option<SourceLock>, StoreError> {
+        let row = self.with(|c| {
+            c.query_opt(
+                "SELECT failures, locked_until FROM source_locks WHERE user_name = $1 AND source = $2",
+                &[&user, &source],
+            )
+            .map_err(db_err)
+        })?;
+        Ok(row.map(|r| source_lock_of((source.to_string(), r.get(0), r.get(1)))))
+    }
+
+    fn source_locks(&self, user: &str) -> Result<Vec<SourceLock>, StoreError> {
+        let rows = self.with(|c| {
+            c.query(
+                "SELECT source, failures, locked_until FROM source_locks WHERE user_name = $1 ORDER BY source",
+                &[&user],
+            )
+            .map_err(db_err)
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| source_lock_of((r.get(0), r.get(1), r.get(2))))
+            .collect())
+    }
+
+    fn record_source_failure(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+        rule: LockRule,
+    ) -> Result<Option<SourceLock>, StoreError> {
+        self.tx(|tx| fail_source(tx, user, source, now, rule))
+    }
+
+    fn clear_source_locks(&self, user: &str, source: Option<&str>) -> Result<(), StoreError> {
+        self.tx(|tx| clear_sources(tx, user, source))
     }
 
     fn each_user_page(
@@ -774,7 +914,7 @@ impl TokenStore for PgStore {
             // Users: the clears of the winners and the failures, by name.
             let mut users: Vec<(&str, Option<&UseCommit>, Option<&Failure>)> = Vec::new();
             for (i, u) in uses.iter().enumerate() {
-                if won[i] && u.clear_user {
+                if won[i] && (u.clear_user || u.clear_source.is_some()) {
                     users.push((&u.user, Some(u), None));
                 }
             }
@@ -782,10 +922,18 @@ impl TokenStore for PgStore {
             users.sort_by(|a, b| a.0.cmp(b.0));
             for (name, clear, failure) in users {
                 if let Some(u) = clear {
-                    succeed(tx, name, u.now)?;
+                    if u.clear_user {
+                        succeed(tx, name, u.now)?;
+                    }
+                    if let Some(src) = &u.clear_source {
+                        clear_sources(tx, name, Some(src))?;
+                    }
                 }
                 if let Some(f) = failure {
-                    fail(tx, f)?;
+                    match &f.source {
+                        None => fail(tx, f).map(drop)?,
+                        Some(src) => fail_source(tx, name, src, f.now, f.rule).map(drop)?,
+                    }
                 }
             }
             Ok(won)
@@ -802,6 +950,7 @@ impl TokenStore for PgStore {
             user: name.to_string(),
             now,
             rule,
+            source: None,
         };
         let row = self.tx(|tx| {
             if fail(tx, &f)?.is_none() {

@@ -17,7 +17,7 @@ use crate::otp::{Algorithm, Kind};
 use crate::secret::Secret;
 
 /// The schema version this build writes; [`MIGRATIONS`] brings older ones up.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The forward migrations: entry `n` takes a store from version `n` to
 /// `n + 1` (version 0 is an empty database). Each runs in the transaction
@@ -89,6 +89,19 @@ CREATE TABLE api_keys (
     r#"
 ALTER TABLE tokens ADD COLUMN serial TEXT;
 CREATE UNIQUE INDEX tokens_by_serial ON tokens(serial);
+"#,
+    // 3: lockout per source (`[lockout] scope = "user+source"`): a user's
+    // failures and lock from one source (client name, and `/` and the
+    // Calling-Station-Id where sent), beside the user's own row, so that
+    // servers on one database share them.
+    r#"
+CREATE TABLE source_locks (
+    user_name    TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    source       TEXT NOT NULL,
+    failures     BIGINT NOT NULL DEFAULT 0,
+    locked_until BIGINT,
+    PRIMARY KEY (user_name, source)
+);
 "#,
 ];
 

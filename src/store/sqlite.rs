@@ -23,8 +23,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use super::sql::{self, TokenRow, UserRow, API_KEY_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{
-    count_failure, ApiKey, Failure, LockRule, StoreError, StoreKey, Token, TokenStore, UseCommit,
-    User,
+    count_failure, ApiKey, Failure, LockRule, SourceLock, StoreError, StoreKey, Token, TokenStore,
+    UseCommit, User,
 };
 
 /// Read connections kept open at most.
@@ -213,6 +213,46 @@ impl SqliteStore {
     }
 
     /// Runs `f` on a read connection from the pool.
+    /// The user, their tokens and, with `source`, their lockout state from
+    /// there: one read connection, one read transaction, so all three are
+    /// as of the same moment.
+    #[allow(clippy::type_complexity)]
+    fn user_tokens_source(
+        &self,
+        name: &str,
+        source: Option<&str>,
+    ) -> Result<Option<(User, Vec<Token>, Option<SourceLock>)>, StoreError> {
+        self.read(|c| {
+            c.execute_batch("BEGIN").map_err(db_err)?;
+            let r = (|| {
+                let Some(u) = c
+                    .prepare_cached(&format!("SELECT {} FROM users WHERE name = ?1", *USER_READ))
+                    .and_then(|mut s| s.query_row([name], user_row).optional())
+                    .map_err(db_err)?
+                else {
+                    return Ok(None);
+                };
+                let mut st = c
+                    .prepare_cached(&format!(
+                        "SELECT {TOKEN_COLUMNS} FROM tokens WHERE owner = ?1 ORDER BY id"
+                    ))
+                    .map_err(db_err)?;
+                let tokens = st
+                    .query_map([name], token_row)
+                    .map_err(db_err)?
+                    .map(|r| r.map_err(db_err)?.open(&self.key))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let lock = match source {
+                    Some(src) => source_lock_row(c, name, src)?,
+                    None => None,
+                };
+                Ok(Some((u.open(&self.key)?, tokens, lock)))
+            })();
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+    }
+
     fn read<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
@@ -376,6 +416,72 @@ fn fail(c: &Connection, f: &Failure) -> Result<Option<(u32, Option<u64>)>, Store
     Ok(Some((failures, locked)))
 }
 
+/// A `source_locks` row's columns as a [`SourceLock`].
+fn source_lock_of((source, failures, locked): (String, i64, Option<i64>)) -> SourceLock {
+    SourceLock {
+        source,
+        failures: u32::try_from(failures.max(0)).unwrap_or(u32::MAX),
+        locked_until: locked.and_then(|l| u64::try_from(l).ok()),
+    }
+}
+
+fn source_lock_row(
+    c: &Connection,
+    user: &str,
+    source: &str,
+) -> Result<Option<SourceLock>, StoreError> {
+    c.prepare_cached(
+        "SELECT source, failures, locked_until FROM source_locks WHERE user_name = ?1 AND source = ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row([user, source], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+    })
+    .map_err(db_err)
+    .map(|r| r.map(source_lock_of))
+}
+
+/// One failure of `user` from `source`, counted by the user row's rule.
+fn fail_source(
+    c: &Connection,
+    user: &str,
+    source: &str,
+    now: u64,
+    rule: LockRule,
+) -> Result<Option<SourceLock>, StoreError> {
+    if !user_exists(c, user)? {
+        return Ok(None);
+    }
+    let mut l = source_lock_row(c, user, source)?.unwrap_or(SourceLock {
+        source: source.to_string(),
+        failures: 0,
+        locked_until: None,
+    });
+    count_failure(&mut l.failures, &mut l.locked_until, now, rule);
+    let locked_sql = sql::opt_int(l.locked_until, "locked_until")?;
+    c.prepare_cached(
+        "INSERT INTO source_locks (user_name, source, failures, locked_until) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (user_name, source) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until",
+    )
+    .and_then(|mut s| s.execute(params![user, source, i64::from(l.failures), locked_sql]))
+    .map_err(db_err)?;
+    Ok(Some(l))
+}
+
+/// Forgets `user`'s rows of `source` (`None`: of every source).
+fn clear_sources(c: &Connection, user: &str, source: Option<&str>) -> Result<(), StoreError> {
+    match source {
+        Some(src) => c
+            .prepare_cached("DELETE FROM source_locks WHERE user_name = ?1 AND source = ?2")
+            .and_then(|mut s| s.execute([user, src])),
+        None => c
+            .prepare_cached("DELETE FROM source_locks WHERE user_name = ?1")
+            .and_then(|mut s| s.execute([user])),
+    }
+    .map_err(db_err)
+    .map(drop)
+}
+
 fn succeed(c: &Connection, name: &str, now: u64) -> Result<usize, StoreError> {
     let now = sql::int(now, "time")?;
     c.prepare_cached(
@@ -494,33 +600,55 @@ impl TokenStore for SqliteStore {
     }
 
     fn user_with_tokens(&self, name: &str) -> Result<Option<(User, Vec<Token>)>, StoreError> {
-        // One read connection, one read transaction: user and tokens as of
-        // the same moment.
+        Ok(self.user_tokens_source(name, None)?.map(|(u, t, _)| (u, t)))
+    }
+
+    fn user_with_tokens_from(
+        &self,
+        name: &str,
+        source: &str,
+    ) -> Result<Option<(User, Vec<Token>, Option<SourceLock>)>, StoreError> {
+        self.user_tokens_source(name, Some(source))
+    }
+
+    fn source_lock(&self, user: &str, source: &str) -> Result<Option<SourceLock>, StoreError> {
+        self.read(|c| source_lock_row(c, user, source))
+    }
+
+    fn source_locks(&self, user: &str) -> Result<Vec<SourceLock>, StoreError> {
         self.read(|c| {
-            c.execute_batch("BEGIN").map_err(db_err)?;
-            let r = (|| {
-                let Some(u) = c
-                    .prepare_cached(&format!("SELECT {} FROM users WHERE name = ?1", *USER_READ))
-                    .and_then(|mut s| s.query_row([name], user_row).optional())
-                    .map_err(db_err)?
-                else {
-                    return Ok(None);
-                };
-                let mut st = c
-                    .prepare_cached(&format!(
-                        "SELECT {TOKEN_COLUMNS} FROM tokens WHERE owner = ?1 ORDER BY id"
-                    ))
-                    .map_err(db_err)?;
-                let tokens = st
-                    .query_map([name], token_row)
-                    .map_err(db_err)?
-                    .map(|r| r.map_err(db_err)?.open(&self.key))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Some((u.open(&self.key)?, tokens)))
-            })();
-            let _ = c.execute_batch("COMMIT");
-            r
+            let mut st = c
+                .prepare_cached(
+                    "SELECT source, failures, locked_until FROM source_locks \
+                     WHERE user_name = ?1 ORDER BY source",
+                )
+                .map_err(db_err)?;
+            let rows = st
+                .query_map([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?;
+            rows.map(|r| r.map_err(db_err).map(source_lock_of))
+                .collect()
         })
+    }
+
+    fn record_source_failure(
+        &self,
+        user: &str,
+        source: &str,
+        now: u64,
+        rule: LockRule,
+    ) -> Result<Option<SourceLock>, StoreError> {
+        let mut w = self.writer();
+        let tx = w
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_err)?;
+        let l = fail_source(&tx, user, source, now, rule)?;
+        tx.commit().map_err(db_err)?;
+        Ok(l)
+    }
+
+    fn clear_source_locks(&self, user: &str, source: Option<&str>) -> Result<(), StoreError> {
+        clear_sources(&self.writer(), user, source)
     }
 
     fn each_user_page(
@@ -712,10 +840,16 @@ impl TokenStore for SqliteStore {
             if n == 1 && u.clear_user {
                 succeed(&tx, &u.user, u.now)?;
             }
+            if let (1, Some(src)) = (n, &u.clear_source) {
+                clear_sources(&tx, &u.user, Some(src))?;
+            }
             won.push(n == 1);
         }
         for f in failures {
-            fail(&tx, f)?;
+            match &f.source {
+                None => fail(&tx, f).map(drop)?,
+                Some(src) => fail_source(&tx, &f.user, src, f.now, f.rule).map(drop)?,
+            }
         }
         tx.commit().map_err(db_err)?;
         Ok(won)
@@ -731,6 +865,7 @@ impl TokenStore for SqliteStore {
             user: name.to_string(),
             now,
             rule,
+            source: None,
         };
         let mut w = self.writer();
         let tx = w
@@ -890,7 +1025,7 @@ mod tests {
     /// A store written by schema 1 gains the serial column (migration 2)
     /// and keeps its tokens.
     #[test]
-    fn schema_1_store_migrates_to_2_with_tokens_kept() {
+    fn schema_1_store_migrates_to_current_with_tokens_kept_and_source_locks_table() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.sqlite");
         let t = crate::store::conformance::token("t-1", "alice", b"seed");
@@ -917,12 +1052,19 @@ mod tests {
         hw.serial = Some("SN-1".into());
         s.update_token(&hw).unwrap();
         assert_eq!(s.token_by_serial("SN-1").unwrap().unwrap(), hw);
+        // Migration 3: the per-source lockout table.
+        let l = s
+            .record_source_failure("alice", "nas/st", 5, crate::store::LockRule::NEVER)
+            .unwrap()
+            .unwrap();
+        assert_eq!(l.failures, 1);
         drop(s);
         let v: i64 = Connection::open(&path)
             .unwrap()
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, sql::SCHEMA_VERSION);
+        assert_eq!(v, 3);
     }
 
     #[test]

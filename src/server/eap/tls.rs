@@ -75,6 +75,8 @@ pub(super) struct Tunnel {
     outer: u8,
     /// The NAS client's name (per-client result counters).
     client: String,
+    /// The lockout source of the conversation.
+    source: Option<String>,
     conn: Option<Box<ServerConnection>>,
     rx: Reassembly,
     tx: Option<Fragmenter>,
@@ -181,6 +183,7 @@ pub(super) fn start(mut conv: Conversation, t: u8, id: u8) -> Step {
     conv.stage = Stage::Tunnel(Box::new(Tunnel {
         outer: t,
         client: conv.client.clone(),
+        source: conv.source.clone(),
         conn: None,
         rx: Reassembly::new(MAX_TLS_MESSAGE),
         tx: None,
@@ -475,8 +478,10 @@ impl Handler {
             let pw = password.as_slice();
             // The NAS client's group restriction holds inside the tunnel too.
             let allow_groups = client_groups(settings, &t.client);
+            let source = t.source.clone();
             let base = Options {
                 allow_groups: allow_groups.as_deref(),
+                source: source.as_deref(),
                 ..Options::default()
             };
             if self.over_failure_cap_named(settings, &t.client, Method::Pap, &user) {
@@ -578,8 +583,10 @@ impl Handler {
         let name = outer_name(t.outer);
         // The NAS client's group restriction holds inside the tunnel too.
         let allow_groups = client_groups(settings, &t.client);
+        let source = t.source.clone();
         let base = Options {
             allow_groups: allow_groups.as_deref(),
+            source: source.as_deref(),
             ..Options::default()
         };
         match stage {
