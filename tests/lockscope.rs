@@ -62,4 +62,46 @@ fn user_source_scope_guesses_from_one_station_lock_only_that_station() {
     assert_eq!(locks[0].source, "lo/02-00-00-00-00-0A");
     assert!(locks[0].locked_at(now));
     assert_eq!(ts.store.user("alice").unwrap().unwrap().failures, 0);
+
+    // The admin path: `user show` lists the locked station, `user unlock`
+    // clears it (every source of the user).
+    let cfg = radotp::config::Config::from_toml(
+        &config_text("\n[lockout]\nscope = \"user+source\"\n"),
+        "t.toml",
+    )
+    .unwrap();
+    let store: std::sync::Arc<dyn TokenStore> = ts.store.clone();
+    let verifier = std::sync::Arc::new(radotp::verify::Verifier::new(
+        store,
+        ts.clock.clone(),
+        radotp::server::policy(&cfg),
+    ));
+    let admin = radotp::admin::Admin::new(verifier, std::sync::Arc::new(cfg));
+    let shown = admin
+        .execute(radotp::admin::AdminRequest::UserShow {
+            name: "alice".into(),
+        })
+        .unwrap();
+    let radotp::admin::AdminReply::User(info) = shown else {
+        panic!("{shown:?}")
+    };
+    assert_eq!(info.locked_sources.len(), 1, "{info:?}");
+    assert_eq!(info.locked_sources[0].0, "lo/02-00-00-00-00-0A");
+    admin
+        .execute(radotp::admin::AdminRequest::UserUnlock {
+            name: "alice".into(),
+        })
+        .unwrap();
+    assert!(ts
+        .store
+        .source_locks("alice")
+        .unwrap()
+        .iter()
+        .all(|l| !l.locked_at(now)));
+    ts.clock.advance(30);
+    assert_eq!(
+        ask_from(&ts, "alice", &code_at(ts.now()), "02-00-00-00-00-0A"),
+        Code::AccessAccept,
+        "unlocked: station A gets in again"
+    );
 }
