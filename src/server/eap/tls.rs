@@ -24,7 +24,7 @@ use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
 use crate::auth::eap::{self, code, op, typ, EapPacket};
 use crate::auth::eap_tls::{self, avp, flags, Fragmenter, Reassembly, TlsFrame, MAX_TLS_MESSAGE};
 use crate::auth::mschap::MsChapV2;
-use crate::auth::{Credential, Method, Pap};
+use crate::auth::{Credential, Method, MsChapErrorCode, Pap};
 use crate::config::{ConfigError, EapConfig};
 use crate::radius::attribute::ms;
 use crate::radius::{crypto, Attribute, Packet};
@@ -115,6 +115,9 @@ enum Inner {
         cred: Box<Credential>,
         accepted: Box<Accepted>,
     },
+    /// The inner MS-CHAPv2 Failure Request was sent (so that the peer shows
+    /// why: E=691 or E=647); its Failure Response ends the tunnel.
+    MsChapFailure,
     Gtc {
         pin_given: bool,
     },
@@ -640,11 +643,36 @@ impl Handler {
                         tracing::info!(user = %log_user, method = %format!("{name}/eap-mschapv2"), result = %"reject", reason = %reason, "access");
                         self.stats().result(&t.client, Method::MsChapV2, 1);
                         self.count_reject_named(settings, &t.client, reason);
-                        Ok(InnerStep::Fail("inner_mschapv2_rejected"))
+                        // draft-kamath-pppext-eap-mschapv2 §2: a Failure
+                        // Request with the error (no retry), answered by a
+                        // Failure Response, then EAP-Failure: the peer can
+                        // tell a wrong code from a locked account.
+                        let e = match reason {
+                            crate::verify::Reason::Locked | crate::verify::Reason::UserDisabled => {
+                                MsChapErrorCode::AccountDisabled
+                            }
+                            _ => MsChapErrorCode::AuthenticationFailure,
+                        };
+                        let c: [u8; 16] = rand::random();
+                        let text = format!(
+                            "E={} R=0 C={} V=3 M={}",
+                            e.code(),
+                            data_encoding::HEXUPPER.encode(&c),
+                            e.message()
+                        );
+                        let data = eap::mschapv2_message(op::FAILURE, ms_id, text.as_bytes());
+                        set(t, user, Inner::MsChapFailure, false);
+                        Ok(InnerStep::Send(EapPacket::new(
+                            code::REQUEST,
+                            id,
+                            typ::MSCHAPV2,
+                            data,
+                        )))
                     }
                     Outcome::PinOnly => Ok(InnerStep::Fail("inner_mschapv2_pin_only")),
                 }
             }
+            Inner::MsChapFailure => Ok(InnerStep::Fail("inner_mschapv2_rejected")),
             Inner::MsChapSuccess { cred, accepted } => {
                 if pkt.typ != typ::MSCHAPV2 || eap::mschapv2_opcode(&pkt.data) != Some(op::SUCCESS)
                 {
