@@ -75,9 +75,31 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// Equality that hides the secret `a`'s length too: both sides are hashed
+/// (SHA-256) and the digests compared in constant time, so the time
+/// depends on the lengths only through the hashing of `b` (the caller's
+/// own input) and of `a` in whole 64-byte blocks. For a PIN compared with
+/// a password, where [`ct_eq`]'s early length check would tell the PIN's
+/// length.
+pub fn ct_eq_hiding_len(a: &[u8], b: &[u8]) -> bool {
+    use sha2::Digest;
+    let da = sha2::Sha256::digest(a);
+    let db = sha2::Sha256::digest(b);
+    bool::from(da.as_slice().ct_eq(db.as_slice()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ct_eq_hiding_len_is_equality() {
+        assert!(ct_eq_hiding_len(b"4711", b"4711"));
+        assert!(!ct_eq_hiding_len(b"4711", b"47110"));
+        assert!(!ct_eq_hiding_len(b"4711", b"4712"));
+        assert!(!ct_eq_hiding_len(b"", b"\0"));
+        assert!(ct_eq_hiding_len(b"", b""));
+    }
 
     #[test]
     fn debug_never_shows_the_bytes() {

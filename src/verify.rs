@@ -392,7 +392,8 @@ impl Verifier {
         }
         if let (true, Some(pw)) = (opts.pin_only_challenge, pap_password) {
             let pin_only = match &user.pin {
-                Some(pin) => pin.ct_eq(pw),
+                // The PIN's length must not show in the time either.
+                Some(pin) => crate::secret::ct_eq_hiding_len(pin.expose(), pw),
                 None => user.challenge && pw.is_empty(),
             };
             if pin_only && user.enabled && !user.locked_at(now) && !source_locked {
