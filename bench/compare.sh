@@ -351,7 +351,9 @@ for p in pairs:
     fd = med(rs, lambda r: (r.get("commit") or {}).get("fdatasyncs_per_s"))
     ab = med(rs, lambda r: (r.get("commit") or {}).get("accepts_per_fdatasync"))
     if fd is not None:
-        print(f"{p:<24} {'at peak':<11} {fd:>9.0f} fdatasync/s, {ab:.1f} Accepts per fdatasync (medians)")
+        # SQLite does not count its flushes: no batch size then.
+        abt = f"{ab:.1f}" if ab is not None else "(not counted)"
+        print(f"{p:<24} {'at peak':<11} {fd:>9.0f} fdatasync/s, {abt} Accepts per fdatasync (medians)")
     if len(got) == 2:
         a, b = got["radotp"], got["freeradius"]
         ratio = lambda x, y: x / y if x and y else float("nan")
