@@ -61,7 +61,8 @@ setpriv --reuid=radotp --regid=radotp --clear-groups radotp serve --config "$cfg
 pid=$!
 for _ in $(seq 50); do grep -q listening /tmp/radotp-ci.log && break; sleep 0.2; done
 grep -q listening /tmp/radotp-ci.log || { cat /tmp/radotp-ci.log; fail "daemon did not start"; }
-radotp --config "$cfg" stats | grep -q '"received"' || fail "radotp stats over the control socket"
+stats=$(radotp --config "$cfg" stats) || fail "radotp stats over the control socket"
+grep -q '"received"' <<<"$stats" || fail "radotp stats over the control socket: $stats"
 kill -TERM $pid
 wait $pid || fail "daemon exit code $? after SIGTERM"
 rm -f "$cfg"
