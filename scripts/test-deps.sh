@@ -8,6 +8,7 @@ set -euo pipefail
 need=()
 command -v oathtool >/dev/null 2>&1 || need+=(oathtool)
 command -v radclient >/dev/null 2>&1 || need+=(freeradius-utils)
+[ -f /usr/share/freeradius/dictionary ] || need+=(freeradius-common)
 # openssl makes the RadSec test certificates; radsecproxy is the real
 # RadSec (RADIUS over TLS) client of tests/radsec.rs.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
