@@ -29,7 +29,9 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/radotp/rado
   || fail "/etc/radotp/radotp.toml is not a conffile"
 
 $sudo dpkg -i "$deb"
-trap '$sudo dpkg --purge radotp >/dev/null 2>&1 || true' EXIT
+# On a failure: stop the test daemon first (a running radotp user keeps
+# the purge from removing it), then purge, so the machine is left clean.
+trap '[ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && sleep 1; $sudo dpkg --purge radotp >/dev/null 2>&1 || true' EXIT
 
 radotp --version
 radotp config check /etc/radotp/radotp.toml
