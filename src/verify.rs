@@ -368,13 +368,7 @@ impl Verifier {
             LockScope::User => None,
             LockScope::UserSource => opts.source,
         };
-        let found = match source {
-            None => self
-                .store
-                .user_with_tokens(user_name)?
-                .map(|(u, t)| (u, t, None)),
-            Some(src) => self.store.user_with_tokens_from(user_name, src)?,
-        };
+        let (found, pending) = self.read_user(user_name, source)?;
         let Some((user, all_tokens, source_lock)) = found else {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::UnknownUser));
@@ -406,7 +400,7 @@ impl Verifier {
         }
         if user.locked_at(now)
             || source_locked
-            || self.lock_pending(&user, source, source_lock.as_ref())
+            || self.lock_pending(&user, (source, pending), source_lock.as_ref())
         {
             self.decoys(now, matches, PAD_SEARCHES);
             return Ok(Outcome::Reject(Reason::Locked));
@@ -470,11 +464,55 @@ impl Verifier {
 
     /// Would a failure waiting in the sink lock the user (from `source`,
     /// whose stored row is `stored`) once written?
-    fn lock_pending(&self, user: &User, source: Option<&str>, stored: Option<&SourceLock>) -> bool {
-        let (Some(sink), t) = (&self.deferred, self.policy.lockout_threshold) else {
+    /// The user's row, tokens and (scope "user+source") source lock, with
+    /// the failures still pending in the commit queue, read in an order
+    /// that never undercounts: the pending count is read *before* the
+    /// store. The commit thread writes failures to the store first and
+    /// settles them from the pending count after, so a failure settled
+    /// before the first read is in the store read that follows, and one not
+    /// yet settled is in the count. (Read after the store, a batch committed
+    /// in between would be in neither, and one more guess than the
+    /// threshold would be evaluated.) The count can only fall while the
+    /// user's stripe lock is held, so when it fell during the read the
+    /// failures were just written and the store is read again (bounded),
+    /// to keep the same failure from being counted twice.
+    #[allow(clippy::type_complexity)]
+    fn read_user(
+        &self,
+        user_name: &str,
+        source: Option<&str>,
+    ) -> Result<(Option<(User, Vec<Token>, Option<SourceLock>)>, u32), StoreError> {
+        let pending_now = || {
+            self.deferred
+                .as_ref()
+                .map_or(0, |s| s.pending(user_name, source))
+        };
+        let mut tries = 0;
+        loop {
+            let before = pending_now();
+            let found = match source {
+                None => self
+                    .store
+                    .user_with_tokens(user_name)?
+                    .map(|(u, t)| (u, t, None)),
+                Some(src) => self.store.user_with_tokens_from(user_name, src)?,
+            };
+            tries += 1;
+            if before == 0 || tries == 3 || pending_now() == before {
+                return Ok((found, before));
+            }
+        }
+    }
+
+    fn lock_pending(
+        &self,
+        user: &User,
+        (source, pending): (Option<&str>, u32),
+        stored: Option<&SourceLock>,
+    ) -> bool {
+        let (Some(_), t) = (&self.deferred, self.policy.lockout_threshold) else {
             return false;
         };
-        let pending = sink.pending(&user.name, source);
         let failures = match source {
             None => user.failures,
             Some(_) => stored.map_or(0, |l| l.failures),
@@ -900,6 +938,53 @@ mod tests {
                 .filter(|f| f.user == user && f.source.as_deref() == source)
                 .count() as u32
         }
+    }
+
+    /// A commit thread that writes every queued failure and settles it the
+    /// moment the verifier looks at the pending count: the interleaving in
+    /// which a batch lands between the verifier's two reads.
+    struct CommitsWhenAsked {
+        store: Arc<MemoryStore>,
+        queued: std::sync::Mutex<Vec<Failure>>,
+    }
+    impl FailureSink for CommitsWhenAsked {
+        fn push(&self, f: Failure) {
+            self.queued.lock().unwrap().push(f);
+        }
+        fn pending(&self, _: &str, _: Option<&str>) -> u32 {
+            for f in self.queued.lock().unwrap().drain(..) {
+                self.store.record_failure(&f.user, f.now, f.rule).unwrap();
+            }
+            0
+        }
+    }
+
+    /// The pending count is read before the store, so a batch of failures
+    /// written between the two reads is seen in the store: the guess after
+    /// the tenth finds the user locked. (Read the other way round, that
+    /// batch is in neither and an eleventh guess is evaluated: the race
+    /// the concurrent burst test in tests/abuse.rs once caught.)
+    #[test]
+    fn lockout_deferred_commit_between_reads_is_counted() {
+        let (v, store, _) = setup(None);
+        let sink = Arc::new(CommitsWhenAsked {
+            store: store.clone(),
+            queued: Default::default(),
+        });
+        let v = v.with_deferred_commit(sink);
+        for i in 0..10 {
+            assert_eq!(
+                pap(&v, "alice", "000000x"),
+                Outcome::Reject(Reason::WrongCode),
+                "guess {i}"
+            );
+        }
+        assert_eq!(
+            pap(&v, "alice", &code_at(T0)),
+            Outcome::Reject(Reason::Locked),
+            "the eleventh guess is not evaluated"
+        );
+        assert_eq!(store.user("alice").unwrap().unwrap().failures, 10);
     }
 
     /// Deferred mode, scope "user+source": failures still waiting for the
