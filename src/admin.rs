@@ -6,6 +6,8 @@
 //! control socket. Both paths run this code, so their behaviour cannot
 //! drift apart.
 
+pub mod wire;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};

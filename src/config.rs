@@ -335,15 +335,47 @@ pub struct LockoutConfig {
     // --- lockout scope (issue 21 item 2) ---
     /// What failures count against and a lock refuses: "user" (default)
     /// or "user+source" (the user from one client and Calling-Station-Id
-    /// only; see [`crate::verify::LockScope`]).
+    /// only; see [`LockScope`]).
     #[serde(default = "default_lock_scope")]
     pub scope: Spanned<String>,
 }
 
 impl LockoutConfig {
     /// The scope, as validated by [`Config::from_toml`] ("user" if not).
-    pub fn lock_scope(&self) -> crate::verify::LockScope {
-        crate::verify::LockScope::parse(self.scope.get_ref()).unwrap_or_default()
+    pub fn lock_scope(&self) -> LockScope {
+        LockScope::parse(self.scope.get_ref()).unwrap_or_default()
+    }
+}
+
+/// What failures count against and a lock refuses (`[lockout] scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LockScope {
+    /// The user, from wherever the attempts come (`"user"`).
+    #[default]
+    User,
+    /// The user from one source ([`Options::source`]: the client name,
+    /// and `/` and the Calling-Station-Id where the NAS sends one):
+    /// a lock refuses that source only (`"user+source"`). A verification
+    /// without a source counts against the user as under [`LockScope::User`].
+    UserSource,
+}
+
+impl LockScope {
+    /// The configuration's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockScope::User => "user",
+            LockScope::UserSource => "user+source",
+        }
+    }
+
+    /// Parses the configuration's spelling.
+    pub fn parse(s: &str) -> Option<LockScope> {
+        match s {
+            "user" => Some(LockScope::User),
+            "user+source" => Some(LockScope::UserSource),
+            _ => None,
+        }
     }
 }
 
@@ -1156,7 +1188,7 @@ impl Config {
                 ),
             ));
         }
-        if crate::verify::LockScope::parse(l.scope.get_ref()).is_none() {
+        if LockScope::parse(l.scope.get_ref()).is_none() {
             return Err(err(
                 Some(l.scope.span()),
                 format!(
@@ -1689,14 +1721,14 @@ mod tests {
         assert!(e.message.contains("scope = \"source\""), "{e}");
         assert!(e.message.contains("\"user+source\""), "{e}");
         for (v, want) in [
-            ("user", crate::verify::LockScope::User),
-            ("user+source", crate::verify::LockScope::UserSource),
+            ("user", LockScope::User),
+            ("user+source", LockScope::UserSource),
         ] {
             let c = Config::from_toml(&format!("[lockout]\nscope = \"{v}\"\n"), "s.toml").unwrap();
             assert_eq!(c.lockout.lock_scope(), want);
         }
         let c = Config::from_toml("", "s.toml").unwrap();
-        assert_eq!(c.lockout.lock_scope(), crate::verify::LockScope::User);
+        assert_eq!(c.lockout.lock_scope(), LockScope::User);
     }
 
     #[test]

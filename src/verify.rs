@@ -12,6 +12,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::config::Config;
+pub use crate::config::LockScope;
 use crate::otp::{self, Algorithm, Kind, TokenView, WindowPolicy};
 use crate::secret::Secret;
 use crate::store::{
@@ -48,34 +50,17 @@ pub struct Policy {
     pub lockout_scope: LockScope,
 }
 
-/// What failures count against and a lock refuses (`[lockout] scope`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LockScope {
-    /// The user, from wherever the attempts come (`"user"`).
-    #[default]
-    User,
-    /// The user from one source ([`Options::source`]: the client name,
-    /// and `/` and the Calling-Station-Id where the NAS sends one):
-    /// a lock refuses that source only (`"user+source"`). A verification
-    /// without a source counts against the user as under [`LockScope::User`].
-    UserSource,
-}
-
-impl LockScope {
-    /// The configuration's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LockScope::User => "user",
-            LockScope::UserSource => "user+source",
-        }
-    }
-
-    /// Parses the configuration's spelling.
-    pub fn parse(s: &str) -> Option<LockScope> {
-        match s {
-            "user" => Some(LockScope::User),
-            "user+source" => Some(LockScope::UserSource),
-            _ => None,
+impl Policy {
+    /// The verification policy of `config`: the OTP window and the
+    /// lockout rule. The daemon (at start and on every reload), the admin
+    /// path and `radotp otp check` all build theirs here.
+    pub fn of(config: &Config) -> Policy {
+        Policy {
+            window: config.window(),
+            lockout_threshold: config.lockout.threshold,
+            lockout_secs: config.lockout.duration_secs,
+            lockout_max_secs: config.lockout.max_duration_secs,
+            lockout_scope: config.lockout.lock_scope(),
         }
     }
 }

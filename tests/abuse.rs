@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use radotp::auth::Method;
-use radotp::radius::{crypto, Code, Packet};
+use radotp::radius::{packet, Code, Packet};
 use radotp::server::stats::DropReason;
 use radotp::store::TokenStore;
 
@@ -101,7 +101,7 @@ fn concurrent_guessing_burst_gets_no_more_than_the_threshold_evaluated() {
     let mut auths = Vec::new();
     for (i, g) in guesses.iter().enumerate() {
         let req = request(METHODS[i % 4], "burst", g);
-        let bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+        let bytes = packet::encode_request(&req.packet, SECRET, true).unwrap();
         socks[i % socks.len()].send_to(&bytes, ts.addr).unwrap();
         auths.push(req.packet.authenticator);
     }
@@ -138,7 +138,7 @@ fn blast_timed(sock: &UdpSocket, to: std::net::SocketAddr, n: usize) -> (usize, 
     let datagrams: Vec<Vec<u8>> = (0..n)
         .map(|i| {
             let req = request(Method::Pap, &format!("nobody{i}"), "123456");
-            crypto::encode_request(&req.packet, SECRET, true).unwrap()
+            packet::encode_request(&req.packet, SECRET, true).unwrap()
         })
         .collect();
     let t0 = Instant::now();

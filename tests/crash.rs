@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::{request, send};
 use radotp::auth::Method;
 use radotp::otp::{self, Algorithm};
-use radotp::radius::{crypto, Code, Packet};
+use radotp::radius::{packet, Code, Packet};
 use rand::Rng;
 
 const ROUNDS: usize = 20;
@@ -112,7 +112,7 @@ secret = "testing123"
         let mut child = child;
         loop {
             let p = Packet::new(Code::StatusServer, 1, rand::random());
-            let bytes = crypto::encode_request(&p, common::SECRET, true).unwrap();
+            let bytes = packet::encode_request(&p, common::SECRET, true).unwrap();
             if common::send_raw(&sock, self.addr(), &bytes).is_some() {
                 return child;
             }

@@ -18,7 +18,7 @@ use common::*;
 use radotp::auth::eap::{code, typ, EapPacket};
 use radotp::auth::eap_tls::{self, flags};
 use radotp::radius::attribute::types;
-use radotp::radius::{crypto, Attribute, Code, Packet};
+use radotp::radius::{crypto, packet, Attribute, Code, Packet};
 
 /// A self-signed tunnel certificate and key (mode 0600) in `dir`.
 fn make_cert(dir: &Path) {
@@ -88,7 +88,7 @@ fn exchange(
     p: &Packet,
     secret: &[u8],
 ) -> Option<Packet> {
-    let bytes = crypto::encode_request(p, secret, true).unwrap();
+    let bytes = packet::encode_request(p, secret, true).unwrap();
     let raw = send_raw(sock, to, &bytes)?;
     assert!(crypto::verify_response(&raw, &p.authenticator, secret));
     Some(Packet::decode(&raw).unwrap())
@@ -388,7 +388,7 @@ fn rfc3579_retransmitted_tls_round_gets_the_cached_reply_not_a_second_run() {
     let sock = socket();
     let (state, id) = open_peap(&sock, &ts);
     let m = peap_response(id, eap_tls::frame(0, 0, None, &client_hello()));
-    let bytes = crypto::encode_request(&eap_request(&m, Some(&state)), SECRET, true).unwrap();
+    let bytes = packet::encode_request(&eap_request(&m, Some(&state)), SECRET, true).unwrap();
     let first = send_raw(&sock, ts.addr, &bytes).expect("a reply");
     let again = send_raw(&sock, ts.addr, &bytes).expect("a reply");
     assert_eq!(first, again, "the same bytes, from the duplicate cache");

@@ -20,7 +20,7 @@ use common::*;
 use radotp::auth::eap::{code, typ, EapPacket};
 use radotp::auth::eap_tls::{self, flags, Fragmenter, Reassembly, TlsFrame};
 use radotp::radius::attribute::types;
-use radotp::radius::{crypto, Attribute, Code, Packet};
+use radotp::radius::{crypto, packet, Attribute, Code, Packet};
 
 fn make_cert(dir: &Path) {
     require("openssl", "openssl");
@@ -82,7 +82,7 @@ fn round(
         p.attributes
             .push(Attribute::new(types::STATE, state.to_vec()));
     }
-    let bytes = crypto::encode_request(&p, SECRET, true).unwrap();
+    let bytes = packet::encode_request(&p, SECRET, true).unwrap();
     let sock = socket();
     let raw = send_raw(&sock, ts.addr, &bytes).expect("a reply");
     assert!(crypto::verify_response(&raw, &p.authenticator, SECRET));

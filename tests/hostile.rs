@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use radotp::auth::Method;
 use radotp::radius::attribute::{ms, types};
-use radotp::radius::{crypto, Attribute, Code, Packet};
+use radotp::radius::{crypto, packet, Attribute, Code, Packet};
 use radotp::server::stats::DropReason;
 
 /// What a datagram must get.
@@ -86,12 +86,12 @@ fn req(method: Method, user: &str, password: &str) -> Packet {
 
 /// Encoded with a correct Message-Authenticator.
 fn signed(p: &Packet) -> Vec<u8> {
-    crypto::encode_request(p, SECRET, true).unwrap()
+    packet::encode_request(p, SECRET, true).unwrap()
 }
 
 /// Encoded as is (no Message-Authenticator added).
 fn unsigned(p: &Packet) -> Vec<u8> {
-    crypto::encode_request(p, SECRET, false).unwrap()
+    packet::encode_request(p, SECRET, false).unwrap()
 }
 
 /// `p` with `f` applied to its attributes.
@@ -418,7 +418,7 @@ fn table(ts: &TestServer) -> Vec<Case> {
         Drop(DropReason::MissingMessageAuthenticator),
     );
     let p = req(Method::Pap, "nobody", "123456");
-    let b = crypto::encode_request(&p, b"wrong-secret", true).unwrap();
+    let b = packet::encode_request(&p, b"wrong-secret", true).unwrap();
     add(
         "Message-Authenticator with the wrong secret",
         Lo,

@@ -74,7 +74,7 @@ fn user_source_scope_guesses_from_one_station_lock_only_that_station() {
     let verifier = std::sync::Arc::new(radotp::verify::Verifier::new(
         store,
         ts.clock.clone(),
-        radotp::server::policy(&cfg),
+        radotp::verify::Policy::of(&cfg),
     ));
     let admin = radotp::admin::Admin::new(verifier, std::sync::Arc::new(cfg));
     let shown = admin

@@ -25,7 +25,7 @@ use common::daemon::require;
 use common::*;
 use radotp::auth::Method;
 use radotp::radius::attribute::{ms, types};
-use radotp::radius::{crypto, Code, Packet};
+use radotp::radius::{crypto, packet, Code, Packet};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -494,7 +494,7 @@ fn read_packet(tls: &mut impl Read) -> std::io::Result<Vec<u8>> {
 fn status_server(id: u8) -> (Vec<u8>, [u8; 16]) {
     let p = Packet::new(Code::StatusServer, id, rand::random());
     (
-        crypto::encode_request(&p, RADSEC_SECRET, true).unwrap(),
+        packet::encode_request(&p, RADSEC_SECRET, true).unwrap(),
         p.authenticator,
     )
 }
@@ -547,8 +547,8 @@ fn framing_several_packets_per_write_one_split_across_writes_status_server_and_a
     let code = code_at(ts.now());
     let r1 = request_with_secret(Method::Pap, "f1", &code, RADSEC_SECRET);
     let r2 = request_with_secret(Method::MsChapV2, "f2", &code, RADSEC_SECRET);
-    let mut both = crypto::encode_request(&r1.packet, RADSEC_SECRET, true).unwrap();
-    both.extend(crypto::encode_request(&r2.packet, RADSEC_SECRET, true).unwrap());
+    let mut both = packet::encode_request(&r1.packet, RADSEC_SECRET, true).unwrap();
+    both.extend(packet::encode_request(&r2.packet, RADSEC_SECRET, true).unwrap());
     tls.write_all(&both).unwrap();
     tls.flush().unwrap();
     let mut replies = Vec::new();
@@ -577,13 +577,13 @@ fn framing_several_packets_per_write_one_split_across_writes_status_server_and_a
     let mut p = Packet::new(Code::AccountingRequest, 3, [0; 16]);
     p.push(types::USER_NAME, b"f1".to_vec());
     p.push(types::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec());
-    let bytes = crypto::encode_request(&p, RADSEC_SECRET, false).unwrap();
+    let bytes = packet::encode_request(&p, RADSEC_SECRET, false).unwrap();
     let auth: [u8; 16] = bytes[4..20].try_into().unwrap();
     assert_eq!(exchange(&mut tls, &bytes, &auth), Code::AccountingResponse);
     // The UDP secret is not the one on TLS: a wrong Message-Authenticator,
     // which closes the stream (RFC 6613 §2.6.4), unanswered.
     let r = request_with_secret(Method::Pap, "f1", "123456", SECRET);
-    let bytes = crypto::encode_request(&r.packet, SECRET, true).unwrap();
+    let bytes = packet::encode_request(&r.packet, SECRET, true).unwrap();
     tls.write_all(&bytes).unwrap();
     tls.flush().unwrap();
     assert!(
@@ -621,7 +621,7 @@ fn tls_name_must_be_carried_by_the_certificate_san_or_cn() {
     let ts = start_radsec(&pki, "", radsec_secret);
     let mut tls = tls_connect(ts.radsec.unwrap(), &client_config(&pki, "client")).unwrap();
     let p = Packet::new(Code::StatusServer, 2, rand::random());
-    let bytes = crypto::encode_request(&p, b"s3cret-on-tls", true).unwrap();
+    let bytes = packet::encode_request(&p, b"s3cret-on-tls", true).unwrap();
     tls.write_all(&bytes).unwrap();
     tls.flush().unwrap();
     let raw = read_packet(&mut tls).unwrap();
@@ -799,7 +799,7 @@ fn hostile_many_idle_connections_are_bounded_and_another_client_is_still_served(
     let started = Instant::now();
     let mut tls = tls_connect(addr, &cfg).unwrap();
     let r = request_with_secret(Method::Pap, "busy", &code_at(ts.now()), RADSEC_SECRET);
-    let bytes = crypto::encode_request(&r.packet, RADSEC_SECRET, true).unwrap();
+    let bytes = packet::encode_request(&r.packet, RADSEC_SECRET, true).unwrap();
     assert_eq!(
         exchange(&mut tls, &bytes, &r.packet.authenticator),
         Code::AccessAccept
@@ -1023,7 +1023,7 @@ fn the_daemon_serves_radsec_audits_its_transport_and_logs_refusals_without_secre
         &daemon::code(&seed, daemon::now()),
         secret,
     );
-    let bytes = crypto::encode_request(&r.packet, secret, true).unwrap();
+    let bytes = packet::encode_request(&r.packet, secret, true).unwrap();
     tls.write_all(&bytes).unwrap();
     tls.flush().unwrap();
     let raw = read_packet(&mut tls).unwrap();

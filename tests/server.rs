@@ -8,7 +8,7 @@ use common::*;
 use radotp::auth::mschap;
 use radotp::auth::Method;
 use radotp::radius::attribute::{ms, types};
-use radotp::radius::{crypto, Code, Packet};
+use radotp::radius::{crypto, packet, Code, Packet};
 use radotp::server::stats::DropReason;
 use radotp::store::TokenStore;
 
@@ -92,7 +92,7 @@ fn rfc5080_retransmission_gets_identical_bytes_not_a_replay_reject() {
     ts.add_user("alice", None);
     let sock = socket();
     let req = request(Method::MsChapV2, "alice", &code_at(ts.now()));
-    let bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+    let bytes = packet::encode_request(&req.packet, SECRET, true).unwrap();
     let first = send_raw(&sock, ts.addr, &bytes).unwrap();
     let again = send_raw(&sock, ts.addr, &bytes).unwrap();
     assert_eq!(first, again, "same reply bytes");
@@ -116,7 +116,7 @@ fn missing_message_authenticator_dropped_when_required() {
     ts.add_user("alice", None);
     let sock = socket();
     let req = request(Method::Pap, "alice", &code_at(ts.now()));
-    let bytes = crypto::encode_request(&req.packet, SECRET, false).unwrap();
+    let bytes = packet::encode_request(&req.packet, SECRET, false).unwrap();
     assert_eq!(send_raw(&sock, ts.addr, &bytes), None);
     assert_eq!(ts.stats.drops(DropReason::MissingMessageAuthenticator), 1);
 }
@@ -127,7 +127,7 @@ fn wrong_message_authenticator_dropped() {
     ts.add_user("alice", None);
     let sock = socket();
     let req = request(Method::Pap, "alice", &code_at(ts.now()));
-    let mut bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+    let mut bytes = packet::encode_request(&req.packet, SECRET, true).unwrap();
     // Flip one bit of the Message-Authenticator value (first attribute).
     let pos = (20..bytes.len() - 2)
         .find(|&i| bytes[i] == types::MESSAGE_AUTHENTICATOR && bytes[i + 1] == 18)
@@ -144,7 +144,7 @@ fn wrong_secret_never_accepted() {
     ts.add_user("alice", None);
     let sock = socket();
     let req = request_with_secret(Method::Pap, "alice", &code_at(ts.now()), b"wrong-secret");
-    let bytes = crypto::encode_request(&req.packet, b"wrong-secret", true).unwrap();
+    let bytes = packet::encode_request(&req.packet, b"wrong-secret", true).unwrap();
     assert_eq!(send_raw(&sock, ts.addr, &bytes), None);
     // Without it (a weak client): the hidden password is garbage, so Reject.
     let ts = start(&config_text("require_message_authenticator = false"));
@@ -152,7 +152,7 @@ fn wrong_secret_never_accepted() {
     for m in [Method::Pap, Method::MsChap] {
         let code = code_at(ts.now());
         let req = request_with_secret(m, "alice", &code, b"wrong-secret");
-        let bytes = crypto::encode_request(&req.packet, b"wrong-secret", false).unwrap();
+        let bytes = packet::encode_request(&req.packet, b"wrong-secret", false).unwrap();
         let raw = send_raw(&sock, ts.addr, &bytes).unwrap();
         let reply = Packet::decode(&raw).unwrap();
         if m == Method::Pap {
@@ -182,7 +182,7 @@ secret = "testing123"
     ts.add_user("alice", None);
     let sock = socket();
     let req = request(Method::Pap, "alice", &code_at(ts.now()));
-    let bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+    let bytes = packet::encode_request(&req.packet, SECRET, true).unwrap();
     assert_eq!(send_raw(&sock, ts.addr, &bytes), None);
     assert_eq!(ts.stats.drops(DropReason::UnknownClient), 1);
 }
@@ -394,12 +394,12 @@ fn rfc5997_status_server_answered() {
     let ts = start(&config_text(""));
     let sock = socket();
     let p = Packet::new(Code::StatusServer, 7, rand::random());
-    let bytes = crypto::encode_request(&p, SECRET, true).unwrap();
+    let bytes = packet::encode_request(&p, SECRET, true).unwrap();
     let raw = send_raw(&sock, ts.addr, &bytes).unwrap();
     assert!(crypto::verify_response(&raw, &p.authenticator, SECRET));
     assert_eq!(Packet::decode(&raw).unwrap().code, Code::AccessAccept);
     // Without Message-Authenticator it is dropped (RFC 5997 §3).
-    let bytes = crypto::encode_request(&p, SECRET, false).unwrap();
+    let bytes = packet::encode_request(&p, SECRET, false).unwrap();
     assert_eq!(send_raw(&sock, ts.addr, &bytes), None);
 }
 
@@ -411,13 +411,13 @@ fn rfc2866_accounting_request_answered() {
     p.push(types::USER_NAME, b"alice".to_vec());
     p.push(types::ACCT_STATUS_TYPE, 1u32.to_be_bytes().to_vec());
     p.push(types::ACCT_SESSION_ID, b"sess-1".to_vec());
-    let bytes = crypto::encode_request(&p, SECRET, false).unwrap();
+    let bytes = packet::encode_request(&p, SECRET, false).unwrap();
     let req_auth: [u8; 16] = bytes[4..20].try_into().unwrap();
     let raw = send_raw(&sock, ts.acct.unwrap(), &bytes).unwrap();
     assert!(crypto::verify_response(&raw, &req_auth, SECRET));
     assert_eq!(Packet::decode(&raw).unwrap().code, Code::AccountingResponse);
     // With a wrong secret: dropped.
-    let bytes = crypto::encode_request(&p, b"nope", false).unwrap();
+    let bytes = packet::encode_request(&p, b"nope", false).unwrap();
     assert_eq!(send_raw(&sock, ts.acct.unwrap(), &bytes), None);
 }
 
@@ -426,7 +426,7 @@ fn access_accept_sent_to_the_server_is_dropped() {
     let ts = start(&config_text(""));
     let sock = socket();
     let p = Packet::new(Code::AccessAccept, 1, [0; 16]);
-    let bytes = crypto::encode_request(&p, SECRET, true).unwrap();
+    let bytes = packet::encode_request(&p, SECRET, true).unwrap();
     assert_eq!(send_raw(&sock, ts.addr, &bytes), None);
     assert_eq!(ts.stats.drops(DropReason::UnexpectedCode), 1);
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use common::*;
 use radotp::auth::Method;
 use radotp::otp::{Algorithm, Kind};
-use radotp::radius::{crypto, Code};
+use radotp::radius::{packet, Code};
 use radotp::secret::Secret;
 use radotp::store::{Token, TokenState, TokenStore};
 
@@ -90,7 +90,7 @@ fn wrong_code_unknown_user_and_wrong_pin_take_the_same_time() {
         for round in 0..ROUNDS + 20 {
             for (i, (_, user, pw)) in cases.iter().enumerate() {
                 let req = request(m, user, pw);
-                let bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+                let bytes = packet::encode_request(&req.packet, SECRET, true).unwrap();
                 let t = Instant::now();
                 let raw = send_raw(&sock, ts.addr, &bytes).expect("an answer");
                 let us = t.elapsed().as_micros() as u64;

@@ -6,7 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use radotp::auth::{Credential, MsChapErrorCode};
-use radotp::radius::{crypto, Code, Packet};
+use radotp::radius::{packet, Code, Packet};
 
 const SECRET: &[u8] = b"testing123";
 
@@ -28,13 +28,13 @@ fuzz_target!(|data: &[u8]| {
     let _ = cred.matches(b"123456");
     let _ = cred.matches(b"");
     let accept = cred.accept_attributes(candidate, &packet, SECRET);
-    let _ = crypto::encode_response(Code::AccessAccept, &packet, accept, SECRET);
+    let _ = packet::encode_response(Code::AccessAccept, &packet, accept, SECRET);
     for e in [
         MsChapErrorCode::AuthenticationFailure,
         MsChapErrorCode::AccountDisabled,
     ] {
         let reject = cred.reject_attributes(e);
-        let _ = crypto::encode_response(Code::AccessReject, &packet, reject, SECRET);
+        let _ = packet::encode_response(Code::AccessReject, &packet, reject, SECRET);
     }
     std::hint::black_box(hit);
 });

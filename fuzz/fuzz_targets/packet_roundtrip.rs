@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use radotp::radius::{crypto, Code, Packet};
+use radotp::radius::{packet, crypto, Code, Packet};
 
 const SECRET: &[u8] = b"testing123";
 
@@ -21,8 +21,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = crypto::check_message_authenticator(data, &first, SECRET, None);
     let _ = crypto::verify_accounting_request(data, SECRET);
     let _ = crypto::verify_response(data, &first.authenticator, SECRET);
-    let _ = crypto::encode_response(Code::AccessReject, &first, Vec::new(), SECRET);
-    if let Ok(req) = crypto::encode_request(&first, SECRET, true) {
+    let _ = packet::encode_response(Code::AccessReject, &first, Vec::new(), SECRET);
+    if let Ok(req) = packet::encode_request(&first, SECRET, true) {
         // A request we encode with a Message-Authenticator must verify.
         let p = Packet::decode(&req).expect("encoded request decodes");
         assert_eq!(

@@ -57,7 +57,7 @@ use crate::auth::client::{request_attributes, ClientExchange};
 use crate::auth::Method;
 use crate::otp::{hotp, Algorithm, Kind, OtpCode};
 use crate::radius::attribute::types;
-use crate::radius::{crypto, Code, Packet};
+use crate::radius::{crypto, packet, Code, Packet};
 use crate::secret::Secret;
 use crate::store::{Token, TokenState, User};
 
@@ -1252,7 +1252,7 @@ async fn socket_task(
                 let mut p = Packet::new(Code::AccessRequest, id as u8, authenticator);
                 p.push(types::USER_NAME, user.name.as_bytes().to_vec());
                 p.attributes.extend(attrs);
-                let bytes = crypto::encode_request(&p, secret, !a.no_message_authenticator)?;
+                let bytes = packet::encode_request(&p, secret, !a.no_message_authenticator)?;
                 // Taken until it is sent or given back.
                 pending[id] = Some(Pending {
                     authenticator,

@@ -26,7 +26,6 @@ use clap::{Parser, Subcommand};
 use crate::admin::{Admin, AdminError, AdminReply, AdminRequest, ErrorKind, TokenInfo, UserInfo};
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::server::control;
 use crate::store::{StoreError, TokenStore};
 use crate::verify::Verifier;
 
@@ -175,7 +174,7 @@ impl Ctx {
     pub fn admin(&self, req: AdminRequest) -> anyhow::Result<AdminReply> {
         let config = self.config()?;
         let sock = &config.server.control_socket;
-        match control::request(sock, &req) {
+        match crate::admin::wire::request(sock, &req) {
             Ok(Some(reply)) => return Ok(reply?),
             Ok(None) => {}
             Err(e) => {
@@ -189,7 +188,7 @@ impl Ctx {
         let verifier = Arc::new(Verifier::new(
             store,
             Arc::new(SystemClock),
-            crate::server::policy(&config),
+            crate::verify::Policy::of(&config),
         ));
         let audit = config.audit.path.clone();
         let journal = config.audit.journal;

@@ -20,7 +20,7 @@ use crate::auth::client::{request_attributes, ClientExchange};
 use crate::auth::Method;
 use crate::radius::attribute::{ms, types};
 use crate::radius::crypto;
-use crate::radius::{Code, Packet};
+use crate::radius::{packet, Code, Packet};
 
 /// `probe` options.
 #[derive(Debug, Args)]
@@ -350,7 +350,7 @@ fn exchange_once(
     if let Some(s) = state {
         p.push(types::STATE, s);
     }
-    let bytes = crypto::encode_request(&p, secret, !a.no_message_authenticator)?;
+    let bytes = packet::encode_request(&p, secret, !a.no_message_authenticator)?;
     let reply = link.ask(&bytes, p.identifier, &authenticator, secret, a)?;
     Ok((reply, exchange, authenticator))
 }

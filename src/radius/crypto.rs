@@ -1,16 +1,16 @@
-//! RADIUS cryptography: User-Password hiding (RFC 2865 §5.2), Request and
-//! Response Authenticators (RFC 2865 §3, RFC 2866 §3), Message-Authenticator
-//! (RFC 2869 §5.14, RFC 3579 §3.2) and the RFC 2548 MPPE key encryption.
+//! RADIUS cryptography: User-Password hiding (RFC 2865 §5.2), the checks
+//! of received Request and Response Authenticators (RFC 2865 §3, RFC 2866
+//! §3) and Message-Authenticators (RFC 2869 §5.14, RFC 3579 §3.2), the
+//! keyed MD5 and HMAC-MD5 the codec signs with, and the RFC 2548 MPPE key
+//! encryption. Building signed packets is the codec's
+//! ([`super::packet::encode_response`], [`super::packet::encode_request`]).
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use zeroize::Zeroize;
 
-use super::attribute::{types, Attribute};
-use super::packet::{
-    encoded_len, write_attribute, write_header, AttrIter, Code, EncodeError, Packet, MAX_LEN,
-    MIN_LEN,
-};
+use super::attribute::types;
+use super::packet::{AttrIter, Code, Packet, MAX_LEN, MIN_LEN};
 use crate::secret::{ct_eq, Secret};
 
 type HmacMd5 = Hmac<Md5>;
@@ -19,10 +19,10 @@ type HmacMd5 = Hmac<Md5>;
 pub const MAX_PASSWORD_LEN: usize = 128;
 
 /// Offset of the Request/Response Authenticator in the header.
-const AUTH_RANGE: std::ops::Range<usize> = 4..20;
+pub(crate) const AUTH_RANGE: std::ops::Range<usize> = 4..20;
 
 /// Length of a Message-Authenticator attribute on the wire.
-const MA_ATTR_LEN: usize = 18;
+pub(crate) const MA_ATTR_LEN: usize = 18;
 
 /// What a Message-Authenticator check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub fn unhide_password(
 }
 
 /// `MD5(secret ‖ parts…)` as 16 bytes.
-fn md5_keyed(secret: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+pub(crate) fn md5_keyed(secret: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     let mut h = Md5::new();
     h.update(secret);
     for p in parts {
@@ -122,7 +122,7 @@ fn xor_into(block: &mut [u8], key: &[u8; 16]) {
 /// zeroed authenticator field (RFC 2866 §3 Accounting-Request, RFC 5176
 /// Disconnect-Request 40 and CoA-Request 43); their Message-Authenticator
 /// is computed with that field zeroed too (RFC 3579 §3.2, RFC 5176 §3.3).
-fn zeroed_authenticator(code: Code) -> bool {
+pub(crate) fn zeroed_authenticator(code: Code) -> bool {
     matches!(
         code,
         Code::AccountingRequest | Code::Unknown(40) | Code::Unknown(43)
@@ -276,131 +276,12 @@ pub fn verify_accounting_request(raw: &[u8], secret: &[u8]) -> bool {
     ct_eq(&expected, got)
 }
 
-/// Builds a response to `request` (server side): identifier from the
-/// request; a Message-Authenticator placed first; `attributes`; the
-/// request's Proxy-State attributes copied last in order; then the
-/// Message-Authenticator and the Response Authenticator computed over it.
-///
-/// Placing the Message-Authenticator first follows the BlastRADIUS
-/// (CVE-2024-3596) advice. The Response Authenticator is
-/// `MD5(Code ‖ ID ‖ Length ‖ Request Authenticator ‖ Attributes ‖ secret)`
-/// (RFC 2865 §3), taken after the Message-Authenticator is filled in
-/// (RFC 3579 §3.2). Any Message-Authenticator in `attributes` is dropped.
-///
-/// An Accounting-Response carries no Message-Authenticator (RFC 3579
-/// defines it for Access-* replies; RFC 2866's Response Authenticator
-/// protects accounting, and FreeRADIUS's radclient rejects one computed over
-/// the Request Authenticator), except in answer to a Status-Server (RFC 5997).
-pub fn encode_response(
-    code: Code,
-    request: &Packet,
-    attributes: Vec<Attribute>,
-    secret: &[u8],
-) -> Result<Vec<u8>, EncodeError> {
-    let body = || {
-        attributes
-            .iter()
-            .filter(|a| a.typ != types::MESSAGE_AUTHENTICATOR)
-            .chain(
-                request
-                    .attributes
-                    .iter()
-                    .filter(|a| a.typ == types::PROXY_STATE),
-            )
-    };
-    let with_ma = code != Code::AccountingResponse || request.code == Code::StatusServer;
-    let ma_len = if with_ma { MA_ATTR_LEN } else { 0 };
-    let len = encoded_len(MIN_LEN + ma_len, body())?;
-    let mut out = Vec::with_capacity(len);
-    write_header(
-        &mut out,
-        code,
-        request.identifier,
-        len,
-        &request.authenticator,
-    );
-    if with_ma {
-        write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
-    }
-    for a in body() {
-        write_attribute(&mut out, a.typ, &a.value);
-    }
-    if with_ma {
-        sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
-    }
-    let ra = md5_keyed(&[], &[&out, secret]);
-    if let Some(field) = out.get_mut(AUTH_RANGE) {
-        field.copy_from_slice(&ra);
-    }
-    Ok(out)
-}
-
 /// Fills the zeroed Message-Authenticator value at `at` with the HMAC-MD5
 /// of `out` as it stands.
-fn sign_message_authenticator(out: &mut [u8], at: usize, secret: &[u8]) {
+pub(crate) fn sign_message_authenticator(out: &mut [u8], at: usize, secret: &[u8]) {
     if let (Some(mac), Some(field)) = (hmac_md5(out, secret), out.get_mut(at..at + 16)) {
         field.copy_from_slice(&mac);
     }
-}
-
-/// Builds a request (client side, for `radotp probe` and `radotp bench`):
-/// `packet.authenticator` is used as the Request Authenticator for
-/// Access-Request and Status-Server; for Accounting-Request it is computed
-/// (RFC 2866). With `message_authenticator`, one is placed first and
-/// computed.
-///
-/// With `message_authenticator`, any Message-Authenticator already in
-/// `packet.attributes` is dropped; without it, the attributes are written as
-/// they are. Disconnect-Request (40) and CoA-Request (43) are treated like
-/// Accounting-Request (RFC 5176 §3.3).
-pub fn encode_request(
-    packet: &Packet,
-    secret: &[u8],
-    message_authenticator: bool,
-) -> Result<Vec<u8>, EncodeError> {
-    let body = || {
-        packet
-            .attributes
-            .iter()
-            .filter(move |a| !(message_authenticator && a.typ == types::MESSAGE_AUTHENTICATOR))
-    };
-    let start = MIN_LEN
-        + if message_authenticator {
-            MA_ATTR_LEN
-        } else {
-            0
-        };
-    let len = encoded_len(start, body())?;
-    let zeroed = zeroed_authenticator(packet.code);
-    let authenticator = if zeroed {
-        [0u8; 16]
-    } else {
-        packet.authenticator
-    };
-    let mut out = Vec::with_capacity(len);
-    write_header(
-        &mut out,
-        packet.code,
-        packet.identifier,
-        len,
-        &authenticator,
-    );
-    if message_authenticator {
-        write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
-    }
-    for a in body() {
-        write_attribute(&mut out, a.typ, &a.value);
-    }
-    if message_authenticator {
-        sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
-    }
-    if zeroed {
-        let ra = md5_keyed(&[], &[&out, secret]);
-        if let Some(field) = out.get_mut(AUTH_RANGE) {
-            field.copy_from_slice(&ra);
-        }
-    }
-    Ok(out)
 }
 
 /// Client side: checks the Response Authenticator of reply `raw` to a
@@ -519,6 +400,8 @@ pub fn ms_chap_mppe_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::radius::attribute::Attribute;
+    use crate::radius::packet::{encode_request, encode_response};
 
     /// RFC 2202 §2 test cases 1–3, interleaved with other keys so that the
     /// per-thread cache of keyed states hits, misses and evicts.
@@ -771,6 +654,7 @@ mod tests {
 mod radclient_tests {
     use super::*;
     use crate::radius::attribute::ms;
+    use crate::radius::packet::{encode_request, encode_response};
     use md5::{Digest, Md5};
 
     const SECRET: &[u8] = b"testing123";
@@ -933,6 +817,8 @@ mod radclient_tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
+    use crate::radius::attribute::Attribute;
+    use crate::radius::packet::{encode_request, encode_response};
     use proptest::collection::vec;
     use proptest::prelude::*;
 

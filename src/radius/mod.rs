@@ -1,9 +1,11 @@
 //! The RADIUS wire format (RFC 2865, 2866, 2869, 3579, 5997, 2548), no I/O.
 //!
-//! [`Packet::decode`] turns a datagram into a [`Packet`] or a
-//! [`DecodeError`]; encoding builds responses with the Response
-//! Authenticator and a Message-Authenticator. [`crypto`] holds the
-//! User-Password hiding, the authenticators and the RFC 2548 key salting.
+//! The codec, [`packet`]: [`Packet::decode`] turns a datagram into a
+//! [`Packet`] or a [`DecodeError`]; [`packet::encode_response`] and
+//! [`packet::encode_request`] build signed datagrams (Response
+//! Authenticator, Message-Authenticator first). [`crypto`] holds the
+//! User-Password hiding, the checks of received authenticators, the keyed
+//! hashes the codec signs with, and the RFC 2548 key salting.
 
 pub mod attribute;
 pub mod crypto;

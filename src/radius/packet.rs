@@ -42,6 +42,9 @@
 //! Unknown codes ([`Code::Unknown`]) and unknown attributes are kept.
 
 use super::attribute::{ms, types, Attribute};
+use super::crypto::{
+    md5_keyed, sign_message_authenticator, zeroed_authenticator, AUTH_RANGE, MA_ATTR_LEN,
+};
 
 /// Smallest legal packet (the header).
 pub const MIN_LEN: usize = 20;
@@ -242,6 +245,125 @@ impl Packet {
         }
         Ok(out)
     }
+}
+
+/// Builds a response to `request` (server side): identifier from the
+/// request; a Message-Authenticator placed first; `attributes`; the
+/// request's Proxy-State attributes copied last in order; then the
+/// Message-Authenticator and the Response Authenticator computed over it.
+///
+/// Placing the Message-Authenticator first follows the BlastRADIUS
+/// (CVE-2024-3596) advice. The Response Authenticator is
+/// `MD5(Code ‖ ID ‖ Length ‖ Request Authenticator ‖ Attributes ‖ secret)`
+/// (RFC 2865 §3), taken after the Message-Authenticator is filled in
+/// (RFC 3579 §3.2). Any Message-Authenticator in `attributes` is dropped.
+///
+/// An Accounting-Response carries no Message-Authenticator (RFC 3579
+/// defines it for Access-* replies; RFC 2866's Response Authenticator
+/// protects accounting, and FreeRADIUS's radclient rejects one computed over
+/// the Request Authenticator), except in answer to a Status-Server (RFC 5997).
+pub fn encode_response(
+    code: Code,
+    request: &Packet,
+    attributes: Vec<Attribute>,
+    secret: &[u8],
+) -> Result<Vec<u8>, EncodeError> {
+    let body = || {
+        attributes
+            .iter()
+            .filter(|a| a.typ != types::MESSAGE_AUTHENTICATOR)
+            .chain(
+                request
+                    .attributes
+                    .iter()
+                    .filter(|a| a.typ == types::PROXY_STATE),
+            )
+    };
+    let with_ma = code != Code::AccountingResponse || request.code == Code::StatusServer;
+    let ma_len = if with_ma { MA_ATTR_LEN } else { 0 };
+    let len = encoded_len(MIN_LEN + ma_len, body())?;
+    let mut out = Vec::with_capacity(len);
+    write_header(
+        &mut out,
+        code,
+        request.identifier,
+        len,
+        &request.authenticator,
+    );
+    if with_ma {
+        write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
+    }
+    for a in body() {
+        write_attribute(&mut out, a.typ, &a.value);
+    }
+    if with_ma {
+        sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
+    }
+    let ra = md5_keyed(&[], &[&out, secret]);
+    if let Some(field) = out.get_mut(AUTH_RANGE) {
+        field.copy_from_slice(&ra);
+    }
+    Ok(out)
+}
+
+/// Builds a request (client side, for `radotp probe` and `radotp bench`):
+/// `packet.authenticator` is used as the Request Authenticator for
+/// Access-Request and Status-Server; for Accounting-Request it is computed
+/// (RFC 2866). With `message_authenticator`, one is placed first and
+/// computed.
+///
+/// With `message_authenticator`, any Message-Authenticator already in
+/// `packet.attributes` is dropped; without it, the attributes are written as
+/// they are. Disconnect-Request (40) and CoA-Request (43) are treated like
+/// Accounting-Request (RFC 5176 §3.3).
+pub fn encode_request(
+    packet: &Packet,
+    secret: &[u8],
+    message_authenticator: bool,
+) -> Result<Vec<u8>, EncodeError> {
+    let body = || {
+        packet
+            .attributes
+            .iter()
+            .filter(move |a| !(message_authenticator && a.typ == types::MESSAGE_AUTHENTICATOR))
+    };
+    let start = MIN_LEN
+        + if message_authenticator {
+            MA_ATTR_LEN
+        } else {
+            0
+        };
+    let len = encoded_len(start, body())?;
+    let zeroed = zeroed_authenticator(packet.code);
+    let authenticator = if zeroed {
+        [0u8; 16]
+    } else {
+        packet.authenticator
+    };
+    let mut out = Vec::with_capacity(len);
+    write_header(
+        &mut out,
+        packet.code,
+        packet.identifier,
+        len,
+        &authenticator,
+    );
+    if message_authenticator {
+        write_attribute(&mut out, types::MESSAGE_AUTHENTICATOR, &[0u8; 16]);
+    }
+    for a in body() {
+        write_attribute(&mut out, a.typ, &a.value);
+    }
+    if message_authenticator {
+        sign_message_authenticator(&mut out, MIN_LEN + 2, secret);
+    }
+    if zeroed {
+        let ra = md5_keyed(&[], &[&out, secret]);
+        if let Some(field) = out.get_mut(AUTH_RANGE) {
+            field.copy_from_slice(&ra);
+        }
+    }
+    Ok(out)
 }
 
 /// Largest attribute value (255 minus the type and length octets).

@@ -24,7 +24,7 @@ use crate::auth::mschap::MsChapV2;
 use crate::auth::{Credential, Method, MsChapErrorCode, Pap};
 use crate::config::Client;
 use crate::radius::attribute::{ms, types};
-use crate::radius::{crypto, Attribute, Code, Packet};
+use crate::radius::{packet, Attribute, Code, Packet};
 use crate::secret::Secret;
 use crate::verify::{Accepted, Options, Outcome, Reason};
 
@@ -690,7 +690,7 @@ fn eap_encode(
     attrs: Vec<Attribute>,
     client: &Client,
 ) -> Option<Vec<u8>> {
-    match crypto::encode_response(code, request, attrs, client.secret.expose()) {
+    match packet::encode_response(code, request, attrs, client.secret.expose()) {
         Ok(b) => Some(b),
         Err(e) => {
             tracing::error!(client = %client.name, error = %e, "EAP reply cannot be encoded; dropped");

@@ -17,7 +17,7 @@ use crate::auth::{Credential, Method, MsChapErrorCode};
 use crate::config::{Client, Config};
 use crate::radius::attribute::types;
 use crate::radius::crypto::{self, MessageAuthenticator};
-use crate::radius::{Attribute, Code, Packet};
+use crate::radius::{packet, Attribute, Code, Packet};
 use crate::verify::{Accepted, LockScope, Options, Outcome, Reason, Verifier};
 
 use super::challenge::ChallengeTable;
@@ -716,7 +716,7 @@ impl Handler {
         attrs: Vec<Attribute>,
         client: &Client,
     ) -> Option<Vec<u8>> {
-        match crypto::encode_response(code, request, attrs, client.secret.expose()) {
+        match packet::encode_response(code, request, attrs, client.secret.expose()) {
             Ok(bytes) => Some(bytes),
             Err(e) => {
                 tracing::error!(client = %client.name, error = %e, "reply cannot be encoded; dropped");

@@ -70,17 +70,6 @@ impl From<radsec::RadSecError> for ServerError {
     }
 }
 
-/// The verification policy of a config.
-pub fn policy(config: &Config) -> Policy {
-    Policy {
-        window: config.window(),
-        lockout_threshold: config.lockout.threshold,
-        lockout_secs: config.lockout.duration_secs,
-        lockout_max_secs: config.lockout.max_duration_secs,
-        lockout_scope: config.lockout.lock_scope(),
-    }
-}
-
 /// A bound, not yet running, daemon.
 pub struct Server {
     handler: Arc<Handler>,
@@ -115,7 +104,11 @@ impl Server {
         control: bool,
     ) -> Result<Server, ServerError> {
         let config = Arc::new(config);
-        let verifier = Arc::new(Verifier::new(store.clone(), clock.clone(), policy(&config)));
+        let verifier = Arc::new(Verifier::new(
+            store.clone(),
+            clock.clone(),
+            Policy::of(&config),
+        ));
         let stats = Arc::new(Stats::default());
         let commit = Arc::new(CommitStats::default());
         let worker_stats = Arc::new(WorkerStats::default());
@@ -127,7 +120,7 @@ impl Server {
             stats.clone(),
         ));
         let deferred = Arc::new(
-            Verifier::new(store.clone(), clock.clone(), policy(&config))
+            Verifier::new(store.clone(), clock.clone(), Policy::of(&config))
                 .with_deferred_commit(queue.clone()),
         );
         let handler = Arc::new(Handler::new(
@@ -402,7 +395,7 @@ impl Server {
             // verification under way on the old policy and one on the new
             // still take turns per user, and no failure waiting to be
             // written is lost (locks and counts live in the store).
-            let verifier = Arc::new(self.handler.settings().verifier.with_policy(policy(&c)));
+            let verifier = Arc::new(self.handler.settings().verifier.with_policy(Policy::of(&c)));
             Settings::new(&c, verifier).map(|s| (c, s))
         });
         match result {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::request_with_secret;
 use radotp::auth::Method;
 use radotp::otp::{self, Algorithm};
-use radotp::radius::{crypto, Code, Packet};
+use radotp::radius::{crypto, packet, Code, Packet};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_radotp");
 
@@ -286,7 +286,7 @@ pub fn ask(
     secret: &[u8],
 ) -> Option<Code> {
     let req = request_with_secret(Method::Pap, user, pass, secret);
-    let bytes = crypto::encode_request(&req.packet, secret, true).unwrap();
+    let bytes = packet::encode_request(&req.packet, secret, true).unwrap();
     sock.send_to(&bytes, to).unwrap();
     let mut buf = [0u8; 4096];
     loop {

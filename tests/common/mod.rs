@@ -15,7 +15,7 @@ use radotp::clock::FixedClock;
 use radotp::config::Config;
 use radotp::otp::{self, Algorithm, Kind};
 use radotp::radius::attribute::types;
-use radotp::radius::{crypto, Attribute, Code, Packet};
+use radotp::radius::{crypto, packet, Attribute, Code, Packet};
 use radotp::secret::Secret;
 use radotp::server::stats::Stats;
 use radotp::server::Server;
@@ -204,7 +204,7 @@ pub fn send_raw(sock: &UdpSocket, to: SocketAddr, bytes: &[u8]) -> Option<Vec<u8
 
 /// Encodes (with Message-Authenticator), sends, verifies and decodes the reply.
 pub fn send(sock: &UdpSocket, to: SocketAddr, req: &Request) -> Option<Packet> {
-    let bytes = crypto::encode_request(&req.packet, SECRET, true).unwrap();
+    let bytes = packet::encode_request(&req.packet, SECRET, true).unwrap();
     let raw = send_raw(sock, to, &bytes)?;
     assert!(
         crypto::verify_response(&raw, &req.packet.authenticator, SECRET),

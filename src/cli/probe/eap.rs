@@ -12,7 +12,7 @@ use crate::auth::eap::{self, code, op, typ, EapPacket};
 use crate::auth::mschap::{self, MsChapV2};
 use crate::auth::Method;
 use crate::radius::attribute::{ms, types};
-use crate::radius::{crypto, Attribute, Code, Packet};
+use crate::radius::{crypto, packet, Attribute, Code, Packet};
 
 use super::super::Ctx;
 
@@ -73,7 +73,7 @@ pub fn run(
             p.attributes.push(Attribute::new(types::STATE, s.clone()));
         }
         // RFC 3579 §3.2: Message-Authenticator on every EAP request.
-        let bytes = crypto::encode_request(&p, secret, true)?;
+        let bytes = packet::encode_request(&p, secret, true)?;
         let reply = link.ask(&bytes, p.identifier, &authenticator, secret, a)?;
         // The EAP checks are below; nothing RADIUS-method-specific to check.
         let exchange = ClientExchange {

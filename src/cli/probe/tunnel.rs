@@ -16,7 +16,7 @@ use crate::auth::eap::{self, code, typ, EapPacket};
 use crate::auth::eap_tls::{self, avp, Fragmenter, Reassembly, TlsFrame};
 use crate::auth::Method;
 use crate::radius::attribute::{ms, types};
-use crate::radius::{crypto, Attribute, Code, Packet};
+use crate::radius::{crypto, packet, Attribute, Code, Packet};
 
 use super::super::Ctx;
 
@@ -53,7 +53,7 @@ impl Conv<'_> {
         if let Some(s) = &self.state {
             p.attributes.push(Attribute::new(types::STATE, s.clone()));
         }
-        let bytes = crypto::encode_request(&p, self.secret, true)?;
+        let bytes = packet::encode_request(&p, self.secret, true)?;
         let reply = self
             .link
             .ask(&bytes, p.identifier, &authenticator, self.secret, self.a)?;
