@@ -426,6 +426,30 @@ fn enroll_writes_qr_png_and_svg() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+// `radotp ... | head`: a reader that closes the pipe early ends the
+// command quietly (status 141, as SIGPIPE would), without a panic message.
+#[test]
+fn stdout_closed_early_ends_quietly_without_a_panic() {
+    let e = env();
+    // `generate man` writes with `write_all` (an error returned), `config
+    // check` with `println!` (a panic caught by the hook).
+    for args in [&["generate", "man"][..], &["config", "check"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_radotp"))
+            .arg("--config")
+            .arg(&e.config)
+            .args(args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(err.is_empty(), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(141), "{args:?}: {err}");
+    }
+}
+
 // `radotp store migrate`: a sled store of radotp 0.1 and a file store of
 // 0.2 (same key file), written here by the old code, are copied into the
 // configured SQLite store with PINs, seeds, replay state, drift and failure

@@ -91,10 +91,12 @@ pub enum Command {
 
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {
         Ok(code) => code,
+        Err(e) if closed_stdout(&e) => ExitCode::from(141),
         Err(e) => {
             let (code, kind) = match e.downcast_ref::<AdminError>() {
                 Some(a) if a.kind == ErrorKind::Usage => (2, "usage"),
@@ -115,6 +117,36 @@ pub fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `radotp user list | head` closes the pipe early. Rust ignores SIGPIPE,
+/// so the next write to stdout fails with EPIPE and `println!` panics
+/// (other writes return the error: [`closed_stdout`]); the reader has all
+/// it wanted, so the process ends quietly instead of printing a panic,
+/// with the exit status a shell gives a program that SIGPIPE ended
+/// (128 + 13). Every other panic goes to the default hook.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
+/// Did the command fail writing to a stdout whose reader went away?
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A usage or configuration error (exit 2).
