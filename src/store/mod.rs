@@ -1200,11 +1200,15 @@ pub mod conformance {
                     use_of("w", "v", None, 7),
                     use_of("w", "v", None, 7),
                     use_of("gone", "u", None, 1),
+                    use_of("w", "v", Some(7), 8),
                 ],
                 &[],
             )
             .unwrap();
-        assert_eq!(won, [false, false, true, false, false]);
+        // A later, higher use of a token in the same batch wins after the
+        // first (batched engines must apply a batch's uses in order).
+        assert_eq!(won, [false, false, true, false, false, true]);
+        assert_eq!(s.token("w").unwrap().unwrap().last, Some(8));
         // A newer counter wins even when the verifier read an older state
         // (a concurrent Accept of the step before it committed first).
         let mut newer = use_of("t", "u", None, 101);

@@ -540,6 +540,22 @@ fn clear_sources(
     .map(drop)
 }
 
+/// The uses of a batch in rounds: round `k` holds the `k`-th use of each
+/// token (in arrival order), so no round names a token twice.
+fn rounds(uses: &[UseCommit]) -> Vec<Vec<usize>> {
+    let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (i, u) in uses.iter().enumerate() {
+        let n = seen.entry(u.token.as_str()).or_default();
+        if rounds.len() <= *n {
+            rounds.push(Vec::new());
+        }
+        rounds[*n].push(i);
+        *n += 1;
+    }
+    rounds
+}
+
 fn succeed(tx: &mut Transaction<'_>, name: &str, now: u64) -> Result<u64, StoreError> {
     tx.execute(
         "UPDATE users SET failures = 0, locked_until = NULL, lock_count = 0, last_success = $1 WHERE name = $2",
@@ -881,59 +897,119 @@ impl TokenStore for PgStore {
         if uses.is_empty() && failures.is_empty() {
             return Ok(Vec::new());
         }
-        // Lock order: token rows by id, then user rows by name.
-        let mut order: Vec<usize> = (0..uses.len()).collect();
-        order.sort_by(|&a, &b| uses[a].token.cmp(&uses[b].token));
-        let mut fails: Vec<&Failure> = failures.iter().collect();
-        fails.sort_by(|a, b| a.user.cmp(&b.user));
+        // A batch is a few set-based statements, not one per Accept: on
+        // loopback each statement is a round trip, and the commit thread
+        // waits for every one of them. Rows are locked in one order — token
+        // rows by id, then user rows by name — so that two servers
+        // committing overlapping batches cannot deadlock.
+        let rounds = rounds(uses);
+        let mut users: Vec<&str> = uses
+            .iter()
+            .map(|u| u.user.as_str())
+            .chain(failures.iter().map(|f| f.user.as_str()))
+            .collect();
+        users.sort_unstable();
+        users.dedup();
         self.tx(|tx| {
-            let st = tx
-                .prepare(
-                    "UPDATE tokens SET last_step = $1, drift = $2, last_used = $3, \
-                     state = CASE WHEN $4 AND state = 'pending' THEN 'active' ELSE state END \
-                     WHERE id = $5 AND (last_step IS NULL OR last_step < $1)",
+            let mut won = vec![false; uses.len()];
+            if !uses.is_empty() {
+                let ids: Vec<&str> = rounds[0].iter().map(|&i| uses[i].token.as_str()).collect();
+                tx.query(
+                    "SELECT 1 FROM tokens WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                    &[&ids],
                 )
                 .map_err(db_err)?;
-            let mut won = vec![false; uses.len()];
-            for &i in &order {
-                let u = &uses[i];
-                let n = tx
-                    .execute(
-                        &st,
-                        &[
-                            &sql::int(u.counter, "step/counter")?,
-                            &u.drift,
-                            &sql::int(u.now, "time")?,
-                            &u.activate,
-                            &u.token,
-                        ],
+            }
+            // Each round holds a token at most once (a second use of a
+            // token in the batch goes in the next round, after the first),
+            // so each row meets one candidate and the statement says which
+            // won.
+            for round in &rounds {
+                let mut ids = Vec::with_capacity(round.len());
+                let mut steps = Vec::with_capacity(round.len());
+                let mut drifts = Vec::with_capacity(round.len());
+                let mut nows = Vec::with_capacity(round.len());
+                let mut activates = Vec::with_capacity(round.len());
+                let mut ords = Vec::with_capacity(round.len());
+                for &i in round {
+                    let u = &uses[i];
+                    ids.push(u.token.as_str());
+                    steps.push(sql::int(u.counter, "step/counter")?);
+                    drifts.push(u.drift);
+                    nows.push(sql::int(u.now, "time")?);
+                    activates.push(u.activate);
+                    ords.push(i as i64);
+                }
+                let rows = tx
+                    .query(
+                        "UPDATE tokens t SET last_step = v.step, drift = v.drift, last_used = v.now, \
+                         state = CASE WHEN v.activate AND t.state = 'pending' THEN 'active' ELSE t.state END \
+                         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[]) \
+                         AS v(id, step, drift, now, activate, ord) \
+                         WHERE t.id = v.id AND (t.last_step IS NULL OR t.last_step < v.step) \
+                         RETURNING v.ord",
+                        &[&ids, &steps, &drifts, &nows, &activates, &ords],
                     )
                     .map_err(db_err)?;
-                won[i] = n == 1;
-            }
-            // Users: the clears of the winners and the failures, by name.
-            let mut users: Vec<(&str, Option<&UseCommit>, Option<&Failure>)> = Vec::new();
-            for (i, u) in uses.iter().enumerate() {
-                if won[i] && (u.clear_user || u.clear_source.is_some()) {
-                    users.push((&u.user, Some(u), None));
-                }
-            }
-            users.extend(fails.iter().map(|f| (f.user.as_str(), None, Some(*f))));
-            users.sort_by(|a, b| a.0.cmp(b.0));
-            for (name, clear, failure) in users {
-                if let Some(u) = clear {
-                    if u.clear_user {
-                        succeed(tx, name, u.now)?;
-                    }
-                    if let Some(src) = &u.clear_source {
-                        clear_sources(tx, name, Some(src))?;
+                for r in rows {
+                    let i: i64 = r.get(0);
+                    if let Some(w) = usize::try_from(i).ok().and_then(|i| won.get_mut(i)) {
+                        *w = true;
                     }
                 }
-                if let Some(f) = failure {
-                    match &f.source {
-                        None => fail(tx, f).map(drop)?,
-                        Some(src) => fail_source(tx, name, src, f.now, f.rule).map(drop)?,
+            }
+            let clears: Vec<(&str, i64)> = {
+                let mut c = Vec::new();
+                for (i, u) in uses.iter().enumerate() {
+                    if won[i] && u.clear_user {
+                        c.push((u.user.as_str(), sql::int(u.now, "time")?));
                     }
+                }
+                // One row per user: the latest success.
+                c.sort_unstable();
+                c.reverse();
+                c.dedup_by(|a, b| a.0 == b.0);
+                c
+            };
+            let sources: Vec<(&str, &str)> = uses
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| won[i])
+                .filter_map(|(_, u)| u.clear_source.as_deref().map(|s| (u.user.as_str(), s)))
+                .collect();
+            if clears.is_empty() && sources.is_empty() && failures.is_empty() {
+                return Ok(won);
+            }
+            tx.query(
+                "SELECT 1 FROM users WHERE name = ANY($1) ORDER BY name FOR UPDATE",
+                &[&users],
+            )
+            .map_err(db_err)?;
+            if !clears.is_empty() {
+                let (names, nows): (Vec<&str>, Vec<i64>) = clears.into_iter().unzip();
+                tx.execute(
+                    "UPDATE users u SET failures = 0, locked_until = NULL, lock_count = 0, last_success = v.now \
+                     FROM unnest($1::text[], $2::bigint[]) AS v(name, now) WHERE u.name = v.name",
+                    &[&names, &nows],
+                )
+                .map_err(db_err)?;
+            }
+            for (user, src) in sources {
+                tx.execute(
+                    "DELETE FROM source_locks WHERE user_name = $1 AND source = $2",
+                    &[&user, &src],
+                )
+                .map_err(db_err)?;
+            }
+            // Failures one by one, in name order (each reads the count the
+            // one before left, for the lock rule); they are rare next to
+            // Accepts.
+            let mut fails: Vec<&Failure> = failures.iter().collect();
+            fails.sort_by(|a, b| a.user.cmp(&b.user));
+            for f in fails {
+                match &f.source {
+                    None => fail(tx, f).map(drop)?,
+                    Some(src) => fail_source(tx, &f.user, src, f.now, f.rule).map(drop)?,
                 }
             }
             Ok(won)
