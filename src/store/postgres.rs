@@ -26,7 +26,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use postgres::config::SslMode;
-use postgres::{Client, Config, NoTls, Row, Transaction};
+use postgres::{Client, Config, NoTls, Row, Statement, Transaction};
 
 use super::sql::{self, TokenRow, UserRow, API_KEY_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS};
 use super::{
@@ -94,9 +94,16 @@ pub struct PgStore {
     shown: String,
     tls: Tls,
     key: StoreKey,
-    pool: Mutex<Vec<Client>>,
+    pool: Mutex<Vec<Conn>>,
     pool_size: usize,
     health: Mutex<Health>,
+}
+
+/// A pooled connection and the statements prepared on it (the request
+/// path's reads: parsed and planned once per connection, not per request).
+struct Conn {
+    client: Client,
+    prepared: std::collections::HashMap<&'static str, Statement>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -225,7 +232,10 @@ impl PgStore {
         };
         let mut c = store.connect().map_err(|e| open_err(e.to_string()))?;
         store.migrate(&mut c)?;
-        store.put(c);
+        store.put(Conn {
+            client: c,
+            prepared: Default::default(),
+        });
         Ok(store)
     }
 
@@ -290,9 +300,9 @@ impl PgStore {
     }
 
     /// A connection: from the pool, or a new one (unless in back-off).
-    fn get(&self) -> Result<Client, StoreError> {
+    fn get(&self) -> Result<Conn, StoreError> {
         if let Some(c) = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop() {
-            if !c.is_closed() {
+            if !c.client.is_closed() {
                 return Ok(c);
             }
         }
@@ -305,11 +315,14 @@ impl PgStore {
             }
         }
         match self.connect() {
-            Ok(c) => {
+            Ok(client) => {
                 let mut h = self.health();
                 h.retry_at = None;
                 h.backoff = MIN_BACKOFF;
-                Ok(c)
+                Ok(Conn {
+                    client,
+                    prepared: Default::default(),
+                })
             }
             Err(e) => {
                 let mut h = self.health();
@@ -320,8 +333,8 @@ impl PgStore {
         }
     }
 
-    fn put(&self, c: Client) {
-        if c.is_closed() {
+    fn put(&self, c: Conn) {
+        if c.client.is_closed() {
             return;
         }
         let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
@@ -336,7 +349,35 @@ impl PgStore {
         f: impl FnOnce(&mut Client) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
         let mut c = self.get()?;
-        let r = f(&mut c);
+        let r = f(&mut c.client);
+        self.put(c);
+        r
+    }
+
+    /// Runs `f` with `sql` prepared on a pooled connection (once per
+    /// connection).
+    fn with_prepared<R>(
+        &self,
+        sql: &'static str,
+        f: impl FnOnce(&mut Client, &Statement) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut c = self.get()?;
+        let r = (|| {
+            let st = match c.prepared.get(sql) {
+                Some(st) => st.clone(),
+                None => {
+                    let st = c.client.prepare(sql).map_err(db_err)?;
+                    c.prepared.insert(sql, st.clone());
+                    st
+                }
+            };
+            f(&mut c.client, &st)
+        })();
+        if r.is_err() {
+            // A statement prepared before a schema change (another
+            // server's migration) fails: prepare afresh next time.
+            c.prepared.clear();
+        }
         self.put(c);
         r
     }
@@ -654,12 +695,15 @@ impl TokenStore for PgStore {
 
     fn user_with_tokens(&self, name: &str) -> Result<Option<(User, Vec<Token>)>, StoreError> {
         // One round trip, one snapshot: the user joined with its tokens.
-        let sql = format!(
-            "SELECT {}, {} FROM users u LEFT JOIN tokens t ON t.owner = u.name WHERE u.name = $1 ORDER BY t.id",
-            sql::user_read_columns("u", true),
-            prefixed(TOKEN_COLUMNS, "t")
-        );
-        let rows = self.with(|c| c.query(&sql, &[&name]).map_err(db_err))?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {} FROM users u LEFT JOIN tokens t ON t.owner = u.name WHERE u.name = $1 ORDER BY t.id",
+                sql::user_read_columns("u", true),
+                prefixed(TOKEN_COLUMNS, "t")
+            )
+        });
+        let rows =
+            self.with_prepared(SQL.as_str(), |c, st| c.query(st, &[&name]).map_err(db_err))?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
@@ -679,14 +723,18 @@ impl TokenStore for PgStore {
         source: &str,
     ) -> Result<Option<(User, Vec<Token>, Option<SourceLock>)>, StoreError> {
         // Still one round trip: the source's row (at most one) joined too.
-        let sql = format!(
-            "SELECT {}, sl.failures, sl.locked_until, {} FROM users u \
-             LEFT JOIN source_locks sl ON sl.user_name = u.name AND sl.source = $2 \
-             LEFT JOIN tokens t ON t.owner = u.name WHERE u.name = $1 ORDER BY t.id",
-            sql::user_read_columns("u", true),
-            prefixed(TOKEN_COLUMNS, "t")
-        );
-        let rows = self.with(|c| c.query(&sql, &[&name, &source]).map_err(db_err))?;
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, sl.failures, sl.locked_until, {} FROM users u \
+                 LEFT JOIN source_locks sl ON sl.user_name = u.name AND sl.source = $2 \
+                 LEFT JOIN tokens t ON t.owner = u.name WHERE u.name = $1 ORDER BY t.id",
+                sql::user_read_columns("u", true),
+                prefixed(TOKEN_COLUMNS, "t")
+            )
+        });
+        let rows = self.with_prepared(SQL.as_str(), |c, st| {
+            c.query(st, &[&name, &source]).map_err(db_err)
+        })?;
         let Some(first) = rows.first() else {
             return Ok(None);
         };
