@@ -12,6 +12,7 @@
 
 pub mod file;
 pub mod key;
+pub mod legacy;
 pub mod memory;
 pub mod open;
 pub mod postgres;
