@@ -60,11 +60,12 @@ pub fn kind(path: &Path) -> Option<Kind> {
     }
 }
 
-/// Reads every user and token of the old store directory `path`.
-pub fn read(path: &Path, key: &StoreKey) -> Result<Contents, StoreError> {
+/// Reads every user and token of the old store directory `path`;
+/// `sled_cache_bytes` bounds sled's page cache (`[store] cache_mb`).
+pub fn read(path: &Path, key: &StoreKey, sled_cache_bytes: u64) -> Result<Contents, StoreError> {
     match kind(path) {
         Some(Kind::File) => file::read(path, key),
-        Some(Kind::Sled) => sled::read(path, key),
+        Some(Kind::Sled) => sled::read(path, key, sled_cache_bytes),
         None => Err(StoreError::Open {
             path: path.display().to_string(),
             why: "not a store directory of radotp 0.1 (sled: conf and db) or 0.2 (a records file)"

@@ -236,7 +236,8 @@ fn key_str(k: &[u8], what: &str) -> Result<String, StoreError> {
 }
 
 /// Reads the sled store in `dir` through a copy; `dir` is not modified.
-pub fn read(dir: &Path, key: &StoreKey) -> Result<Contents, StoreError> {
+/// `cache_bytes` bounds sled's page cache.
+pub fn read(dir: &Path, key: &StoreKey, cache_bytes: u64) -> Result<Contents, StoreError> {
     let shown = dir.display().to_string();
     let open_err = |why: String| StoreError::Open {
         path: shown.clone(),
@@ -256,7 +257,7 @@ pub fn read(dir: &Path, key: &StoreKey) -> Result<Contents, StoreError> {
     })?;
     let db = ::sled::Config::new()
         .path(&tmp.0)
-        .cache_capacity(64 << 20)
+        .cache_capacity(cache_bytes)
         .open()
         .map_err(|e| open_err(format!("sled cannot open a copy of it: {e}")))?;
     let sled_err = |e: ::sled::Error| open_err(format!("reading the copy: {e}"));
