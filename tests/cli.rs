@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[path = "common/legacy_fixture.rs"]
+mod legacy_fixture;
+
 struct Env {
     dir: tempfile::TempDir,
     config: PathBuf,
@@ -451,27 +454,61 @@ fn stdout_closed_early_ends_quietly_without_a_panic() {
 }
 
 // `radotp store migrate`: a sled store of radotp 0.1 and a file store of
-// 0.2 (same key file), written here by the old code, are copied into the
+// 0.2 (same key file), written here in their formats by the test-only
+// fixture writers (tests/common/legacy_fixture.rs), are copied into the
 // configured SQLite store with PINs, seeds, replay state, drift and failure
-// counts: the last used step stays used, the next one is accepted, the PIN
-// still checks; a second migration into the now non-empty store is refused.
+// counts: the last used step stays used (in the file store it is only in a
+// journal image, newer than the record), the next one is accepted, the PIN
+// still checks; the old directory is left byte for byte as it was; a second
+// migration into the now non-empty store is refused.
 #[test]
 fn store_migrate_copies_sled_and_file_stores_with_pins_seeds_and_replay_state() {
-    migrate_from(|dir, key| {
+    migrate_from(|dir, key, u, t| {
         let p = dir.join("old.sled");
-        let s = radotp::store::SledStore::open(&p, key, 1 << 20).unwrap();
-        (p, Box::new(s))
+        legacy_fixture::write_sled(&p, &key, std::slice::from_ref(u), std::slice::from_ref(t));
+        p
     });
-    migrate_from(|dir, key| {
+    migrate_from(|dir, key, u, t| {
         let p = dir.join("old.filestore");
-        let s = radotp::store::FileStore::open(&p, key).unwrap();
-        (p, Box::new(s))
+        let mut f = legacy_fixture::FileFixture::new(&p, key);
+        // The record holds an older step; the journal the latest.
+        let mut older = t.clone();
+        older.last = t.last.map(|l| l - 5);
+        f.put(u, &[older]);
+        f.write();
+        let (slot, inc) = f.slot_of(&format!("t:{}", t.id));
+        let img = legacy_fixture::token_image(inc, t.last, t.last_used, t.drift, t.state);
+        f.journal(1, &[(slot, img)]);
+        p
     });
 }
 
-type OldStore = (PathBuf, Box<dyn radotp::store::TokenStore>);
+fn tree_hashes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                let b = std::fs::read(&p).unwrap();
+                out.push((p, b));
+            }
+        }
+    }
+    out.sort();
+    out
+}
 
-fn migrate_from(make: impl Fn(&Path, radotp::store::StoreKey) -> OldStore) {
+fn migrate_from(
+    make: impl Fn(
+        &Path,
+        radotp::store::StoreKey,
+        &radotp::store::User,
+        &radotp::store::Token,
+    ) -> PathBuf,
+) {
     use radotp::otp::{Algorithm, Kind};
     use radotp::secret::Secret;
     use radotp::store::{StoreKey, Token, TokenState, User};
@@ -479,12 +516,10 @@ fn migrate_from(make: impl Fn(&Path, radotp::store::StoreKey) -> OldStore) {
     let step = now() / 30;
     let old = {
         let key = StoreKey::load_or_create(&e.dir.path().join("radotp.key")).unwrap();
-        let (old, s) = make(e.dir.path(), key);
         let mut u = User::new("carol", 1);
         u.pin = Some(Secret::from("2468"));
         u.failures = 3;
-        s.insert_user(&u).unwrap();
-        s.insert_token(&Token {
+        let t = Token {
             id: "t-1".into(),
             owner: "carol".into(),
             serial: None,
@@ -499,11 +534,10 @@ fn migrate_from(make: impl Fn(&Path, radotp::store::StoreKey) -> OldStore) {
             description: "from 0.1".into(),
             created: 1,
             last_used: Some(step * 30),
-        })
-        .unwrap();
-        s.sync().unwrap();
-        old
+        };
+        make(e.dir.path(), key, &u, &t)
     };
+    let before = tree_hashes(&old);
     let from = old.display().to_string();
     let out = e.ok(&["store", "migrate", "--from", &from]);
     assert!(out.contains("migrated 1 users and 1 tokens"), "{out}");
@@ -538,6 +572,11 @@ fn migrate_from(make: impl Fn(&Path, radotp::store::StoreKey) -> OldStore) {
         &e.dir.path().display().to_string(),
     ]);
     assert_eq!(o.status.code(), Some(2), "not a store: usage error");
+    assert!(
+        tree_hashes(&old) == before,
+        "the migration changed a file of {}",
+        old.display()
+    );
 }
 
 #[test]

@@ -76,7 +76,7 @@ pub enum Command {
     /// API keys of the HTTP API ([api]): create, list, revoke.
     #[command(subcommand)]
     Apikey(apikey::ApiKeyCmd),
-    /// The token store itself: migrate from sled, show kind and size.
+    /// The token store itself: migrate, back up, show kind and size.
     #[command(subcommand)]
     Store(storecmd::StoreCmd),
     /// Load generator for any RADIUS server, and its population (`bench provision`).

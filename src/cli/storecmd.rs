@@ -8,7 +8,7 @@ use clap::Subcommand;
 use super::{open_store, Ctx, UsageError};
 use crate::config::Backend;
 use crate::store::postgres::{redact_url, PgOptions, PgStore};
-use crate::store::{open, SqliteStore, StoreKey, TokenStore};
+use crate::store::{legacy, open, SqliteStore, StoreKey, Token, TokenStore, User};
 
 /// Store commands.
 #[derive(Debug, Subcommand)]
@@ -33,6 +33,11 @@ pub enum StoreCmd {
     },
     /// Show the configured store: engine, where, users, tokens, size.
     Info,
+}
+
+/// Every user and token of a source store.
+fn read_all(source: &dyn TokenStore) -> anyhow::Result<(Vec<User>, Vec<Token>)> {
+    Ok((source.users()?, source.tokens()?))
 }
 
 fn daemon_running(ctx: &Ctx) -> anyhow::Result<Option<PathBuf>> {
@@ -69,7 +74,7 @@ pub fn run(ctx: &Ctx, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
                     s
                 });
             let key = StoreKey::load(&config.store.key_file)?;
-            let source: Box<dyn TokenStore> = if from.starts_with("postgresql://")
+            let (users, tokens) = if from.starts_with("postgresql://")
                 || from.starts_with("postgres://")
             {
                 let opts = PgOptions {
@@ -81,7 +86,7 @@ pub fn run(ctx: &Ctx, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
                         pool_size: 2,
                     })
                 };
-                Box::new(PgStore::open(&opts, key)?)
+                read_all(&PgStore::open(&opts, key)?)?
             } else {
                 let path = PathBuf::from(&from);
                 if !path.exists() {
@@ -93,21 +98,20 @@ pub fn run(ctx: &Ctx, cmd: StoreCmd) -> anyhow::Result<ExitCode> {
                         ))
                         .into());
                 }
-                if path.is_dir() && open::legacy_kind(&path).is_none() {
+                if path.is_dir() && legacy::kind(&path).is_none() {
                     return Err(UsageError(format!(
                             "{from} is a directory but not a store of radotp 0.1 (sled: conf and db files) or 0.2 (a records file)"
                         ))
                         .into());
                 }
                 if path.is_dir() {
-                    open::open_legacy(&path, key, config.store.cache_mb * 1024 * 1024)?
+                    // Read-only: the old directory is left as it was.
+                    let old = legacy::read(&path, &key, config.store.cache_mb * 1024 * 1024)?;
+                    (old.users, old.tokens)
                 } else {
-                    Box::new(SqliteStore::open(&path, key)?)
+                    read_all(&SqliteStore::open(&path, key)?)?
                 }
             };
-            let users = source.users()?;
-            let tokens = source.tokens()?;
-            drop(source);
             let new = open::open_target(&config)?;
             let (u, t) = new.counts()?;
             if u != 0 || t != 0 {

@@ -7,15 +7,15 @@
 //! batch of Accepts, each a conditional update of its token's last used
 //! step that wins only while the step is still ahead, and the failures to
 //! count, in one transaction committed before any of the Accepts is sent.
-//! [`FileStore`] (radotp 0.2) and [`SledStore`] (0.1) remain only for
-//! `radotp store migrate` to read ([`open::open_legacy`]).
+//! The directory stores of radotp 0.1 (sled) and 0.2 (the file store) are
+//! no engines any more: [`legacy`] only reads them, without writing, for
+//! `radotp store migrate`.
 
-pub mod file;
 pub mod key;
+pub mod legacy;
 pub mod memory;
 pub mod open;
 pub mod postgres;
-pub mod sled;
 pub mod sql;
 pub mod sqlite;
 
@@ -24,11 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::otp::{Algorithm, Kind};
 use crate::secret::Secret;
 
-pub use self::file::FileStore;
 pub use self::key::StoreKey;
 pub use self::memory::MemoryStore;
 pub use self::postgres::PgStore;
-pub use self::sled::SledStore;
 pub use self::sqlite::SqliteStore;
 
 /// A user.
@@ -72,20 +70,6 @@ impl User {
             last_success: None,
             groups: Vec::new(),
             replies: Vec::new(),
-        }
-    }
-
-    /// Refuses a user with groups or reply attributes in a store format
-    /// that cannot keep them (the legacy file and sled stores), so that
-    /// nothing is dropped without a word.
-    pub fn legacy_check(&self) -> Result<(), StoreError> {
-        if self.groups.is_empty() && self.replies.is_empty() {
-            Ok(())
-        } else {
-            Err(StoreError::Invalid(format!(
-                "user {}: this store format keeps no groups or reply attributes; move to SQLite or PostgreSQL with `radotp store migrate`",
-                self.name
-            )))
         }
     }
 
@@ -445,9 +429,8 @@ pub trait TokenStore: Send + Sync {
     /// No lock is held while `f` runs, so a slow reader of the listing
     /// holds up no request and `f` may call the store. An unchanged user is
     /// handed over exactly once; one changed during the listing at least
-    /// once, and if twice the later is the newer (the file store reads up to
-    /// the end of the moment, so it meets a rewritten user at its new place);
-    /// one added during the listing may be missed.
+    /// once, and if twice the later is the newer; one added during the
+    /// listing may be missed.
     /// An error from `f` stops the listing and is returned.
     fn each_user_page(
         &self,

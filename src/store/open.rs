@@ -3,13 +3,12 @@
 //! The daemon and every admin command open the store through [`open`]:
 //! SQLite at `[store] path` or PostgreSQL at `[store] url`, with the key
 //! file. The directory stores of radotp 0.1 (sled) and 0.2 (the file
-//! store) are only read, by `radotp store migrate` ([`open_legacy`]).
+//! store) are only read, by `radotp store migrate` ([`super::legacy`]).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use super::postgres::{PgOptions, PgStore};
-use super::{FileStore, SledStore, SqliteStore, StoreError, StoreKey, TokenStore};
+use super::{legacy, SqliteStore, StoreError, StoreKey, TokenStore};
 use crate::config::{Backend, Config};
 
 /// The store of `config`, its key file created on first use.
@@ -28,7 +27,7 @@ fn open_with(config: &Config, hint_legacy: bool) -> Result<Arc<dyn TokenStore>, 
     match config.store.backend {
         Backend::Sqlite => {
             let path = &config.store.path;
-            if let Some(kind) = legacy_kind(path) {
+            if let Some(kind) = legacy::kind(path).map(legacy::Kind::describe) {
                 return Err(StoreError::Open {
                     path: path.display().to_string(),
                     why: format!(
@@ -41,7 +40,7 @@ fn open_with(config: &Config, hint_legacy: bool) -> Result<Arc<dyn TokenStore>, 
                 // An upgrade from 0.2 keeps its state in radotp.db beside the
                 // new default file: say so instead of starting empty.
                 let old = path.with_file_name("radotp.db");
-                if let Some(kind) = legacy_kind(&old) {
+                if let Some(kind) = legacy::kind(&old).map(legacy::Kind::describe) {
                     return Err(StoreError::Open {
                         path: path.display().to_string(),
                         why: format!(
@@ -70,36 +69,4 @@ pub fn pg_options(config: &Config) -> Result<PgOptions, StoreError> {
         ca_file: config.store.ca_file.clone(),
         pool_size: config.store.pool_size,
     })
-}
-
-/// What an old store directory at `path` is, if it is one.
-pub fn legacy_kind(path: &Path) -> Option<&'static str> {
-    if !path.is_dir() {
-        return None;
-    }
-    if path.join("conf").is_file() && path.join("db").exists() && !path.join("records").exists() {
-        Some("sled store of radotp 0.1")
-    } else if path.join("records").exists() {
-        Some("file store of radotp 0.2")
-    } else {
-        None
-    }
-}
-
-/// Opens an old store directory for reading its users and tokens.
-pub fn open_legacy(
-    path: &Path,
-    key: StoreKey,
-    sled_cache_bytes: u64,
-) -> Result<Box<dyn TokenStore>, StoreError> {
-    match legacy_kind(path) {
-        Some(k) if k.starts_with("sled") => {
-            Ok(Box::new(SledStore::open(path, key, sled_cache_bytes)?))
-        }
-        Some(_) => Ok(Box::new(FileStore::open(path, key)?)),
-        None => Err(StoreError::Open {
-            path: path.display().to_string(),
-            why: "not a store directory of radotp 0.1 (sled) or 0.2 (records file)".into(),
-        }),
-    }
 }
