@@ -382,6 +382,42 @@ impl PgStore {
         r
     }
 
+    /// Runs `f` in a transaction with `sqls` prepared on the connection
+    /// (once per connection), and commits it.
+    fn tx_prepared<R, const N: usize>(
+        &self,
+        sqls: [&'static str; N],
+        f: impl FnOnce(&mut Transaction<'_>, &[Statement; N]) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut c = self.get()?;
+        let r = (|| {
+            let mut sts = Vec::with_capacity(N);
+            for sql in sqls {
+                let st = match c.prepared.get(sql) {
+                    Some(st) => st.clone(),
+                    None => {
+                        let st = c.client.prepare(sql).map_err(db_err)?;
+                        c.prepared.insert(sql, st.clone());
+                        st
+                    }
+                };
+                sts.push(st);
+            }
+            let sts: [Statement; N] = sts
+                .try_into()
+                .map_err(|_| StoreError::Unavailable("statement count".into()))?;
+            let mut tx = c.client.transaction().map_err(db_err)?;
+            let r = f(&mut tx, &sts)?;
+            tx.commit().map_err(db_err)?;
+            Ok(r)
+        })();
+        if r.is_err() {
+            c.prepared.clear();
+        }
+        self.put(c);
+        r
+    }
+
     /// Runs `f` in a transaction and commits it.
     fn tx<R>(
         &self,
@@ -580,6 +616,22 @@ fn clear_sources(
     .map_err(db_err)
     .map(drop)
 }
+
+/// The statements of [`PgStore::commit`], prepared once per connection:
+/// lock the batch's tokens in id order; apply one round of uses; lock the
+/// users in name order; clear the winners' failure counts.
+const COMMIT_SQL: [&str; 4] = [
+    "SELECT 1 FROM tokens WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    "UPDATE tokens t SET last_step = v.step, drift = v.drift, last_used = v.now, \
+     state = CASE WHEN v.activate AND t.state = 'pending' THEN 'active' ELSE t.state END \
+     FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[]) \
+     AS v(id, step, drift, now, activate, ord) \
+     WHERE t.id = v.id AND (t.last_step IS NULL OR t.last_step < v.step) \
+     RETURNING v.ord",
+    "SELECT 1 FROM users WHERE name = ANY($1) ORDER BY name FOR UPDATE",
+    "UPDATE users u SET failures = 0, locked_until = NULL, lock_count = 0, last_success = v.now \
+     FROM unnest($1::text[], $2::bigint[]) AS v(name, now) WHERE u.name = v.name",
+];
 
 /// The uses of a batch in rounds: round `k` holds the `k`-th use of each
 /// token (in arrival order), so no round names a token twice.
@@ -958,15 +1010,11 @@ impl TokenStore for PgStore {
             .collect();
         users.sort_unstable();
         users.dedup();
-        self.tx(|tx| {
+        self.tx_prepared(COMMIT_SQL, |tx, st| {
             let mut won = vec![false; uses.len()];
             if !uses.is_empty() {
                 let ids: Vec<&str> = rounds[0].iter().map(|&i| uses[i].token.as_str()).collect();
-                tx.query(
-                    "SELECT 1 FROM tokens WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-                    &[&ids],
-                )
-                .map_err(db_err)?;
+                tx.query(&st[0], &[&ids]).map_err(db_err)?;
             }
             // Each round holds a token at most once (a second use of a
             // token in the batch goes in the next round, after the first),
@@ -989,15 +1037,7 @@ impl TokenStore for PgStore {
                     ords.push(i as i64);
                 }
                 let rows = tx
-                    .query(
-                        "UPDATE tokens t SET last_step = v.step, drift = v.drift, last_used = v.now, \
-                         state = CASE WHEN v.activate AND t.state = 'pending' THEN 'active' ELSE t.state END \
-                         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::boolean[], $6::bigint[]) \
-                         AS v(id, step, drift, now, activate, ord) \
-                         WHERE t.id = v.id AND (t.last_step IS NULL OR t.last_step < v.step) \
-                         RETURNING v.ord",
-                        &[&ids, &steps, &drifts, &nows, &activates, &ords],
-                    )
+                    .query(&st[1], &[&ids, &steps, &drifts, &nows, &activates, &ords])
                     .map_err(db_err)?;
                 for r in rows {
                     let i: i64 = r.get(0);
@@ -1028,19 +1068,10 @@ impl TokenStore for PgStore {
             if clears.is_empty() && sources.is_empty() && failures.is_empty() {
                 return Ok(won);
             }
-            tx.query(
-                "SELECT 1 FROM users WHERE name = ANY($1) ORDER BY name FOR UPDATE",
-                &[&users],
-            )
-            .map_err(db_err)?;
+            tx.query(&st[2], &[&users]).map_err(db_err)?;
             if !clears.is_empty() {
                 let (names, nows): (Vec<&str>, Vec<i64>) = clears.into_iter().unzip();
-                tx.execute(
-                    "UPDATE users u SET failures = 0, locked_until = NULL, lock_count = 0, last_success = v.now \
-                     FROM unnest($1::text[], $2::bigint[]) AS v(name, now) WHERE u.name = v.name",
-                    &[&names, &nows],
-                )
-                .map_err(db_err)?;
+                tx.execute(&st[3], &[&names, &nows]).map_err(db_err)?;
             }
             for (user, src) in sources {
                 tx.execute(
