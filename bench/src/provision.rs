@@ -4,9 +4,13 @@
 //! `--import`.
 //!
 //! The import goes through radotp's admin interface, never its store: it
-//! runs the `radotp` binary (`radotp --config C --json token import CSV`),
-//! which hands the tokens to the running daemon over its control socket, or
-//! with the daemon stopped opens the store itself, as for any administrator.
+//! runs the `radotp` binary (`radotp --config C --json token import
+//! --all-or-nothing CSV`), which hands the tokens to the running daemon
+//! over its control socket, or with the daemon stopped opens the store
+//! itself, as for any administrator. All or nothing: the CSV is generated,
+//! so a bad line is a bug to stop at, and one transaction was four times
+//! faster than radotp's batches of 5,000 for 600,000 users (40 s against
+//! 9 s here).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -123,13 +127,15 @@ pub fn find_radotp(
     )))
 }
 
-/// Runs `radotp [--config C] --json token import CSV` and reads its summary.
+/// Runs `radotp [--config C] --json token import --all-or-nothing CSV` and
+/// reads its summary.
 pub fn import(radotp: &Path, config: Option<&Path>, csv: &Path) -> anyhow::Result<ImportReport> {
     let mut cmd = Command::new(radotp);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    cmd.args(["--json", "token", "import"]).arg(csv);
+    cmd.args(["--json", "token", "import", "--all-or-nothing"])
+        .arg(csv);
     // Its stderr (a progress bar on a terminal) goes to ours.
     let out = cmd
         .stdin(Stdio::null())
