@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of radotp and FreeRADIUS on this machine, in one
-# run, with the same generator (`radotp bench`), population, concurrency
+# run, with the same generator (`radotp-bench`), population, concurrency
 # and duration. See docs/PERFORMANCE.md.
 #
 # Environment (defaults in brackets):
@@ -9,7 +9,7 @@
 #   THREADS [1] (generator threads)  USERS [500000] (per TOTP group)
 #   HALF [1]: after the pairs, radotp again in open loop at half of its
 #     median peak rate per pair, for p99 at half load, then the disk alone
-#     (`radotp bench disk`) at the flush rate of those runs (0: skip)
+#     (`radotp-bench disk`) at the flush rate of those runs (0: skip)
 #   FR_USERS [20000] (users per group in FreeRADIUS's users file)
 #   WORKERS [0]: radotp's [server] workers (0: its default, one per core and
 #     at least 2). On 2 cores shared with the generator, 1 costs less CPU
@@ -59,9 +59,10 @@ if ! command -v ss >/dev/null; then
 fi
 FR_VERSION=$(freeradius -v 2>/dev/null | head -1 || true)
 
-log "building radotp (release)"
-(cd "$ROOT" && cargo build --release --locked -q)
+log "building radotp and radotp-bench (release)"
+(cd "$ROOT" && cargo build --release --locked -q -p radotp-bench -p radotp)
 RADOTP=$ROOT/target/release/radotp
+BENCH=$ROOT/target/release/radotp-bench
 
 PIDS=()
 cleanup() {
@@ -104,8 +105,8 @@ FR=$WORK/freeradius
 mkdir -p "$FR/log" "$FR/run" "$FR/mods-config"
 if [ ! -f "$WORK/seeds" ]; then
     log "provisioning $USERS TOTP users without PIN and $USERS with PIN"
-    "$RADOTP" -c "$WORK/radotp-w1.toml" bench provision --seed-file "$WORK/seeds" \
-        --totp "$USERS" --totp-pin "$USERS" --store \
+    "$BENCH" -c "$WORK/radotp-w1.toml" provision --seed-file "$WORK/seeds" \
+        --totp "$USERS" --totp-pin "$USERS" --import --radotp "$RADOTP" \
         --freeradius-users "$FR/users" --freeradius-limit "$FR_USERS"
 fi
 
@@ -143,7 +144,7 @@ start_radotp() { # window
     RADOTP_PID=$!
     PIDS+=("$RADOTP_PID")
     # The daemon opens its store before it binds the port, so a bound port
-    # means ready. (A probe with `radotp bench` timed the probe: it reads
+    # means ready. (A probe with `radotp-bench` timed the probe: it reads
     # the whole seed list, 0.5-1 s for 1,000,000 users.)
     for _ in $(seq 1 3000); do
         if [ -n "$(ss -Hlun "sport = :$P_RADOTP")" ]; then
@@ -188,7 +189,7 @@ run() {
     local c0 c1 out g0 g1
     g0=$(commit_stats "$pid")
     c0=$(cpu_ticks "$pid")
-    out=$("$RADOTP" --json bench --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
+    out=$("$BENCH" --json --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
         --threads "$THREADS" --secret "$SECRET" --seed-file "$WORK/seeds" "$@" || true)
     c1=$(cpu_ticks "$pid")
     g1=$(commit_stats "$pid")
@@ -296,9 +297,9 @@ v = [x for x in v if x]
 print(int(statistics.median(v)) if v else 2500)
 PY
 )
-    log "the disk alone: radotp bench disk in $WORK at $frate flushes/s, $RUNS runs of $DURATION s"
+    log "the disk alone: radotp-bench disk in $WORK at $frate flushes/s, $RUNS runs of $DURATION s"
     for i in $(seq 1 "$RUNS"); do
-        "$RADOTP" --json bench disk --dir "$WORK" --rate "$frate" --duration "$DURATION" |
+        "$BENCH" --json disk --dir "$WORK" --rate "$frate" --duration "$DURATION" |
             python3 -c 'import json, sys
 r = json.load(sys.stdin); r["name"] = "disk probe"; print(json.dumps(r))
 l = r["latency_us"]
@@ -360,7 +361,7 @@ for p in pairs:
         print(f"{p:<24} {'ratio r/F':<11} {ratio(a[0], b[0]):>9.2f} {ratio(a[1], b[1]):>8.2f} {ratio(a[2], b[2]):>11.2f}")
 if disk:
     m = lambda f: statistics.median(f(r) for r in disk)
-    print(f"\nThe disk alone (radotp bench disk, servers idle, {len(disk)} runs, medians): "
+    print(f"\nThe disk alone (radotp-bench disk, servers idle, {len(disk)} runs, medians): "
           f"{m(lambda r: r['flushes_per_sec']):.0f} flushes/s, p99 {m(lambda r: r['latency_us']['p99']) / 1000:.2f} ms, "
           f"{m(lambda r: r['slow_per_sec']):.1f} flushes/s over {disk[0]['threshold_ms']:g} ms; "
           f"stalled {m(lambda r: r['stalled_percent']):.2f} % of the time "

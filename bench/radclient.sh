@@ -41,9 +41,10 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-log "building radotp (release)"
-(cd "$ROOT" && cargo build --release --locked -q)
+log "building radotp and radotp-bench (release)"
+(cd "$ROOT" && cargo build --release --locked -q -p radotp-bench -p radotp)
 RADOTP=$ROOT/target/release/radotp
+BENCH=$ROOT/target/release/radotp-bench
 
 cat >"$WORK/radotp.toml" <<EOF
 [server]
@@ -65,8 +66,8 @@ secret = "$SECRET"
 EOF
 if [ ! -f "$WORK/seeds" ]; then
     log "provisioning $USERS TOTP users"
-    "$RADOTP" -c "$WORK/radotp.toml" bench provision --seed-file "$WORK/seeds" \
-        --totp "$USERS" --store
+    "$BENCH" -c "$WORK/radotp.toml" provision --seed-file "$WORK/seeds" \
+        --totp "$USERS" --import --radotp "$RADOTP"
 fi
 
 "$RADOTP" -c "$WORK/radotp.toml" serve >"$WORK/radotp.log" 2>&1 &

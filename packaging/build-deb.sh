@@ -12,7 +12,8 @@ build=1
 [ "${1:-}" = "--no-build" ] && build=0
 
 if [ $build -eq 1 ]; then
-  cargo build --release --locked --bin radotp >&2
+  # The radotp package of the workspace only (radotp-bench is not shipped).
+  cargo build --release --locked -p radotp --bin radotp >&2
 fi
 bin=target/release/radotp
 [ -x "$bin" ] || { echo "build-deb: $bin missing" >&2; exit 1; }

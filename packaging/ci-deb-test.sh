@@ -24,6 +24,8 @@ for f in ./usr/bin/radotp ./etc/radotp/radotp.toml ./lib/systemd/system/radotp.s
          ./usr/share/fish/vendor_completions.d/radotp.fish; do
   grep -q " $f\$" <<<"$list" || fail "$f missing from the package"
 done
+# The workspace's load generator is a development tool, not shipped.
+if grep -q "radotp-bench" <<<"$list"; then fail "radotp-bench (or a page of it) is in the package"; fi
 [ "$(dpkg-deb --field "$deb" Package)" = radotp ] || fail "package name"
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/radotp/radotp.toml \
   || fail "/etc/radotp/radotp.toml is not a conffile"

@@ -256,6 +256,11 @@ pub struct ImportToken {
     /// The groups of a user the import creates (CSV's `groups` column).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// The PIN of a user the import creates (CSV's `pin` column), checked
+    /// against `[pin]` like `user add --pin` and sealed by the store like
+    /// every PIN. Never in `Debug`; an export never carries one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 impl ImportToken {
@@ -286,6 +291,7 @@ impl ImportToken {
             created: None,
             last_used: None,
             groups: Vec::new(),
+            pin: None,
         }
     }
 
@@ -311,6 +317,7 @@ impl ImportToken {
             created: Some(t.created),
             last_used: t.last_used,
             groups: Vec::new(),
+            pin: None,
         }
     }
 }
@@ -320,6 +327,7 @@ impl std::fmt::Debug for ImportToken {
         f.debug_struct("ImportToken")
             .field("user", &self.user)
             .field("secret", &"[redacted]")
+            .field("pin", &self.pin.as_ref().map(|_| "[redacted]"))
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
@@ -1192,7 +1200,9 @@ impl Admin {
         let mut seen = std::collections::HashSet::new();
         let mut tokens = Vec::with_capacity(items.len());
         let mut groups_of: std::collections::HashMap<String, Vec<String>> = Default::default();
-        for it in items {
+        let mut pins_of: std::collections::HashMap<String, Secret> = Default::default();
+        for mut it in items {
+            let pin = it.pin.take().map(Secret::from);
             if !it.groups.is_empty() {
                 self.check_groups(&it.groups)?;
                 match groups_of.get(&it.user) {
@@ -1218,6 +1228,7 @@ impl Admin {
             if let Some(s) = &it.serial {
                 check_serial(s)?;
             }
+            let mut created_here = false;
             if !it.user.is_empty()
                 && seen.insert(it.user.clone())
                 && store.user(&it.user)?.is_none()
@@ -1230,6 +1241,7 @@ impl Admin {
                 }
                 check_user_name(&it.user)?;
                 users.push(User::new(&it.user, now));
+                created_here = true;
             } else if !it.groups.is_empty() && !users.iter().any(|u| u.name == it.user) {
                 // The import creates users; it does not change one.
                 if let Some(u) = store.user(&it.user)? {
@@ -1242,6 +1254,10 @@ impl Admin {
                         )));
                     }
                 }
+            }
+            if let Some(pin) = pin {
+                self.import_pin(&it.user, &pin, created_here, &users, &pins_of)?;
+                pins_of.insert(it.user.clone(), pin);
             }
             tokens.push(Token {
                 id: it.id.unwrap_or_else(new_token_id),
@@ -1268,6 +1284,7 @@ impl Admin {
             if let Some(g) = groups_of.remove(&u.name) {
                 u.groups = g;
             }
+            u.pin = pins_of.remove(&u.name);
         }
         store.import(&users, &tokens)?;
         store.sync()?;
@@ -1275,6 +1292,45 @@ impl Admin {
             tokens: tokens.len(),
             users_created: users.len(),
         })
+    }
+}
+
+impl Admin {
+    /// Checks the PIN an import line gives `user`: the PIN policy, a user
+    /// the import creates (`created_here`: on this line), not one that
+    /// exists (its PIN changes with `user set-pin`), and the same PIN on
+    /// every line of the user.
+    fn import_pin(
+        &self,
+        user: &str,
+        pin: &Secret,
+        created_here: bool,
+        created: &[User],
+        pins_of: &std::collections::HashMap<String, Secret>,
+    ) -> Result<(), AdminError> {
+        if user.is_empty() {
+            return Err(AdminError::usage(
+                "a PIN is given to a token without a user: a PIN belongs to a user",
+            ));
+        }
+        let text = std::str::from_utf8(pin.expose())
+            .map_err(|_| AdminError::usage(format!("user '{user}': the PIN is not UTF-8")))?;
+        self.config
+            .check_pin(text)
+            .map_err(|e| AdminError::usage(format!("user '{user}': {e}")))?;
+        match pins_of.get(user) {
+            Some(p) if p != pin => Err(AdminError::usage(format!(
+                "user '{user}' is given two different PINs on two lines"
+            ))),
+            Some(_) => Ok(()),
+            None if created_here => Ok(()),
+            None if created.iter().any(|u| u.name == user) => Err(AdminError::usage(format!(
+                "user '{user}' is given a PIN on a later line only: give it on the first"
+            ))),
+            None => Err(AdminError::usage(format!(
+                "user '{user}' exists: the import sets the PIN of the users it creates only; change it with `radotp user set-pin {user}`"
+            ))),
+        }
     }
 }
 

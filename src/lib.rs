@@ -36,7 +36,7 @@
 //!   pipeline (`handler`), the commit thread (`commit`), duplicate cache, challenge states,
 //!   rate limit, control socket, metrics, reload and shutdown.
 //! - [`cli`]: the command line (serve, user, token, otp, config, probe,
-//!   bench, stats).
+//!   stats). The load generator is the workspace's `radotp-bench` crate.
 #![forbid(unsafe_code)]
 
 pub mod admin;

@@ -324,6 +324,82 @@ fn import_csv_and_uris_reports_bad_lines_and_codes_work() {
     e.ok(&["otp", "check", "cat", &code]);
 }
 
+// The CSV's eighth column is the PIN of the user the import creates: a PIN
+// against the policy is a bad line (by number), the one accepted is needed
+// in front of the code, is sealed (not in the store's files), and an import
+// refuses to change the PIN of a user who exists.
+#[test]
+fn import_csv_pin_column_is_checked_against_the_policy_sealed_and_required_in_front_of_the_code() {
+    let e = env();
+    let mut config = std::fs::read_to_string(&e.config).unwrap();
+    config.push_str("\n[pin]\nmin_length = 6\nmax_length = 12\ndigits_only = true\n");
+    std::fs::write(&e.config, config).unwrap();
+    let s = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let pin = "864297531086";
+    let file = e.dir.path().join("pins.csv");
+    std::fs::write(
+        &file,
+        format!(
+            "user,secret,type,algorithm,digits,period,groups,pin\n\
+             pia,{s},totp,sha1,6,30,,{pin}\n\
+             short,{s},totp,sha1,6,30,,123\n\
+             letters,{s},totp,,,,,12ab5678\n\
+             nopin,{s}\n"
+        ),
+    )
+    .unwrap();
+    let o = e.run(&["token", "import", file.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("imported 2 token(s)"), "{out}");
+    assert!(out.contains("line 3: PIN must be 6 to 12"), "{out}");
+    assert!(out.contains("line 4: PIN must be digits only"), "{out}");
+    let pia = e.json(&["user", "show", "pia"]);
+    assert_eq!(pia["result"]["has_pin"], true, "{pia}");
+    let nopin = e.json(&["user", "show", "nopin"]);
+    assert_eq!(nopin["result"]["has_pin"], false, "{nopin}");
+    let o = e.run(&["user", "show", "short"]);
+    assert_ne!(o.status.code(), Some(0), "a refused line creates no user");
+    let code = oathtool(s, now(), &[]);
+    assert_eq!(
+        e.run(&["otp", "check", "pia", "--dry-run", &code])
+            .status
+            .code(),
+        Some(1),
+        "the code alone is refused: the PIN goes in front"
+    );
+    e.ok(&["otp", "check", "pia", &format!("{pin}{code}")]);
+    let mut all = Vec::new();
+    all_bytes_under(e.dir.path(), &mut all);
+    for (path, bytes) in all
+        .iter()
+        .filter(|(p, _)| p.file_name().unwrap().to_string_lossy().starts_with("db"))
+    {
+        assert!(
+            !contains(bytes, pin.as_bytes()),
+            "PIN in {}",
+            path.display()
+        );
+    }
+    // An existing user's PIN is not changed by an import.
+    let again = e.dir.path().join("again.csv");
+    std::fs::write(&again, format!("pia,{s},totp,,,,,135792468024\n")).unwrap();
+    let o = e.run(&["token", "import", again.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("exists") && err.contains("set-pin"), "{err}");
+    let next = oathtool(s, now() + 30, &[]);
+    let o = e.run(&[
+        "otp",
+        "check",
+        "pia",
+        "--dry-run",
+        &format!("135792468024{next}"),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "the import's PIN was taken");
+    e.ok(&["otp", "check", "pia", "--dry-run", &format!("{pin}{next}")]);
+}
+
 #[test]
 fn user_lifecycle_and_errors() {
     let e = env();

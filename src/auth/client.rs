@@ -1,4 +1,4 @@
-//! The client side of each method, for `radotp probe` and `radotp bench`:
+//! The client side of each method, for `radotp probe` and `radotp-bench`:
 //! builds the credential attributes of an Access-Request and checks the
 //! method-specific parts of the reply (MS-CHAP2-Success `S=`).
 //!

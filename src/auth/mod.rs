@@ -6,7 +6,7 @@
 //! seeing the code itself for the hashed methods; [`Credential::accept_attributes`]
 //! and [`Credential::reject_attributes`] build the method's reply attributes
 //! (MS-CHAP2-Success, MPPE keys, MS-CHAP-Error). [`client`] builds the same
-//! material on the client side for `radotp probe` and `radotp bench`.
+//! material on the client side for `radotp probe` and `radotp-bench`.
 //! Pure functions, no I/O.
 
 pub mod chap;

@@ -6,10 +6,8 @@
 //! Exit codes: 0 ok, 1 check or operation failed, 2 usage or config error.
 
 pub mod apikey;
-pub mod bench;
 pub mod configcmd;
 mod ctx;
-pub mod diskprobe;
 pub mod generate;
 pub mod otpcmd;
 pub mod probe;
@@ -79,8 +77,6 @@ pub enum Command {
     /// The token store itself: migrate, back up, show kind and size.
     #[command(subcommand)]
     Store(storecmd::StoreCmd),
-    /// Load generator for any RADIUS server, and its population (`bench provision`).
-    Bench(bench::BenchArgs),
     /// Generate the man page or shell completions (packaging).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -166,7 +162,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Otp(c) => otpcmd::run(&ctx, c),
         Command::Config(c) => configcmd::run(&ctx, c),
         Command::Probe(a) => probe::run(&ctx, a),
-        Command::Bench(a) => bench::run(&ctx, a),
         Command::Generate(c) => generate::run(c),
         Command::Store(cmd) => storecmd::run(&ctx, cmd),
         Command::Apikey(c) => apikey::run(&ctx, c),

@@ -81,8 +81,9 @@ pub enum TokenCmd {
         code2: String,
     },
     /// Import tokens: otpauth:// URIs one per line, or CSV lines
-    /// `user,secret_base32,type,algorithm,digits,period,groups` (trailing
-    /// fields optional; groups separated by `;`, for the users it creates); hardware tokens from a PSKC file (RFC 6030), a Yubico
+    /// `user,secret_base32,type,algorithm,digits,period,groups,pin`
+    /// (trailing fields optional; groups separated by `;`; groups and PIN
+    /// only for the users it creates, the PIN checked against [pin]); hardware tokens from a PSKC file (RFC 6030), a Yubico
     /// OATH CSV log or a `serial,hex-seed[,type,digits,period]` list.
     /// Missing users are created unless --no-create-users; tokens without
     /// an owner are imported unassigned (`radotp token assign`).
@@ -419,9 +420,9 @@ fn parse_uri_line(line: &str) -> Result<ImportToken, String> {
 
 fn parse_csv_line(line: &str, cfg: &Config) -> Result<ImportToken, String> {
     let f: Vec<&str> = line.split(',').map(str::trim).collect();
-    if f.len() < 2 || f.len() > 7 {
+    if f.len() < 2 || f.len() > 8 {
         return Err(format!(
-            "expected user,secret_base32[,type[,algorithm[,digits[,period[,groups]]]]], found {} field(s)",
+            "expected user,secret_base32[,type[,algorithm[,digits[,period[,groups[,pin]]]]]], found {} field(s)",
             f.len()
         ));
     }
@@ -471,6 +472,12 @@ fn parse_csv_line(line: &str, cfg: &Config) -> Result<ImportToken, String> {
                 .collect()
         })
         .unwrap_or_default();
+    // The PIN of the user the import creates, checked here so that a bad
+    // one is reported with its line (the service checks it again).
+    if let Some(pin) = field(7) {
+        cfg.check_pin(pin)?;
+        t.pin = Some(pin.to_string());
+    }
     Ok(t)
 }
 

@@ -1,8 +1,6 @@
-//! `radotp bench`: a RADIUS load generator, `radotp bench provision`,
-//! which creates its population, and `radotp bench disk` (in `diskprobe`),
-//! which measures the disk under the store.
+//! The load generator (`radotp-bench` without a subcommand).
 //!
-//! The generator drives any RADIUS server with PAP, CHAP, MS-CHAP or
+//! It drives any RADIUS server with PAP, CHAP, MS-CHAP or
 //! MS-CHAP-V2. Every request carries a credential the server has never
 //! seen: TOTP users are used at most once per 30-s step (the generator keeps
 //! the last step it used per user, in a state file across runs), HOTP
@@ -31,40 +29,31 @@
 //! accepts, rejects, timeouts, errors, `unexpected` (an Accept where a
 //! Reject was due or the reverse) and latency percentiles.
 //!
-//! The seed list (`--seed-file`) is a text file, one user a line:
-//! `group name pin seed-hex static-password` (`-` for no PIN). Groups:
-//! `totp` (TOTP, no PIN), `totp-pin` (TOTP with PIN) and `hotp-pin` (HOTP
-//! with PIN).
+//! The users come from the seed list of [`crate::population`].
 
 use std::collections::HashMap;
 use std::io::{BufRead, IoSlice, IoSliceMut, Write};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use nix::sys::socket::{recvmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
-use rand::{Rng, RngCore, SeedableRng};
+use radotp::auth::client::{request_attributes, ClientExchange};
+use radotp::auth::Method;
+use radotp::otp::{hotp, Algorithm, Kind, OtpCode};
+use radotp::radius::attribute::types;
+use radotp::radius::{crypto, packet, Code, Packet};
+use rand::{Rng, SeedableRng};
 use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags};
 use serde::Serialize;
 
-use super::{open_store, Ctx, UsageError};
-use crate::auth::client::{request_attributes, ClientExchange};
-use crate::auth::Method;
-use crate::otp::{hotp, Algorithm, Kind, OtpCode};
-use crate::radius::attribute::types;
-use crate::radius::{crypto, packet, Code, Packet};
-use crate::secret::Secret;
-use crate::store::{Token, TokenState, User};
+use crate::population::{read_seed_file, BenchUser, Group, DIGITS, PERIOD};
+use crate::UsageError;
 
-/// TOTP period of the population.
-const PERIOD: u64 = 30;
-/// Digits of the population's codes.
-const DIGITS: u32 = 6;
 /// TOTP: the generator never sends a code more than this many steps from
 /// the current one (radotp clamps the drift it remembers to ±10 by default).
 const TOTP_AHEAD: i64 = 8;
@@ -78,26 +67,6 @@ const TOTP_AHEAD: i64 = 8;
 const WRONG_HOTP_SPAN: u64 = 100;
 const WRONG_TOTP_SPAN: u64 = TOTP_AHEAD as u64 + 10 + 1;
 
-/// `bench` options: the generator, or `provision`.
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    pub command: Option<BenchCmd>,
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-/// `bench` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum BenchCmd {
-    /// Create the benchmark population: seed list, radotp store, FreeRADIUS users file.
-    Provision(ProvisionArgs),
-    /// Measure the disk under the store: write + fdatasync latency, and the
-    /// share of time a durable server's Accepts must wait on it.
-    Disk(super::diskprobe::DiskArgs),
-}
-
 /// Which credentials a run sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,47 +77,6 @@ pub enum Mode {
     Wrong,
     /// Valid codes with `--wrong-percent` wrong ones.
     Mixed,
-}
-
-/// A population group of the seed list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, Serialize)]
-pub enum Group {
-    /// TOTP users without PIN.
-    #[value(name = "totp")]
-    #[serde(rename = "totp")]
-    Totp,
-    /// TOTP users with a PIN.
-    #[value(name = "totp-pin")]
-    #[serde(rename = "totp-pin")]
-    TotpPin,
-    /// HOTP users with a PIN.
-    #[value(name = "hotp-pin")]
-    #[serde(rename = "hotp-pin")]
-    HotpPin,
-}
-
-impl Group {
-    fn as_str(self) -> &'static str {
-        match self {
-            Group::Totp => "totp",
-            Group::TotpPin => "totp-pin",
-            Group::HotpPin => "hotp-pin",
-        }
-    }
-    fn parse(s: &str) -> Option<Group> {
-        match s {
-            "totp" => Some(Group::Totp),
-            "totp-pin" => Some(Group::TotpPin),
-            "hotp-pin" => Some(Group::HotpPin),
-            _ => None,
-        }
-    }
-    fn kind(self) -> Kind {
-        match self {
-            Group::HotpPin => Kind::Hotp,
-            _ => Kind::Totp,
-        }
-    }
 }
 
 /// Generator options.
@@ -163,7 +91,7 @@ pub struct RunArgs {
     /// pap, chap, mschap or mschapv2.
     #[arg(long, default_value = "pap")]
     pub method: Method,
-    /// The seed list written by `radotp bench provision`.
+    /// The seed list written by `radotp-bench provision`.
     #[arg(long)]
     pub seed_file: Option<PathBuf>,
     /// Which users of the seed list to use.
@@ -222,278 +150,8 @@ pub struct RunArgs {
     pub at: Option<u64>,
 }
 
-/// `bench provision` options.
-#[derive(Debug, Args)]
-pub struct ProvisionArgs {
-    /// The seed list to write (or read, if it exists and no counts are given).
-    #[arg(long)]
-    pub seed_file: PathBuf,
-    /// TOTP users without PIN (group `totp`).
-    #[arg(long, default_value_t = 0)]
-    pub totp: usize,
-    /// TOTP users with PIN (group `totp-pin`).
-    #[arg(long, default_value_t = 0)]
-    pub totp_pin: usize,
-    /// HOTP users with PIN (group `hotp-pin`).
-    #[arg(long, default_value_t = 0)]
-    pub hotp_pin: usize,
-    /// PIN length (digits).
-    #[arg(long, default_value_t = 4)]
-    pub pin_length: usize,
-    /// Also import into radotp's store (from --config; daemon stopped).
-    #[arg(long)]
-    pub store: bool,
-    /// Write a FreeRADIUS `users` file (Cleartext-Password = the static
-    /// password, TOTP-Secret = the base32 seed).
-    #[arg(long)]
-    pub freeradius_users: Option<PathBuf>,
-    /// Put only the first N users of each group in the FreeRADIUS file (0: all).
-    #[arg(long, default_value_t = 0)]
-    pub freeradius_limit: usize,
-}
-
-/// One benchmark user.
-#[derive(Clone)]
-pub struct BenchUser {
-    /// Its group.
-    pub group: Group,
-    /// User-Name.
-    pub name: String,
-    /// PIN, if any.
-    pub pin: Option<String>,
-    /// 20-byte HMAC-SHA-1 seed.
-    pub seed: Vec<u8>,
-    /// Static password (FreeRADIUS side).
-    pub static_password: String,
-}
-
-impl std::fmt::Debug for BenchUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BenchUser")
-            .field("group", &self.group)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Generates `n` users of `group` named `{prefix}{i}`.
-pub fn generate(group: Group, n: usize, pin_length: usize) -> Vec<BenchUser> {
-    let prefix = match group {
-        Group::Totp => "bt",
-        Group::TotpPin => "bp",
-        Group::HotpPin => "bh",
-    };
-    let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|i| {
-            let mut seed = vec![0u8; 20];
-            rng.fill_bytes(&mut seed);
-            let pin = (group != Group::Totp && pin_length > 0).then(|| {
-                (0..pin_length)
-                    .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-                    .collect()
-            });
-            let static_password = (0..12)
-                .map(|_| char::from(b"abcdefghijkmnpqrstuvwxyz23456789"[rng.gen_range(0..32)]))
-                .collect();
-            BenchUser {
-                group,
-                name: format!("{prefix}{i}"),
-                pin,
-                seed,
-                static_password,
-            }
-        })
-        .collect()
-}
-
-/// Writes a seed list.
-pub fn write_seed_file(path: &Path, users: &[BenchUser]) -> anyhow::Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(
-        w,
-        "# radotp bench seed list: group name pin seed-hex static-password"
-    )?;
-    for u in users {
-        writeln!(
-            w,
-            "{} {} {} {} {}",
-            u.group.as_str(),
-            u.name,
-            u.pin.as_deref().unwrap_or("-"),
-            hex_encode(&u.seed),
-            u.static_password
-        )?;
-    }
-    synced(w)
-}
-
-/// Flushes `w` and syncs its file: provisioning reports success only once
-/// its files are on disk, and a daemon started right after does not wait
-/// for their writeback in its own first `fsync` (ext4 may commit them
-/// together).
-fn synced(w: std::io::BufWriter<std::fs::File>) -> anyhow::Result<()> {
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    Ok(())
-}
-
-/// Reads a seed list.
-pub fn read_seed_file(path: &Path) -> anyhow::Result<Vec<BenchUser>> {
-    let f = std::fs::File::open(path)
-        .map_err(|e| anyhow::anyhow!("seed list {}: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line?;
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let bad = || anyhow::anyhow!("seed list {} line {}: malformed", path.display(), n + 1);
-        let f: Vec<&str> = line.split_ascii_whitespace().collect();
-        if f.len() != 5 {
-            return Err(bad());
-        }
-        out.push(BenchUser {
-            group: Group::parse(f[0]).ok_or_else(bad)?,
-            name: f[1].to_string(),
-            pin: (f[2] != "-").then(|| f[2].to_string()),
-            seed: hex_decode(f[3]).ok_or_else(bad)?,
-            static_password: f[4].to_string(),
-        });
-    }
-    Ok(out)
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// The store records of a population (tokens active, never used).
-pub fn store_records(users: &[BenchUser], now: u64) -> (Vec<User>, Vec<Token>) {
-    let mut us = Vec::with_capacity(users.len());
-    let mut ts = Vec::with_capacity(users.len());
-    for b in users {
-        let mut u = User::new(b.name.clone(), now);
-        u.pin = b.pin.as_ref().map(|p| Secret::new(p.as_bytes().to_vec()));
-        us.push(u);
-        ts.push(Token {
-            id: format!("t-{}", b.name),
-            owner: b.name.clone(),
-            serial: None,
-            kind: b.group.kind(),
-            algorithm: Algorithm::Sha1,
-            digits: DIGITS,
-            period: PERIOD as u32,
-            seed: Secret::new(b.seed.clone()),
-            last: None,
-            drift: 0,
-            state: TokenState::Active,
-            description: "bench".into(),
-            created: now,
-            last_used: None,
-        });
-    }
-    (us, ts)
-}
-
-/// Writes a FreeRADIUS `users` file for the population.
-pub fn write_freeradius_users(
-    path: &Path,
-    users: &[BenchUser],
-    limit: usize,
-) -> anyhow::Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    writeln!(w, "# generated by radotp bench provision")?;
-    let mut per_group: HashMap<Group, usize> = HashMap::new();
-    for u in users {
-        let n = per_group.entry(u.group).or_default();
-        *n += 1;
-        if limit != 0 && *n > limit {
-            continue;
-        }
-        writeln!(
-            w,
-            "{}\tCleartext-Password := \"{}\", TOTP-Secret := \"{}\"\n",
-            u.name,
-            u.static_password,
-            crate::otp::encode_base32_secret(&u.seed)
-        )?;
-    }
-    synced(w)
-}
-
-/// Runs `bench` or `bench provision`.
-pub fn run(ctx: &Ctx, a: BenchArgs) -> anyhow::Result<ExitCode> {
-    match a.command {
-        Some(BenchCmd::Provision(p)) => provision(ctx, p),
-        Some(BenchCmd::Disk(d)) => super::diskprobe::run(ctx, d),
-        None => {
-            let report = run_load(&a.run)?;
-            if ctx.json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                print!("{}", report.text());
-            }
-            Ok(if report.errors > 0 {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
-    }
-}
-
-fn provision(ctx: &Ctx, p: ProvisionArgs) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let users = if p.totp + p.totp_pin + p.hotp_pin == 0 {
-        read_seed_file(&p.seed_file)?
-    } else {
-        let mut u = generate(Group::Totp, p.totp, p.pin_length);
-        u.extend(generate(Group::TotpPin, p.totp_pin, p.pin_length));
-        u.extend(generate(Group::HotpPin, p.hotp_pin, p.pin_length));
-        write_seed_file(&p.seed_file, &u)?;
-        // A new population starts from a clean state.
-        let _ = std::fs::remove_file(default_state_path(&p.seed_file));
-        u
-    };
-    let mut msg = format!("{} users in {}", users.len(), p.seed_file.display());
-    if p.store {
-        let config = ctx.config()?;
-        let store = open_store(&config)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let (us, ts) = store_records(&users, now);
-        store.import(&us, &ts)?;
-        store.sync()?;
-        msg.push_str(&format!("; imported into {}", config.store.path.display()));
-    }
-    if let Some(f) = &p.freeradius_users {
-        write_freeradius_users(f, &users, p.freeradius_limit)?;
-        msg.push_str(&format!("; FreeRADIUS users file {}", f.display()));
-    }
-    msg.push_str(&format!(" ({:.1} s)", started.elapsed().as_secs_f64()));
-    if ctx.json {
-        println!(
-            "{}",
-            serde_json::json!({"ok": true, "users": users.len(), "seconds": started.elapsed().as_secs_f64()})
-        );
-    } else {
-        println!("{msg}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn default_state_path(seed: &Path) -> PathBuf {
+/// Where a run keeps its state by default: `SEED_FILE.state`.
+pub(crate) fn default_state_path(seed: &Path) -> PathBuf {
     let mut s = seed.as_os_str().to_owned();
     s.push(".state");
     PathBuf::from(s)
@@ -650,7 +308,7 @@ fn save_state(path: &Path, users: &[BenchUser], slots: &[Vec<Slot>], old: &Saved
         std::fs::rename(&tmp, path)
     };
     if let Err(e) = write() {
-        eprintln!("radotp: cannot save {}: {e}", path.display());
+        eprintln!("radotp-bench: cannot save {}: {e}", path.display());
     }
 }
 
@@ -696,7 +354,7 @@ impl Tally {
 /// Runs the generator with `a`; reads the seed list from `a.seed_file`.
 pub fn run_load(a: &RunArgs) -> anyhow::Result<Report> {
     let path = a.seed_file.clone().ok_or_else(|| {
-        UsageError("--seed-file is required (see `radotp bench provision`)".into())
+        UsageError("--seed-file is required (see `radotp-bench provision`)".into())
     })?;
     let all = read_seed_file(&path)?;
     let state_path = a

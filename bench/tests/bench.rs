@@ -1,12 +1,13 @@
-//! Smoke test of `radotp bench` against an in-process server: about 1 s of
-//! load per method, every reply checked. The full benchmark is
-//! bench/compare.sh (not run in CI).
+//! Smoke test of the load generator against an in-process radotp server:
+//! about 1 s of load per method, every reply checked; the population goes
+//! in through the generator's CSV and radotp's import. The full benchmark
+//! is bench/compare.sh (not run in CI).
 
 mod common;
 
 use radotp::auth::Method;
-use radotp::cli::bench::{generate, run_population, store_records, Group, Mode, RunArgs};
-use radotp::store::TokenStore;
+use radotp_bench::load::{run_population, Mode, RunArgs};
+use radotp_bench::population::{generate, Group};
 
 fn args(server: std::net::SocketAddr, method: Method, mode: Mode) -> RunArgs {
     RunArgs {
@@ -39,27 +40,27 @@ fn args(server: std::net::SocketAddr, method: Method, mode: Mode) -> RunArgs {
 // no errors, timeouts or unexpected rejects.
 #[test]
 fn bench_fresh_hotp_codes_are_all_accepted_without_errors() {
-    let srv = common::start(&common::config_text(""));
-    for method in [Method::Pap, Method::Chap, Method::MsChapV2] {
-        // Fresh users per method, so counters start at 0 for each run.
-        let users = generate(Group::HotpPin, 64, 4)
-            .into_iter()
-            .enumerate()
-            .map(|(i, mut u)| {
-                u.name = format!("{}-{i}", method.as_str());
-                u
-            })
-            .collect::<Vec<_>>();
-        let (us, ts) = store_records(&users, common::T0);
-        srv.store.import(&us, &ts).unwrap();
-        let r = run_population(&args(srv.addr, method, Mode::Valid), users).unwrap();
-        assert!(r.accepts > 50, "{method}: {r:?}");
-        assert_eq!(r.rejects, 0, "{method}: {r:?}");
-        assert_eq!(r.errors, 0, "{method}: {r:?}");
-        assert_eq!(r.timeouts, 0, "{method}: {r:?}");
-        assert_eq!(r.unexpected, 0, "{method}: {r:?}");
-        assert!(r.latency_us.p50 > 0 && r.latency_us.p50 <= r.latency_us.max);
-    }
+    common::with_server(&common::config_text(""), |srv| {
+        for method in [Method::Pap, Method::Chap, Method::MsChapV2] {
+            // Fresh users per method, so counters start at 0 for each run.
+            let users = generate(Group::HotpPin, 64, 4)
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut u)| {
+                    u.name = format!("{}-{i}", method.as_str());
+                    u
+                })
+                .collect::<Vec<_>>();
+            srv.import(&users);
+            let r = run_population(&args(srv.addr, method, Mode::Valid), users).unwrap();
+            assert!(r.accepts > 50, "{method}: {r:?}");
+            assert_eq!(r.rejects, 0, "{method}: {r:?}");
+            assert_eq!(r.errors, 0, "{method}: {r:?}");
+            assert_eq!(r.timeouts, 0, "{method}: {r:?}");
+            assert_eq!(r.unexpected, 0, "{method}: {r:?}");
+            assert!(r.latency_us.p50 > 0 && r.latency_us.p50 <= r.latency_us.max);
+        }
+    });
 }
 
 // Wrong codes are all rejected, and in the mixed mode the wrong share is
@@ -68,28 +69,27 @@ fn bench_fresh_hotp_codes_are_all_accepted_without_errors() {
 fn bench_wrong_and_mixed_codes_get_the_expected_answers() {
     // No lockout: with 30 % wrong codes some user would now and then fail
     // ten times in a row, and its next valid code would be refused.
-    let srv = common::start(&common::config_text("[lockout]\nthreshold = 0\n"));
-    let users = generate(Group::HotpPin, 64, 4);
-    let (us, ts) = store_records(&users, common::T0);
-    srv.store.import(&us, &ts).unwrap();
-    let r = run_population(&args(srv.addr, Method::Pap, Mode::Wrong), users.clone()).unwrap();
-    assert!(r.rejects > 50, "{r:?}");
-    assert_eq!((r.accepts, r.errors, r.unexpected), (0, 0, 0), "{r:?}");
-    let mut mixed = args(srv.addr, Method::Pap, Mode::Mixed);
-    mixed.wrong_percent = 30;
-    let others = generate(Group::HotpPin, 64, 4)
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut u)| {
-            u.name = format!("mixed-{i}");
-            u
-        })
-        .collect::<Vec<_>>();
-    let (us, ts) = store_records(&others, common::T0);
-    srv.store.import(&us, &ts).unwrap();
-    let r = run_population(&mixed, others).unwrap();
-    assert!(r.accepts > 20 && r.rejects > 5, "{r:?}");
-    assert_eq!((r.errors, r.unexpected, r.timeouts), (0, 0, 0), "{r:?}");
+    common::with_server(&common::config_text("[lockout]\nthreshold = 0\n"), |srv| {
+        let users = generate(Group::HotpPin, 64, 4);
+        srv.import(&users);
+        let r = run_population(&args(srv.addr, Method::Pap, Mode::Wrong), users.clone()).unwrap();
+        assert!(r.rejects > 50, "{r:?}");
+        assert_eq!((r.accepts, r.errors, r.unexpected), (0, 0, 0), "{r:?}");
+        let mut mixed = args(srv.addr, Method::Pap, Mode::Mixed);
+        mixed.wrong_percent = 30;
+        let others = generate(Group::HotpPin, 64, 4)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut u)| {
+                u.name = format!("mixed-{i}");
+                u
+            })
+            .collect::<Vec<_>>();
+        srv.import(&others);
+        let r = run_population(&mixed, others).unwrap();
+        assert!(r.accepts > 20 && r.rejects > 5, "{r:?}");
+        assert_eq!((r.errors, r.unexpected, r.timeouts), (0, 0, 0), "{r:?}");
+    });
 }
 
 // A server whose replies carry a wrong Response Authenticator: every reply
@@ -132,19 +132,19 @@ fn bench_counts_replies_with_wrong_authenticators_as_errors() {
 // none: 16 users, 10 Accepts each, no Reject, nothing unexpected.
 #[test]
 fn bench_totp_codes_follow_the_drift_the_server_learns() {
-    let srv = common::start(&common::config_text(""));
-    let users = generate(Group::TotpPin, 16, 4);
-    let (us, ts) = store_records(&users, common::T0);
-    srv.store.import(&us, &ts).unwrap();
-    let mut a = args(srv.addr, Method::Pap, Mode::Valid);
-    a.group = Group::TotpPin;
-    let r = run_population(&a, users).unwrap();
-    assert_eq!(r.accepts, 16 * 10, "{r:?}");
-    assert_eq!(
-        (r.rejects, r.errors, r.unexpected, r.timeouts),
-        (0, 0, 0, 0),
-        "{r:?}"
-    );
+    common::with_server(&common::config_text(""), |srv| {
+        let users = generate(Group::TotpPin, 16, 4);
+        srv.import(&users);
+        let mut a = args(srv.addr, Method::Pap, Mode::Valid);
+        a.group = Group::TotpPin;
+        let r = run_population(&a, users).unwrap();
+        assert_eq!(r.accepts, 16 * 10, "{r:?}");
+        assert_eq!(
+            (r.rejects, r.errors, r.unexpected, r.timeouts),
+            (0, 0, 0, 0),
+            "{r:?}"
+        );
+    });
 }
 
 // The step boundary: requests the generator sends in the last second of a
@@ -154,19 +154,19 @@ fn bench_totp_codes_follow_the_drift_the_server_learns() {
 // on both sides of the boundary.
 #[test]
 fn bench_totp_codes_sent_late_in_a_step_are_accepted_after_the_boundary() {
-    let srv = common::start(&common::config_text(""));
-    let users = generate(Group::TotpPin, 16, 4);
-    let (us, ts) = store_records(&users, common::T0);
-    srv.store.import(&us, &ts).unwrap();
-    srv.clock.set(common::T0 + 30);
-    let mut a = args(srv.addr, Method::Pap, Mode::Valid);
-    a.group = Group::TotpPin;
-    a.at = Some(common::T0 + 29);
-    let r = run_population(&a, users).unwrap();
-    assert!(r.accepts >= 16 * 5, "{r:?}");
-    assert_eq!(
-        (r.rejects, r.errors, r.unexpected, r.timeouts),
-        (0, 0, 0, 0),
-        "{r:?}"
-    );
+    common::with_server(&common::config_text(""), |srv| {
+        let users = generate(Group::TotpPin, 16, 4);
+        srv.import(&users);
+        srv.clock.set(common::T0 + 30);
+        let mut a = args(srv.addr, Method::Pap, Mode::Valid);
+        a.group = Group::TotpPin;
+        a.at = Some(common::T0 + 29);
+        let r = run_population(&a, users).unwrap();
+        assert!(r.accepts >= 16 * 5, "{r:?}");
+        assert_eq!(
+            (r.rejects, r.errors, r.unexpected, r.timeouts),
+            (0, 0, 0, 0),
+            "{r:?}"
+        );
+    });
 }

@@ -1,4 +1,4 @@
-//! `radotp bench disk`: what the disk under the store costs a durable Accept.
+//! `radotp-bench disk`: what the disk under the store costs a durable Accept.
 //!
 //! radotp sends no Access-Accept before the replay state it recorded is on
 //! disk: a write to the journal and an `fdatasync`, one for every Accept
@@ -27,14 +27,13 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::Serialize;
 
-use super::bench::Latency;
-use super::{Ctx, UsageError};
+use crate::load::Latency;
+use crate::UsageError;
 
 /// Size of the probe file: the writes go round it.
 const FILE_BYTES: u64 = 4 << 20;
@@ -43,7 +42,7 @@ const MAX_WRITE: usize = 1 << 20;
 /// Longest `--duration`, seconds.
 const MAX_DURATION: f64 = 3600.0;
 
-/// `bench disk` options.
+/// `disk` options.
 #[derive(Debug, Clone, Args)]
 pub struct DiskArgs {
     /// Directory to probe (default: the store's directory from --config, or
@@ -66,7 +65,7 @@ pub struct DiskArgs {
     pub threshold_ms: f64,
 }
 
-/// What `bench disk` measured.
+/// What `disk` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiskReport {
     /// The directory probed.
@@ -134,23 +133,8 @@ pub fn stalled_percent(durations: &[Duration], threshold: Duration, wall: Durati
     100.0 * stalled.as_secs_f64() / wall.as_secs_f64()
 }
 
-/// Runs `bench disk`.
-pub fn run(ctx: &Ctx, a: DiskArgs) -> anyhow::Result<ExitCode> {
-    let dir = match &a.dir {
-        Some(d) => d.clone(),
-        None => default_dir(&ctx.config()?.store.path),
-    };
-    let report = probe(&dir, &a)?;
-    if ctx.json {
-        println!("{}", serde_json::to_string(&report)?);
-    } else {
-        print!("{}", report.text());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// The store's directory when it exists, else the one that will hold it.
-fn default_dir(store: &Path) -> PathBuf {
+pub fn default_dir(store: &Path) -> PathBuf {
     if store.is_dir() {
         return store.to_path_buf();
     }
@@ -163,19 +147,19 @@ fn default_dir(store: &Path) -> PathBuf {
 fn check(a: &DiskArgs) -> Result<(), UsageError> {
     if !(a.duration > 0.0 && a.duration <= MAX_DURATION) {
         return Err(UsageError(format!(
-            "bench disk: --duration {} is out of range: give seconds, more than 0 and at most {MAX_DURATION}",
+            "radotp-bench disk: --duration {} is out of range: give seconds, more than 0 and at most {MAX_DURATION}",
             a.duration
         )));
     }
     if a.write_bytes == 0 || a.write_bytes > MAX_WRITE {
         return Err(UsageError(format!(
-            "bench disk: --write-bytes {} is out of range: give 1 to {MAX_WRITE}",
+            "radotp-bench disk: --write-bytes {} is out of range: give 1 to {MAX_WRITE}",
             a.write_bytes
         )));
     }
     if !(a.threshold_ms > 0.0 && a.threshold_ms.is_finite()) {
         return Err(UsageError(format!(
-            "bench disk: --threshold-ms {} is out of range: give milliseconds, more than 0",
+            "radotp-bench disk: --threshold-ms {} is out of range: give milliseconds, more than 0",
             a.threshold_ms
         )));
     }
@@ -198,7 +182,7 @@ impl ProbeFile {
     fn create(dir: &Path) -> anyhow::Result<ProbeFile> {
         if !dir.is_dir() {
             return Err(UsageError(format!(
-                "bench disk: {} is not a directory: give --dir a directory on the file system that holds (or will hold) the store",
+                "radotp-bench disk: {} is not a directory: give --dir a directory on the file system that holds (or will hold) the store",
                 dir.display()
             ))
             .into());
@@ -209,7 +193,9 @@ impl ProbeFile {
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| anyhow::anyhow!("bench disk: cannot create {}: {e}", path.display()))?;
+            .map_err(|e| {
+                anyhow::anyhow!("radotp-bench disk: cannot create {}: {e}", path.display())
+            })?;
         let mut probe = ProbeFile { path, file };
         // Lay the file out: every block allocated and written, so the timed
         // flushes carry data only, as the journal's do.
