@@ -1014,7 +1014,7 @@ impl Admin {
             .as_ref()
             .is_none_or(|a| u.groups.iter().any(|g| a.contains(g)));
         let attributes = if allowed {
-            let authz = crate::server::authz::Authz::new(&self.config);
+            let authz = crate::authz::Authz::new(&self.config);
             authz
                 .reply_attributes(c, &[0; 16], &u.name, &u.groups, &u.replies)
                 .iter()

@@ -292,6 +292,24 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Escapes a user name for a log line (control characters, quotes), cut at 64 chars.
+pub struct LogName<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for LogName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = String::from_utf8_lossy(self.0);
+        for (n, c) in s.chars().enumerate() {
+            if n >= 64 {
+                return f.write_str("...");
+            }
+            for e in c.escape_debug() {
+                std::fmt::Write::write_char(f, e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

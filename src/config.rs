@@ -242,10 +242,7 @@ impl fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("backend", &self.backend)
             .field("path", &self.path)
-            .field(
-                "url",
-                &self.url.as_deref().map(crate::store::postgres::redact_url),
-            )
+            .field("url", &self.url.as_deref().map(redact_url))
             .field("password_file", &self.password_file)
             .field("ca_file", &self.ca_file)
             .field("pool_size", &self.pool_size)
@@ -1231,7 +1228,7 @@ impl Config {
                     None,
                     format!(
                         "[store] url '{}': expected postgresql://USER@HOST:PORT/DB",
-                        crate::store::postgres::redact_url(u)
+                        redact_url(u)
                     ),
                 ))
             }
@@ -1511,6 +1508,26 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
         i -= 1;
     }
     i
+}
+
+/// A database URL with any password replaced, for logs, errors and
+/// `Debug` (here, beside the `[store] url` it redacts).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "[unparsable url]".into();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, rest),
+    };
+    match auth {
+        Some(a) if a.contains(':') => {
+            let user = a.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:[redacted]@{host}")
+        }
+        Some(a) => format!("{scheme}://{a}@{host}"),
+        None => format!("{scheme}://{host}"),
+    }
 }
 
 #[cfg(test)]

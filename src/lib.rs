@@ -40,9 +40,9 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
-pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;

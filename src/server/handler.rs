@@ -113,7 +113,7 @@ pub struct Settings {
     /// The PEAP/TTLS tunnel's TLS configuration (when `[eap]` has a certificate).
     pub eap_tls: Option<Arc<rustls::ServerConfig>>,
     /// Groups and their reply attributes.
-    pub authz: super::authz::Authz,
+    pub authz: crate::authz::Authz,
 }
 
 impl Settings {
@@ -128,7 +128,7 @@ impl Settings {
             challenge_prompt: config.challenge.prompt.clone(),
             eap: config.eap.clone(),
             eap_tls: super::eap::load_tls(&config.eap)?,
-            authz: super::authz::Authz::new(config),
+            authz: crate::authz::Authz::new(config),
         })
     }
 }
@@ -146,23 +146,7 @@ pub struct Handler {
     pub(super) eap: super::eap::Conversations,
 }
 
-/// Escapes a user name for a log line (control characters, quotes), cut at 64 chars.
-pub struct LogName<'a>(pub &'a [u8]);
-
-impl fmt::Display for LogName<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = String::from_utf8_lossy(self.0);
-        for (n, c) in s.chars().enumerate() {
-            if n >= 64 {
-                return f.write_str("...");
-            }
-            for e in c.escape_debug() {
-                fmt::Write::write_char(f, e)?;
-            }
-        }
-        Ok(())
-    }
-}
+pub use crate::audit::LogName;
 
 impl Handler {
     /// A handler; `dedup_ttl`, `dedup_bytes` and `challenge_ttl` from the

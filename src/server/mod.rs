@@ -2,12 +2,12 @@
 //! IPv6), RadSec (RADIUS over TLS, [`radsec`]), the control socket, the metrics listener, reload on SIGHUP and a
 //! bounded graceful shutdown.
 //!
-//! Only this module (and `crate::api`, which it starts) touches sockets. Datagrams are handled by
+//! Only this module (with `server::api`, the HTTP API it starts) touches sockets. Datagrams are handled by
 //! [`handler::Handler`] on a few worker threads per socket ([`workers`]),
 //! and Accepts are sent by the commit thread once their use of the code is
 //! committed ([`commit`]). `docs/ARCHITECTURE.md` draws the whole path.
 
-pub mod authz;
+pub mod api;
 pub mod challenge;
 pub mod clients;
 pub mod commit;
@@ -79,8 +79,8 @@ pub struct Server {
     metrics: Option<tokio::net::TcpListener>,
     radsec: Option<radsec::RadSec>,
     admin: control::AdminSlot,
-    api: Option<crate::api::Api>,
-    api_state: Option<Arc<crate::api::State>>,
+    api: Option<api::Api>,
+    api_state: Option<Arc<api::State>>,
     stats_fn: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
     store: Arc<dyn TokenStore>,
     commit: Arc<CommitStats>,
@@ -177,8 +177,7 @@ impl Server {
         let admin = Arc::new(std::sync::RwLock::new(Arc::new(
             Admin::new(verifier, config.clone()).with_stats(stats_fn.clone()),
         )));
-        let api =
-            crate::api::Api::bind(&config, handler.clone(), queue.clone(), admin.clone()).await?;
+        let api = api::Api::bind(&config, handler.clone(), queue.clone(), admin.clone()).await?;
         let api_state = api.as_ref().map(|a| a.state());
         Ok(Server {
             handler,

@@ -58,24 +58,7 @@ impl std::fmt::Debug for PgOptions {
     }
 }
 
-/// The URL with any password replaced, for logs and errors.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "[unparsable url]".into();
-    };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((a, h)) => (Some(a), h),
-        None => (None, rest),
-    };
-    match auth {
-        Some(a) if a.contains(':') => {
-            let user = a.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:[redacted]@{host}")
-        }
-        Some(a) => format!("{scheme}://{a}@{host}"),
-        None => format!("{scheme}://{host}"),
-    }
-}
+pub use crate::config::redact_url;
 
 enum Tls {
     None,

@@ -110,7 +110,7 @@ fn warn_once(user: &str, what: &str) {
     let now = Instant::now();
     if last.is_none_or(|t| now.duration_since(t).as_secs() >= 60) {
         *last = Some(now);
-        let user = crate::server::handler::LogName(user.as_bytes());
+        let user = crate::audit::LogName(user.as_bytes());
         tracing::warn!(user = %user, "{what}; further ones are not logged for a minute");
     }
 }

@@ -41,7 +41,7 @@ use crate::store::ApiScope;
 
 /// The OpenAPI document of the HTTP API (checked in; tests/api.rs keeps it
 /// in step with the routes).
-pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
 /// Default and largest page of a listing.
 const PAGE: usize = 100;
