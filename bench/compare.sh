@@ -204,13 +204,13 @@ everything = r.get("replies_total") or (r["accepts"] + r["rejects"])
 r["cpu_s_per_100k"] = cpu / everything * 1e5 if everything else None
 g0, g1 = json.loads(g0), json.loads(g1)
 if g0 and g1:
-    d = {k: (g1.get(k) or 0) - (g0.get(k) or 0) for k in ("flushes", "accepts", "store_flushes", "waits_over_2500us")}
+    # One store commit (one transaction, flushed: SQLite's WAL with
+    # synchronous = FULL, PostgreSQL's COMMIT) per batch of Accepts.
+    d = {k: (g1.get(k) or 0) - (g0.get(k) or 0) for k in ("commits", "accepts", "waits_over_2500us")}
     secs = r["seconds"] + r.get("warmup_seconds", 0)
     r["commit"] = {
-        "syncs_per_s": d["flushes"] / secs if secs else None,
-        "fdatasyncs_per_s": d["store_flushes"] / secs if secs else None,
-        "accepts_per_sync": d["accepts"] / d["flushes"] if d["flushes"] else None,
-        "accepts_per_fdatasync": d["accepts"] / d["store_flushes"] if d["store_flushes"] else None,
+        "commits_per_s": d["commits"] / secs if secs else None,
+        "accepts_per_commit": d["accepts"] / d["commits"] if d["commits"] else None,
         # Group-commit waits over 2.5 ms (each holds up its whole batch).
         "slow_waits_per_s": d["waits_over_2500us"] / secs if secs else None,
     }
@@ -220,7 +220,7 @@ PY
 import json, sys
 r = json.loads(sys.stdin.read())
 c = r.get("commit") or {}
-extra = "  fdatasync/s %.0f  accepts/fdatasync %.1f  waits>2.5ms/s %.1f" % (c.get("fdatasyncs_per_s") or 0, c.get("accepts_per_fdatasync") or 0, c.get("slow_waits_per_s") or 0) if c else ""
+extra = "  commits/s %.0f  accepts/commit %.1f  waits>2.5ms/s %.1f" % (c.get("commits_per_s") or 0, c.get("accepts_per_commit") or 0, c.get("slow_waits_per_s") or 0) if c else ""
 print("   %-34s %8.0f req/s  p99 %6.2f ms  acc %d rej %d to %d err %d unexp %d starved %d  cpu/100k %.2f%s" % (r["name"], r["requests_per_sec"], r["latency_us"]["p99"] / 1000, r["accepts"], r["rejects"], r["timeouts"], r["errors"], r["unexpected"], r["starved"], r["cpu_s_per_100k"] or 0, extra))' >&2
 }
 
@@ -292,7 +292,7 @@ PY
     frate=$(python3 - "$WORK/results.jsonl" <<'PY'
 import json, statistics, sys
 rs = [json.loads(l) for l in open(sys.argv[1])]
-v = [(r.get("commit") or {}).get("fdatasyncs_per_s") for r in rs if r["name"].endswith("half-load")]
+v = [(r.get("commit") or {}).get("commits_per_s") for r in rs if r["name"].endswith("half-load")]
 v = [x for x in v if x]
 print(int(statistics.median(v)) if v else 2500)
 PY
@@ -349,12 +349,10 @@ for p in pairs:
         if sw is not None:
             print(f"{p:<24} {'half-load':<11} {sw:>9.1f} group-commit waits over 2.5 ms per second (median)")
     rs = by.get(f"{p} radotp") or []
-    fd = med(rs, lambda r: (r.get("commit") or {}).get("fdatasyncs_per_s"))
-    ab = med(rs, lambda r: (r.get("commit") or {}).get("accepts_per_fdatasync"))
-    if fd is not None:
-        # SQLite does not count its flushes: no batch size then.
-        abt = f"{ab:.1f}" if ab is not None else "(not counted)"
-        print(f"{p:<24} {'at peak':<11} {fd:>9.0f} fdatasync/s, {abt} Accepts per fdatasync (medians)")
+    fd = med(rs, lambda r: (r.get("commit") or {}).get("commits_per_s"))
+    ab = med(rs, lambda r: (r.get("commit") or {}).get("accepts_per_commit"))
+    if fd is not None and ab is not None:
+        print(f"{p:<24} {'at peak':<11} {fd:>9.0f} store commits/s, {ab:.1f} Accepts per commit (medians)")
     if len(got) == 2:
         a, b = got["radotp"], got["freeradius"]
         ratio = lambda x, y: x / y if x and y else float("nan")
