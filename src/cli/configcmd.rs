@@ -43,6 +43,7 @@ pub fn run(ctx: &Ctx, cmd: ConfigCmd) -> anyhow::Result<ExitCode> {
             let ctx = Ctx {
                 config_path: file.or_else(|| ctx.config_path.clone()),
                 json: ctx.json,
+                store: Default::default(),
             };
             let reply = ctx.admin(crate::admin::AdminRequest::ReplyPreview { user, client })?;
             ctx.print_reply(&reply);

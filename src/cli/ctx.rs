@@ -18,6 +18,11 @@ pub struct Ctx {
     pub config_path: Option<PathBuf>,
     /// `--json`.
     pub json: bool,
+    /// The store, once an admin request ran offline (no daemon): kept for
+    /// the command's next requests, so that an import of many batches
+    /// opens it once (and SQLite's connection checkpoints its WAL as it
+    /// goes).
+    pub store: std::sync::OnceLock<Arc<dyn TokenStore>>,
 }
 
 impl Ctx {
@@ -42,7 +47,13 @@ impl Ctx {
                 )
             }
         }
-        let store = open_store(&config)?;
+        let store = match self.store.get() {
+            Some(s) => s.clone(),
+            None => {
+                let s = open_store(&config)?;
+                self.store.get_or_init(|| s).clone()
+            }
+        };
         let verifier = Arc::new(Verifier::new(
             store,
             Arc::new(SystemClock),

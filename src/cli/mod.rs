@@ -154,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             system.exists().then_some(system)
         }),
         json: cli.json,
+        store: Default::default(),
     };
     match cli.command {
         Command::Serve(a) => serve::run(&ctx, a),
