@@ -10,8 +10,8 @@
 //!   token's drift, with replay protection and resync.
 //! - [`qr`]: enrolment QR codes (terminal half blocks, SVG, PNG) for
 //!   `otpauth://` URIs.
-//! - [`radius`]: the RADIUS wire format, strict decoding, response encoding
-//!   and the RADIUS cryptography; no I/O.
+//! - [`radius`]: the RADIUS wire format — the codec (strict decoding,
+//!   signed encoding), attributes, dictionary — and its cryptography; no I/O.
 //! - [`auth`]: PAP, CHAP, MS-CHAP and MS-CHAP-V2: credential extraction,
 //!   candidate matching and reply attributes (MPPE keys, MS-CHAP2-Success).
 //! - [`store`]: users and tokens behind the `TokenStore` trait, with seeds
@@ -28,13 +28,14 @@
 //!   Yubico OATH CSV and `serial,hex-seed` lists — as tokens to import.
 //! - [`audit`]: the audit trail, a JSON line per authentication decision
 //!   and per admin change.
-//! - [`api`]: the HTTP API — privacyIDEA-compatible `/validate/check` on the
-//!   RADIUS verification path, and the admin API under `/api/v1/` with API
-//!   keys.
+//! - [`authz`]: authorization — the reply attributes of users, groups and
+//!   clients merged into an Accept within the packet budget.
 //! - [`config`]: the TOML configuration, with file:line:column errors.
 //! - [`server`]: the daemon — UDP listeners and worker threads, the request
 //!   pipeline (`handler`), the commit thread (`commit`), duplicate cache, challenge states,
-//!   rate limit, control socket, metrics, reload and shutdown.
+//!   rate limit, control socket, metrics, RadSec, EAP conversations, the HTTP
+//!   API (`server::api`: privacyIDEA-compatible `/validate/check` and the
+//!   admin API under `/api/v1/`), reload and shutdown.
 //! - [`cli`]: the command line (serve, user, token, otp, config, probe,
 //!   stats). The load generator is the workspace's `radotp-bench` crate.
 #![forbid(unsafe_code)]
