@@ -18,7 +18,7 @@ use common::*;
 use radotp::auth::eap::{code, typ, EapPacket};
 use radotp::auth::eap_tls::{self, flags};
 use radotp::radius::attribute::types;
-use radotp::radius::{crypto, packet, Attribute, Code, Packet};
+use radotp::radius::{packet, Attribute, Code, Packet};
 
 /// A self-signed tunnel certificate and key (mode 0600) in `dir`.
 fn make_cert(dir: &Path) {
@@ -90,7 +90,7 @@ fn exchange(
 ) -> Option<Packet> {
     let bytes = packet::encode_request(p, secret, true).unwrap();
     let raw = send_raw(sock, to, &bytes)?;
-    assert!(crypto::verify_response(&raw, &p.authenticator, secret));
+    assert!(packet::verify_response(&raw, &p.authenticator, secret));
     Some(Packet::decode(&raw).unwrap())
 }
 

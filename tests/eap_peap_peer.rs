@@ -85,7 +85,7 @@ fn round(
     let bytes = packet::encode_request(&p, SECRET, true).unwrap();
     let sock = socket();
     let raw = send_raw(&sock, ts.addr, &bytes).expect("a reply");
-    assert!(crypto::verify_response(&raw, &p.authenticator, SECRET));
+    assert!(packet::verify_response(&raw, &p.authenticator, SECRET));
     let r = Packet::decode(&raw).unwrap();
     let e = EapPacket::decode(&radotp::auth::eap::join(&r).unwrap()).unwrap();
     let s = r.attr(types::STATE).map(<[u8]>::to_vec).unwrap_or_default();

@@ -25,7 +25,7 @@ use common::daemon::require;
 use common::*;
 use radotp::auth::Method;
 use radotp::radius::attribute::{ms, types};
-use radotp::radius::{crypto, packet, Code, Packet};
+use radotp::radius::{packet, Code, Packet};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -505,7 +505,7 @@ fn exchange(tls: &mut Tls, bytes: &[u8], auth: &[u8; 16]) -> Code {
     tls.flush().unwrap();
     let raw = read_packet(tls).expect("a reply");
     assert!(
-        crypto::verify_response(&raw, auth, RADSEC_SECRET),
+        packet::verify_response(&raw, auth, RADSEC_SECRET),
         "reply signed with the radsec secret"
     );
     Packet::decode(&raw).unwrap().code
@@ -572,7 +572,7 @@ fn framing_several_packets_per_write_one_split_across_writes_status_server_and_a
         std::thread::sleep(Duration::from_millis(100));
     }
     let raw = read_packet(&mut tls).unwrap();
-    assert!(crypto::verify_response(&raw, &a, RADSEC_SECRET));
+    assert!(packet::verify_response(&raw, &a, RADSEC_SECRET));
     // Accounting on the same connection.
     let mut p = Packet::new(Code::AccountingRequest, 3, [0; 16]);
     p.push(types::USER_NAME, b"f1".to_vec());
@@ -625,7 +625,7 @@ fn tls_name_must_be_carried_by_the_certificate_san_or_cn() {
     tls.write_all(&bytes).unwrap();
     tls.flush().unwrap();
     let raw = read_packet(&mut tls).unwrap();
-    assert!(crypto::verify_response(
+    assert!(packet::verify_response(
         &raw,
         &p.authenticator,
         b"s3cret-on-tls"
@@ -1027,7 +1027,7 @@ fn the_daemon_serves_radsec_audits_its_transport_and_logs_refusals_without_secre
     tls.write_all(&bytes).unwrap();
     tls.flush().unwrap();
     let raw = read_packet(&mut tls).unwrap();
-    assert!(crypto::verify_response(
+    assert!(packet::verify_response(
         &raw,
         &r.packet.authenticator,
         secret

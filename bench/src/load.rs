@@ -46,7 +46,7 @@ use radotp::auth::client::{request_attributes, ClientExchange};
 use radotp::auth::Method;
 use radotp::otp::{hotp, Algorithm, Kind, OtpCode};
 use radotp::radius::attribute::types;
-use radotp::radius::{crypto, packet, Code, Packet};
+use radotp::radius::{packet, Code, Packet};
 use rand::{Rng, SeedableRng};
 use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags};
 use serde::Serialize;
@@ -1013,7 +1013,7 @@ async fn socket_task(
                     }
                     c.release(p.slot);
                 }
-                let ok = crypto::verify_response(raw, &p.authenticator, secret);
+                let ok = packet::verify_response(raw, &p.authenticator, secret);
                 let reply = Packet::decode(raw);
                 tally.replies_total += 1;
                 if !p.counted {

@@ -170,7 +170,7 @@ impl Link {
             if reply.identifier != id {
                 return Ok(None);
             }
-            if !crypto::verify_response(raw, authenticator, secret) {
+            if !packet::verify_response(raw, authenticator, secret) {
                 anyhow::bail!("the reply's Response Authenticator or Message-Authenticator is wrong: is --secret right?");
             }
             Ok(Some(reply))
@@ -266,7 +266,16 @@ pub fn run(ctx: &Ctx, a: ProbeArgs) -> anyhow::Result<ExitCode> {
     };
     let secret = &secret[..];
     if let Some(m) = a.eap {
-        return eap::run(ctx, &a, &mut link, secret, m);
+        use crate::auth::eap::typ;
+        use eap::EapMethod;
+        // The tunnels run their inner method through `eap`'s pieces; the
+        // plain methods are `eap`'s own conversation.
+        return match m {
+            EapMethod::Peap => tunnel::run(ctx, &a, &mut link, secret, typ::PEAP, typ::MSCHAPV2),
+            EapMethod::PeapGtc => tunnel::run(ctx, &a, &mut link, secret, typ::PEAP, typ::GTC),
+            EapMethod::Ttls => tunnel::run(ctx, &a, &mut link, secret, typ::TTLS, 0),
+            EapMethod::Mschapv2 | EapMethod::Gtc => eap::run(ctx, &a, &mut link, secret, m),
+        };
     }
     let (reply, exchange, req_auth) =
         exchange_once(&mut link, &a, a.password.as_bytes(), None, secret)?;

@@ -1,19 +1,18 @@
-//! RADIUS cryptography: User-Password hiding (RFC 2865 §5.2), the checks
-//! of received Request and Response Authenticators (RFC 2865 §3, RFC 2866
-//! §3) and Message-Authenticators (RFC 2869 §5.14, RFC 3579 §3.2), the
-//! keyed MD5 and HMAC-MD5 the codec signs with, and the RFC 2548 MPPE key
-//! encryption. Building signed packets is the codec's
-//! ([`super::packet::encode_response`], [`super::packet::encode_request`]).
+//! RADIUS cryptography over bytes: User-Password hiding (RFC 2865 §5.2),
+//! the keyed MD5 and HMAC-MD5 (keyed states cached per thread) with which
+//! the codec signs and checks authenticators, and the RFC 2548 MPPE key
+//! encryption. It knows nothing of packets: building signed packets and
+//! checking received ones (Request/Response Authenticators, RFC 2865 §3,
+//! RFC 2866 §3; Message-Authenticator, RFC 2869 §5.14, RFC 3579 §3.2) is
+//! the codec's, [`super::packet`].
 
 use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use zeroize::Zeroize;
 
-use super::attribute::types;
-use super::packet::{AttrIter, Code, Packet, MAX_LEN, MIN_LEN};
-use crate::secret::{ct_eq, Secret};
+use crate::secret::Secret;
 
-type HmacMd5 = Hmac<Md5>;
+pub(crate) type HmacMd5 = Hmac<Md5>;
 
 /// Longest hidden User-Password (RFC 2865 §5.2).
 pub const MAX_PASSWORD_LEN: usize = 128;
@@ -23,17 +22,6 @@ pub(crate) const AUTH_RANGE: std::ops::Range<usize> = 4..20;
 
 /// Length of a Message-Authenticator attribute on the wire.
 pub(crate) const MA_ATTR_LEN: usize = 18;
-
-/// What a Message-Authenticator check found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageAuthenticator {
-    /// The packet carries none.
-    Absent,
-    /// Present and correct.
-    Valid,
-    /// Present and wrong (or not 16 bytes, or present twice).
-    Invalid,
-}
 
 /// Why a hidden User-Password cannot be recovered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,44 +106,6 @@ fn xor_into(block: &mut [u8], key: &[u8; 16]) {
     }
 }
 
-/// Codes whose Request Authenticator is an MD5 over the packet with a
-/// zeroed authenticator field (RFC 2866 §3 Accounting-Request, RFC 5176
-/// Disconnect-Request 40 and CoA-Request 43); their Message-Authenticator
-/// is computed with that field zeroed too (RFC 3579 §3.2, RFC 5176 §3.3).
-pub(crate) fn zeroed_authenticator(code: Code) -> bool {
-    matches!(
-        code,
-        Code::AccountingRequest | Code::Unknown(40) | Code::Unknown(43)
-    )
-}
-
-/// Where the single Message-Authenticator value sits in `raw`.
-enum MaPlace {
-    Absent,
-    /// Offset of the 16-byte value.
-    At(usize),
-    /// Malformed attributes, wrong length, or more than one.
-    Bad,
-}
-
-fn find_message_authenticator(raw: &[u8]) -> MaPlace {
-    let mut place = MaPlace::Absent;
-    for item in AttrIter::new(raw) {
-        let (offset, typ, value) = match item {
-            Ok(x) => x,
-            Err(_) => return MaPlace::Bad,
-        };
-        if typ != types::MESSAGE_AUTHENTICATOR {
-            continue;
-        }
-        if value.len() != 16 || !matches!(place, MaPlace::Absent) {
-            return MaPlace::Bad;
-        }
-        place = MaPlace::At(offset + 2);
-    }
-    place
-}
-
 /// Keyed HMAC-MD5 states kept per thread (the last few secrets used).
 const KEYED_CACHE: usize = 4;
 
@@ -169,7 +119,7 @@ thread_local! {
 /// keeps the keyed states of its last few secrets (the copy of the secret
 /// kept with each is zeroed when evicted) and clones one: two MD5 blocks
 /// fewer per HMAC.
-fn keyed_mac(secret: &[u8]) -> Option<HmacMd5> {
+pub(crate) fn keyed_mac(secret: &[u8]) -> Option<HmacMd5> {
     KEYED.with(|cache| {
         let mut cache = cache.borrow_mut();
         // Every entry is compared, in constant time, whichever matches.
@@ -195,85 +145,11 @@ fn keyed_mac(secret: &[u8]) -> Option<HmacMd5> {
     })
 }
 
-/// HMAC-MD5 over `raw` with `authenticator` in the authenticator field and
-/// the 16 bytes at `ma_value` zeroed, without copying the packet.
-fn message_authenticator_over(
-    raw: &[u8],
-    authenticator: &[u8; 16],
-    ma_value: usize,
-    secret: &[u8],
-) -> Option<[u8; 16]> {
-    let mut mac = keyed_mac(secret)?;
-    mac.update(raw.get(..AUTH_RANGE.start)?);
-    mac.update(authenticator);
-    mac.update(raw.get(AUTH_RANGE.end..ma_value)?);
-    mac.update(&[0u8; 16]);
-    mac.update(raw.get(ma_value + 16..)?);
-    Some(mac.finalize().into_bytes().into())
-}
-
 /// HMAC-MD5 over a whole buffer (already prepared).
 fn hmac_md5(buf: &[u8], secret: &[u8]) -> Option<[u8; 16]> {
     let mut mac = keyed_mac(secret)?;
     mac.update(buf);
     Some(mac.finalize().into_bytes().into())
-}
-
-/// Checks the Message-Authenticator of a received datagram `raw` (already
-/// decoded as `packet`). For Access-Request and Status-Server the HMAC-MD5 is
-/// over the packet with its own Request Authenticator; for
-/// Accounting-Request with the authenticator field zeroed (RFC 3579 §3.2);
-/// for responses (client side) pass the request's authenticator as
-/// `request_authenticator`.
-///
-/// The code is taken from `packet`; the bytes hashed are `raw`'s. The MAC is
-/// compared in constant time.
-pub fn check_message_authenticator(
-    raw: &[u8],
-    packet: &Packet,
-    secret: &[u8],
-    request_authenticator: Option<&[u8; 16]>,
-) -> MessageAuthenticator {
-    if raw.len() < MIN_LEN {
-        return MessageAuthenticator::Invalid;
-    }
-    let ma_value = match find_message_authenticator(raw) {
-        MaPlace::Absent => return MessageAuthenticator::Absent,
-        MaPlace::Bad => return MessageAuthenticator::Invalid,
-        MaPlace::At(v) => v,
-    };
-    let authenticator = match request_authenticator {
-        Some(r) => *r,
-        None if zeroed_authenticator(packet.code) => [0u8; 16],
-        None => packet.authenticator,
-    };
-    let (Some(expected), Some(got)) = (
-        message_authenticator_over(raw, &authenticator, ma_value, secret),
-        raw.get(ma_value..ma_value + 16),
-    ) else {
-        return MessageAuthenticator::Invalid;
-    };
-    if ct_eq(&expected, got) {
-        MessageAuthenticator::Valid
-    } else {
-        MessageAuthenticator::Invalid
-    }
-}
-
-/// RFC 2866 §3: is the Accounting-Request authenticator of `raw` right?
-///
-/// `MD5(Code ‖ Identifier ‖ Length ‖ 16 zero octets ‖ Attributes ‖ secret)`,
-/// compared in constant time.
-pub fn verify_accounting_request(raw: &[u8], secret: &[u8]) -> bool {
-    let (Some(head), Some(got), Some(attrs)) = (
-        raw.get(..AUTH_RANGE.start),
-        raw.get(AUTH_RANGE),
-        raw.get(AUTH_RANGE.end..),
-    ) else {
-        return false;
-    };
-    let expected = md5_keyed(&[], &[head, &[0u8; 16], attrs, secret]);
-    ct_eq(&expected, got)
 }
 
 /// Fills the zeroed Message-Authenticator value at `at` with the HMAC-MD5
@@ -282,47 +158,6 @@ pub(crate) fn sign_message_authenticator(out: &mut [u8], at: usize, secret: &[u8
     if let (Some(mac), Some(field)) = (hmac_md5(out, secret), out.get_mut(at..at + 16)) {
         field.copy_from_slice(&mac);
     }
-}
-
-/// Client side: checks the Response Authenticator of reply `raw` to a
-/// request that had `request_authenticator`, and its Message-Authenticator
-/// when present. True only when everything present is right.
-///
-/// `raw` must also be well formed: 20..=4096 bytes, its Length field equal
-/// to its size, attributes that add up, at most one 16-byte
-/// Message-Authenticator.
-pub fn verify_response(raw: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
-    if raw.len() < MIN_LEN || raw.len() > MAX_LEN {
-        return false;
-    }
-    let (Some(head), Some(got), Some(attrs)) = (
-        raw.get(..AUTH_RANGE.start),
-        raw.get(AUTH_RANGE),
-        raw.get(AUTH_RANGE.end..),
-    ) else {
-        return false;
-    };
-    if let [_, _, hi, lo] = *head {
-        if usize::from(u16::from_be_bytes([hi, lo])) != raw.len() {
-            return false;
-        }
-    }
-    let expected = md5_keyed(&[], &[head, request_authenticator, attrs, secret]);
-    let response_ok = ct_eq(&expected, got);
-    let ma_ok = match find_message_authenticator(raw) {
-        MaPlace::Absent => true,
-        MaPlace::Bad => false,
-        MaPlace::At(at) => {
-            match (
-                message_authenticator_over(raw, request_authenticator, at, secret),
-                raw.get(at..at + 16),
-            ) {
-                (Some(mac), Some(got)) => ct_eq(&mac, got),
-                _ => false,
-            }
-        }
-    };
-    response_ok & ma_ok
 }
 
 /// RFC 2548 §2.4.2/2.4.3: encrypts an MS-MPPE-Send-Key/Recv-Key value
@@ -400,7 +235,9 @@ pub fn ms_chap_mppe_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::radius::attribute::types;
     use crate::radius::attribute::Attribute;
+    use crate::radius::packet::*;
     use crate::radius::packet::{encode_request, encode_response};
 
     /// RFC 2202 §2 test cases 1–3, interleaved with other keys so that the
@@ -654,6 +491,8 @@ mod tests {
 mod radclient_tests {
     use super::*;
     use crate::radius::attribute::ms;
+    use crate::radius::attribute::types;
+    use crate::radius::packet::*;
     use crate::radius::packet::{encode_request, encode_response};
     use md5::{Digest, Md5};
 
@@ -817,7 +656,9 @@ mod radclient_tests {
 #[cfg(test)]
 mod proptests {
     use super::*;
+    use crate::radius::attribute::types;
     use crate::radius::attribute::Attribute;
+    use crate::radius::packet::*;
     use crate::radius::packet::{encode_request, encode_response};
     use proptest::collection::vec;
     use proptest::prelude::*;

@@ -42,9 +42,9 @@
 //! Unknown codes ([`Code::Unknown`]) and unknown attributes are kept.
 
 use super::attribute::{ms, types, Attribute};
-use super::crypto::{
-    md5_keyed, sign_message_authenticator, zeroed_authenticator, AUTH_RANGE, MA_ATTR_LEN,
-};
+use super::crypto::{keyed_mac, md5_keyed, sign_message_authenticator, AUTH_RANGE, MA_ATTR_LEN};
+use crate::secret::ct_eq;
+use hmac::Mac;
 
 /// Smallest legal packet (the header).
 pub const MIN_LEN: usize = 20;
@@ -364,6 +364,172 @@ pub fn encode_request(
         }
     }
     Ok(out)
+}
+
+/// What a Message-Authenticator check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageAuthenticator {
+    /// The packet carries none.
+    Absent,
+    /// Present and correct.
+    Valid,
+    /// Present and wrong (or not 16 bytes, or present twice).
+    Invalid,
+}
+
+/// Codes whose Request Authenticator is an MD5 over the packet with a
+/// zeroed authenticator field (RFC 2866 §3 Accounting-Request, RFC 5176
+/// Disconnect-Request 40 and CoA-Request 43); their Message-Authenticator
+/// is computed with that field zeroed too (RFC 3579 §3.2, RFC 5176 §3.3).
+fn zeroed_authenticator(code: Code) -> bool {
+    matches!(
+        code,
+        Code::AccountingRequest | Code::Unknown(40) | Code::Unknown(43)
+    )
+}
+
+/// Where the single Message-Authenticator value sits in `raw`.
+enum MaPlace {
+    Absent,
+    /// Offset of the 16-byte value.
+    At(usize),
+    /// Malformed attributes, wrong length, or more than one.
+    Bad,
+}
+
+fn find_message_authenticator(raw: &[u8]) -> MaPlace {
+    let mut place = MaPlace::Absent;
+    for item in AttrIter::new(raw) {
+        let (offset, typ, value) = match item {
+            Ok(x) => x,
+            Err(_) => return MaPlace::Bad,
+        };
+        if typ != types::MESSAGE_AUTHENTICATOR {
+            continue;
+        }
+        if value.len() != 16 || !matches!(place, MaPlace::Absent) {
+            return MaPlace::Bad;
+        }
+        place = MaPlace::At(offset + 2);
+    }
+    place
+}
+
+/// HMAC-MD5 over `raw` with `authenticator` in the authenticator field and
+/// the 16 bytes at `ma_value` zeroed, without copying the packet.
+fn message_authenticator_over(
+    raw: &[u8],
+    authenticator: &[u8; 16],
+    ma_value: usize,
+    secret: &[u8],
+) -> Option<[u8; 16]> {
+    let mut mac = keyed_mac(secret)?;
+    mac.update(raw.get(..AUTH_RANGE.start)?);
+    mac.update(authenticator);
+    mac.update(raw.get(AUTH_RANGE.end..ma_value)?);
+    mac.update(&[0u8; 16]);
+    mac.update(raw.get(ma_value + 16..)?);
+    Some(mac.finalize().into_bytes().into())
+}
+
+/// Checks the Message-Authenticator of a received datagram `raw` (already
+/// decoded as `packet`). For Access-Request and Status-Server the HMAC-MD5 is
+/// over the packet with its own Request Authenticator; for
+/// Accounting-Request with the authenticator field zeroed (RFC 3579 §3.2);
+/// for responses (client side) pass the request's authenticator as
+/// `request_authenticator`.
+///
+/// The code is taken from `packet`; the bytes hashed are `raw`'s. The MAC is
+/// compared in constant time.
+pub fn check_message_authenticator(
+    raw: &[u8],
+    packet: &Packet,
+    secret: &[u8],
+    request_authenticator: Option<&[u8; 16]>,
+) -> MessageAuthenticator {
+    if raw.len() < MIN_LEN {
+        return MessageAuthenticator::Invalid;
+    }
+    let ma_value = match find_message_authenticator(raw) {
+        MaPlace::Absent => return MessageAuthenticator::Absent,
+        MaPlace::Bad => return MessageAuthenticator::Invalid,
+        MaPlace::At(v) => v,
+    };
+    let authenticator = match request_authenticator {
+        Some(r) => *r,
+        None if zeroed_authenticator(packet.code) => [0u8; 16],
+        None => packet.authenticator,
+    };
+    let (Some(expected), Some(got)) = (
+        message_authenticator_over(raw, &authenticator, ma_value, secret),
+        raw.get(ma_value..ma_value + 16),
+    ) else {
+        return MessageAuthenticator::Invalid;
+    };
+    if ct_eq(&expected, got) {
+        MessageAuthenticator::Valid
+    } else {
+        MessageAuthenticator::Invalid
+    }
+}
+
+/// `raw` as (code, identifier and length; the authenticator; the
+/// attributes), or `None` when it is shorter than a header.
+fn split_authenticator(raw: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    Some((
+        raw.get(..AUTH_RANGE.start)?,
+        raw.get(AUTH_RANGE)?,
+        raw.get(AUTH_RANGE.end..)?,
+    ))
+}
+
+/// RFC 2866 §3: is the Accounting-Request authenticator of `raw` right?
+///
+/// `MD5(Code ‖ Identifier ‖ Length ‖ 16 zero octets ‖ Attributes ‖ secret)`,
+/// compared in constant time.
+pub fn verify_accounting_request(raw: &[u8], secret: &[u8]) -> bool {
+    let Some((head, got, attrs)) = split_authenticator(raw) else {
+        return false;
+    };
+    let expected = md5_keyed(&[], &[head, &[0u8; 16], attrs, secret]);
+    ct_eq(&expected, got)
+}
+
+/// Client side: checks the Response Authenticator of reply `raw` to a
+/// request that had `request_authenticator`, and its Message-Authenticator
+/// when present. True only when everything present is right.
+///
+/// `raw` must also be well formed: 20..=4096 bytes, its Length field equal
+/// to its size, attributes that add up, at most one 16-byte
+/// Message-Authenticator.
+pub fn verify_response(raw: &[u8], request_authenticator: &[u8; 16], secret: &[u8]) -> bool {
+    if raw.len() < MIN_LEN || raw.len() > MAX_LEN {
+        return false;
+    }
+    let Some((head, got, attrs)) = split_authenticator(raw) else {
+        return false;
+    };
+    if let [_, _, hi, lo] = *head {
+        if usize::from(u16::from_be_bytes([hi, lo])) != raw.len() {
+            return false;
+        }
+    }
+    let expected = md5_keyed(&[], &[head, request_authenticator, attrs, secret]);
+    let response_ok = ct_eq(&expected, got);
+    let ma_ok = match find_message_authenticator(raw) {
+        MaPlace::Absent => true,
+        MaPlace::Bad => false,
+        MaPlace::At(at) => {
+            match (
+                message_authenticator_over(raw, request_authenticator, at, secret),
+                raw.get(at..at + 16),
+            ) {
+                (Some(mac), Some(got)) => ct_eq(&mac, got),
+                _ => false,
+            }
+        }
+    };
+    response_ok & ma_ok
 }
 
 /// Largest attribute value (255 minus the type and length octets).

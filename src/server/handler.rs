@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crate::auth::{Credential, Method, MsChapErrorCode};
 use crate::config::{Client, Config};
 use crate::radius::attribute::types;
-use crate::radius::crypto::{self, MessageAuthenticator};
+use crate::radius::packet::MessageAuthenticator;
 use crate::radius::{packet, Attribute, Code, Packet};
 use crate::verify::{Accepted, LockScope, Options, Outcome, Reason, Verifier};
 
@@ -373,7 +373,7 @@ impl Handler {
         now: Instant,
     ) -> bool {
         let secret = client.secret.expose();
-        if packet.code == Code::AccountingRequest && !crypto::verify_accounting_request(raw, secret)
+        if packet.code == Code::AccountingRequest && !packet::verify_accounting_request(raw, secret)
         {
             self.stats.count_drop(DropReason::BadAuthenticator);
             if self.first_warning(src.ip(), 3, now) {
@@ -381,7 +381,7 @@ impl Handler {
             }
             return false;
         }
-        match crypto::check_message_authenticator(raw, packet, secret, None) {
+        match packet::check_message_authenticator(raw, packet, secret, None) {
             MessageAuthenticator::Valid => true,
             MessageAuthenticator::Invalid => {
                 self.stats.count_drop(DropReason::BadAuthenticator);

@@ -2,6 +2,12 @@
 //! Lock-free atomics on the request path; read by `radotp stats` and the
 //! metrics listener.
 
+mod eap;
+mod radsec;
+
+pub use self::eap::EapStats;
+pub use self::radsec::RadSecStats;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -89,9 +95,9 @@ pub struct Stats {
     /// Whether the store answers (reads on the request path, commits).
     pub store: StoreHealth,
     /// EAP conversations.
-    pub eap: super::eap::EapStats,
+    pub eap: EapStats,
     /// RadSec connections and the requests they carried.
-    pub radsec: super::radsec::RadSecStats,
+    pub radsec: RadSecStats,
 }
 
 /// The store's health as the request path sees it: down from the first

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::request_with_secret;
 use radotp::auth::Method;
 use radotp::otp::{self, Algorithm};
-use radotp::radius::{crypto, packet, Code, Packet};
+use radotp::radius::{packet, Code, Packet};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_radotp");
 
@@ -296,7 +296,7 @@ pub fn ask(
             continue; // a late reply to an earlier request
         }
         assert!(
-            crypto::verify_response(&buf[..n], &req.packet.authenticator, secret),
+            packet::verify_response(&buf[..n], &req.packet.authenticator, secret),
             "reply authenticator must verify"
         );
         return Some(p.code);

@@ -15,7 +15,7 @@ use radotp::clock::FixedClock;
 use radotp::config::Config;
 use radotp::otp::{self, Algorithm, Kind};
 use radotp::radius::attribute::types;
-use radotp::radius::{crypto, packet, Attribute, Code, Packet};
+use radotp::radius::{packet, Attribute, Code, Packet};
 use radotp::secret::Secret;
 use radotp::server::stats::Stats;
 use radotp::server::Server;
@@ -207,7 +207,7 @@ pub fn send(sock: &UdpSocket, to: SocketAddr, req: &Request) -> Option<Packet> {
     let bytes = packet::encode_request(&req.packet, SECRET, true).unwrap();
     let raw = send_raw(sock, to, &bytes)?;
     assert!(
-        crypto::verify_response(&raw, &req.packet.authenticator, SECRET),
+        packet::verify_response(&raw, &req.packet.authenticator, SECRET),
         "reply authenticators must verify"
     );
     Some(Packet::decode(&raw).unwrap())

@@ -51,11 +51,9 @@ pub fn run(
     let want = match m {
         EapMethod::Mschapv2 => typ::MSCHAPV2,
         EapMethod::Gtc => typ::GTC,
-        EapMethod::Peap => {
-            return super::tunnel::run(ctx, a, link, secret, typ::PEAP, typ::MSCHAPV2)
+        EapMethod::Peap | EapMethod::PeapGtc | EapMethod::Ttls => {
+            anyhow::bail!("internal: the tunnelled methods run in probe::tunnel")
         }
-        EapMethod::PeapGtc => return super::tunnel::run(ctx, a, link, secret, typ::PEAP, typ::GTC),
-        EapMethod::Ttls => return super::tunnel::run(ctx, a, link, secret, typ::TTLS, 0),
     };
     let user = a.user.as_bytes();
     let password = a.password.as_bytes();
