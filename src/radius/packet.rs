@@ -306,7 +306,7 @@ pub fn encode_response(
     Ok(out)
 }
 
-/// Builds a request (client side, for `radotp probe` and `radotp bench`):
+/// Builds a request (client side, for `radotp probe` and `radotp-bench`):
 /// `packet.authenticator` is used as the Request Authenticator for
 /// Access-Request and Status-Server; for Accounting-Request it is computed
 /// (RFC 2866). With `message_authenticator`, one is placed first and
