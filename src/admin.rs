@@ -1285,6 +1285,14 @@ impl Admin {
                 u.groups = g;
             }
             u.pin = pins_of.remove(&u.name);
+            // `[pin] required` holds for imported users as for `user add`:
+            // none is created without a PIN (an existing user keeps its own).
+            if u.pin.is_none() && self.config.pin.required {
+                return Err(AdminError::usage(format!(
+                    "user '{}' would be created without a PIN, and the config requires one ([pin] required = true): give it in the pin column, or create the user first with `radotp user add --pin`",
+                    u.name
+                )));
+            }
         }
         store.import(&users, &tokens)?;
         store.sync()?;

@@ -328,6 +328,43 @@ fn import_csv_and_uris_reports_bad_lines_and_codes_work() {
 // against the policy is a bad line (by number), the one accepted is needed
 // in front of the code, is sealed (not in the store's files), and an import
 // refuses to change the PIN of a user who exists.
+// `[pin] required = true` holds for users an import creates, as for
+// `user add`: a line that would create one without a PIN refuses its batch
+// (nothing of it imported); with the PIN column it goes in; a token for a
+// user who exists (with a PIN) needs none.
+#[test]
+fn import_pin_required_refuses_to_create_users_without_a_pin() {
+    let e = env();
+    let mut config = std::fs::read_to_string(&e.config).unwrap();
+    config.push_str("\n[pin]\nrequired = true\n");
+    std::fs::write(&e.config, config).unwrap();
+    let s = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let file = e.dir.path().join("req.csv");
+    std::fs::write(&file, format!("user,secret\nwithpin,{s}\nbare,{s}\n")).unwrap();
+    let o = e.run(&["token", "import", file.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("requires one ([pin] required = true)"),
+        "{err}"
+    );
+    assert_ne!(
+        e.run(&["user", "show", "withpin"]).status.code(),
+        Some(0),
+        "the batch imported nothing"
+    );
+    std::fs::write(
+        &file,
+        format!("user,secret,type,algorithm,digits,period,groups,pin\nwithpin,{s},totp,sha1,6,30,,4711\nwithpin,{s}\n"),
+    )
+    .unwrap();
+    e.ok(&["token", "import", file.to_str().unwrap()]);
+    assert_eq!(
+        e.json(&["user", "show", "withpin"])["result"]["has_pin"],
+        true
+    );
+}
+
 #[test]
 fn import_csv_pin_column_is_checked_against_the_policy_sealed_and_required_in_front_of_the_code() {
     let e = env();
